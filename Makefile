@@ -1,0 +1,29 @@
+# Two commands: `make run` starts the dashboard, `make test` runs the whole suite.
+# Each makes .venv when it is missing and installs the project into it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test clean screenshots bench
+
+$(BIN)/svcviz: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+run: $(BIN)/svcviz
+	$(BIN)/svcviz $(ARGS)
+
+test: $(BIN)/svcviz
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+screenshots: $(BIN)/svcviz
+	$(BIN)/python screenshots/make_screenshots.py
+
+bench: $(BIN)/svcviz
+	$(BIN)/python benchmarks/observe.py
+	$(BIN)/python benchmarks/blast.py
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache

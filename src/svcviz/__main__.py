@@ -1,0 +1,3 @@
+from svcviz.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,165 @@
+"""Argument parsing and dispatch only: each command lives in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from svcviz.servers.config import (DEFAULT_BACKLOG, DEFAULT_CAP_PROCS, DEFAULT_CAP_THREADS,
+                                   DEFAULT_HOST, DEFAULT_PORT, DEFAULT_WORKERS, SIGCHLD_MODES,
+                                   ServerConfig)
+from svcviz.servers.registry import MODELS, NAMES
+
+
+class Parser(argparse.ArgumentParser):
+    """Bad arguments: one clear line on stderr, exit 2 (argparse's usage block is noise)."""
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"{self.prog}: {message} (try --help)\n")
+
+
+def _port(text: str) -> int:
+    value = _integer(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0..65535)")
+    return value
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _count(text: str) -> int:
+    value = _integer(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0..86400 seconds")
+    return value
+
+
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a server model, shared by `serve` and the dashboard."""
+    parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default: %(default)s)")
+    parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help="port (default: %(default)s; 0: any free port)")
+    parser.add_argument("--backlog", type=_count, default=DEFAULT_BACKLOG, help="listen backlog (default: %(default)s)")
+    parser.add_argument("--delay", type=_seconds, default=0.0, help="seconds of work per request")
+    parser.add_argument("--max-fds", type=_count, help="RLIMIT_NOFILE of the server")
+    parser.add_argument("--cap-procs", type=_count, default=DEFAULT_CAP_PROCS, help="most processes in the server's tree (default: %(default)s)")
+    parser.add_argument("--cap-threads", type=_count, default=DEFAULT_CAP_THREADS, help="most threads in the server (default: %(default)s)")
+    fork = parser.add_argument_group("fork")
+    fork.add_argument("--sigchld", choices=SIGCHLD_MODES, default="default", help="SIGCHLD handling (default: %(default)s)")
+    fork.add_argument("--close-fd", dest="close_fd", action="store_true", default=True, help="the parent closes each connection (default)")
+    fork.add_argument("--leak-fd", dest="close_fd", action="store_false", help="the parent keeps each connection open")
+    fork.add_argument("--max-children", type=_count, help="most children at once")
+    pools = parser.add_argument_group("prefork, threadpool")
+    pools.add_argument("--workers", type=_count, default=DEFAULT_WORKERS, help="pool size (default: %(default)s)")
+    thread = parser.add_argument_group("thread")
+    thread.add_argument("--max-memory", type=_count, metavar="MB", help="RLIMIT_AS of the server, in MB")
+
+
+def server_config(model: str, args: argparse.Namespace) -> ServerConfig:
+    return ServerConfig(model=model, host=args.host, port=args.port, backlog=args.backlog,
+                        delay=args.delay, max_fds=args.max_fds, cap_procs=args.cap_procs,
+                        cap_threads=args.cap_threads, sigchld=args.sigchld, close_fd=args.close_fd,
+                        max_children=args.max_children, workers=args.workers,
+                        max_memory=args.max_memory)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="svcviz", description="See how network servers work, from the kernel's side.")
+    parser.add_argument("--model", choices=NAMES, default="serial", help="model to start (default: %(default)s)")
+    add_server_options(parser)
+    commands = parser.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run one server model in this terminal")
+    serve.add_argument("model", metavar="MODEL", help=f"one of: {', '.join(NAMES)}")
+    add_server_options(serve)
+
+    watch = commands.add_parser("watch", help="watch any server: its processes, threads, fds and queue")
+    target = watch.add_mutually_exclusive_group(required=True)
+    target.add_argument("--port", type=_port, help="the server listening on this port")
+    target.add_argument("--pid", type=_count, help="the server rooted at this process")
+    watch.add_argument("--once", action="store_true", help="print one snapshot and exit")
+    watch.add_argument("--json", action="store_true", help="with --once: the snapshot as JSON")
+
+    blast = commands.add_parser("blast", help="open N connections as fast as possible (the serviceblaster)")
+    blast.add_argument("count", type=_count, metavar="N")
+    blast.add_argument("--port", type=_port, required=True)
+    blast.add_argument("--host", default=DEFAULT_HOST)
+    blast.add_argument("--hold", type=_seconds, default=0.0, help="seconds to keep them open")
+    blast.add_argument("--query", help="send this request on each connection")
+    blast.add_argument("--rate", type=float, help="connections per second (default: as fast as possible)")
+    blast.add_argument("--timeout", type=_seconds, default=5.0, help="connect timeout (default: %(default)s)")
+    blast.add_argument("--json", action="store_true")
+
+    commands.add_parser("parse", help="the service protocol over stdin/stdout")
+
+    models = commands.add_parser("models", help="list the server models")
+    models.add_argument("--json", action="store_true")
+
+    scenario = commands.add_parser("scenario", help="run the lecture's experiments and check them")
+    scenario.add_argument("name", nargs="?")
+    scenario.add_argument("--all", action="store_true")
+    scenario.add_argument("--list", action="store_true")
+    scenario.add_argument("--json", action="store_true")
+
+    bench = commands.add_parser("bench", help="the utilization table of the models")
+    bench.add_argument("--json", action="store_true")
+    return parser
+
+
+def list_models(as_json: bool) -> int:
+    if as_json:
+        print(json.dumps([{"name": m.name, "lecture": m.lecture, "idea": m.idea,
+                           "processes": m.processes} for m in MODELS], indent=2))
+        return 0
+    width = max(len(m.name) for m in MODELS)
+    for number, m in enumerate(MODELS, 1):
+        print(f"{number}  {m.name:<{width}}  {m.lecture:<16}  {m.idea}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return dispatch(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    if args.command == "serve":
+        from svcviz.servers.run import serve
+        return serve(server_config(args.model, args))
+    if args.command == "parse":
+        from svcviz.services import parse_main
+        return parse_main()
+    if args.command == "models":
+        return list_models(args.json)
+    if args.command == "watch":
+        from svcviz.observe.watch import main as watch_main
+        return watch_main(args)
+    if args.command == "blast":
+        from svcviz.clients import blast_main
+        return blast_main(args)
+    if args.command == "scenario":
+        from svcviz.scenarios import main as scenario_main
+        return scenario_main(args)
+    if args.command == "bench":
+        from svcviz.bench import main as bench_main
+        return bench_main(args)
+    from svcviz.tui.app import main as dashboard_main
+    return dashboard_main(args)

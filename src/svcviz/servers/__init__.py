@@ -1,0 +1,1 @@
+"""The server models, one module each, and what they share."""

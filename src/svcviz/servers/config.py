@@ -1,0 +1,74 @@
+"""What a server model is told to do: the options of `svcviz serve`, checked once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 6168
+DEFAULT_BACKLOG = 8
+DEFAULT_CAP_PROCS = 256
+DEFAULT_CAP_THREADS = 512
+DEFAULT_WORKERS = 4
+SIGCHLD_MODES = ("default", "ignore", "reap")
+
+
+class ServerError(Exception):
+    """A problem the user can fix (busy port, bad option): one line, exit 2."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    model: str
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    backlog: int = DEFAULT_BACKLOG
+    delay: float = 0.0
+    max_fds: int | None = None
+    cap_procs: int = DEFAULT_CAP_PROCS
+    cap_threads: int = DEFAULT_CAP_THREADS
+    sigchld: str = "default"
+    close_fd: bool = True
+    max_children: int | None = None
+    workers: int = DEFAULT_WORKERS
+    max_memory: int | None = None  # MB
+
+    def check(self) -> None:
+        """Raise ServerError naming the first option that makes no sense."""
+        if not 0 <= self.port <= 65535:
+            raise ServerError(f"--port {self.port}: must be 0..65535")
+        if not 0 <= self.backlog <= 65535:
+            raise ServerError(f"--backlog {self.backlog}: must be 0..65535")
+        if not 0 <= self.delay <= 3600:
+            raise ServerError(f"--delay {self.delay}: must be 0..3600 seconds")
+        if self.max_fds is not None and not 8 <= self.max_fds <= 1_048_576:
+            raise ServerError(f"--max-fds {self.max_fds}: must be 8..1048576")
+        if not 1 <= self.cap_procs <= 4096:
+            raise ServerError(f"--cap-procs {self.cap_procs}: must be 1..4096")
+        if not 1 <= self.cap_threads <= 8192:
+            raise ServerError(f"--cap-threads {self.cap_threads}: must be 1..8192")
+        if self.sigchld not in SIGCHLD_MODES:
+            raise ServerError(f"--sigchld {self.sigchld}: must be one of {', '.join(SIGCHLD_MODES)}")
+        if self.max_children is not None and self.max_children < 1:
+            raise ServerError(f"--max-children {self.max_children}: must be at least 1")
+        if self.workers < 1:
+            raise ServerError(f"--workers {self.workers}: must be at least 1")
+        if self.model == "prefork" and self.workers + 1 > self.cap_procs:
+            raise ServerError(f"--workers {self.workers}: the process cap is {self.cap_procs} (--cap-procs)")
+        if self.model == "threadpool" and self.workers + 1 > self.cap_threads:
+            raise ServerError(f"--workers {self.workers}: the thread cap is {self.cap_threads} (--cap-threads)")
+        if self.max_memory is not None and not 16 <= self.max_memory <= 1_048_576:
+            raise ServerError(f"--max-memory {self.max_memory}: must be 16..1048576 MB")
+
+    def as_args(self) -> list[str]:
+        """The `svcviz serve` command-line arguments that recreate this config."""
+        args = [self.model, "--host", self.host, "--port", str(self.port),
+                "--backlog", str(self.backlog), "--delay", str(self.delay),
+                "--cap-procs", str(self.cap_procs), "--cap-threads", str(self.cap_threads),
+                "--sigchld", self.sigchld, "--close-fd" if self.close_fd else "--leak-fd",
+                "--workers", str(self.workers)]
+        for flag, value in (("--max-fds", self.max_fds), ("--max-children", self.max_children),
+                            ("--max-memory", self.max_memory)):
+            if value is not None:
+                args += [flag, str(value)]
+        return args

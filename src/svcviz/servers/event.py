@@ -1,0 +1,147 @@
+"""event: one process, one thread, many clients (selectors over epoll, non-blocking fds).
+
+    $ svcviz serve event &
+    svcviz: event listening on 127.0.0.1:6168 (pid 4242)
+    $ svcviz blast 500 --port 6168 --hold 2
+    $ ps -L -o pid,lwp,args -p 4242           # still one process, one thread
+        PID     LWP COMMAND
+       4242    4242 svcviz serve event
+
+Instead of blocking in accept() or recv() for one client, ask the kernel which fds are
+ready (epoll) and do only what will not block: accept a waiting connection, read what a
+client sent, write what fits. No client can hold the server hostage, and the cost per
+client is a buffer, not a process or a stack. What goes wrong: nothing may block. Here
+`--delay` is waiting (a timer), as an event server waits on a backend; a CPU-bound request
+would stall every client at once.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import selectors
+import socket
+import time
+from dataclasses import dataclass, field
+
+from svcviz.services import LineReader, load_db, replies_for
+from svcviz.servers.config import ServerConfig
+from svcviz.servers.net import Acceptor, announce, make_listen, say
+
+
+@dataclass
+class Client:
+    conn: socket.socket
+    reader: LineReader = field(default_factory=LineReader)
+    outbox: bytearray = field(default_factory=bytearray)
+    pending: int = 0  # replies still waiting for their --delay
+    closing: bool = False
+
+
+class EventServer:
+    def __init__(self, fd: socket.socket, delay: float) -> None:
+        self.fd = fd
+        self.delay = delay
+        self.db = load_db()
+        self.selector = selectors.DefaultSelector()
+        self.timers: list[tuple[float, int, Client, bytes]] = []
+        self.order = itertools.count()
+        self.accept_failing = False
+        fd.setblocking(False)
+        self.selector.register(fd, selectors.EVENT_READ)
+
+    def run(self) -> None:
+        while True:
+            timeout = max(0.0, self.timers[0][0] - time.monotonic()) if self.timers else None
+            if self.accept_failing:
+                timeout = Acceptor.BACKOFF if timeout is None else min(timeout, Acceptor.BACKOFF)
+            for key, events in self.selector.select(timeout):
+                if key.fileobj is self.fd:
+                    self.accept_all()
+                elif events & selectors.EVENT_READ:
+                    self.read(key.data)
+                elif events & selectors.EVENT_WRITE:
+                    self.flush(key.data)
+            self.fire_timers()
+            if self.accept_failing:
+                self.accept_all()
+
+    def accept_all(self) -> None:
+        while True:
+            try:
+                conn, _ = self.fd.accept()
+            except BlockingIOError:
+                return
+            except OSError as exc:  # EMFILE: the fd table is full; try again soon
+                if not self.accept_failing:
+                    say(f"accept: {exc.strerror}")
+                    self.accept_failing = True
+                return
+            if self.accept_failing:
+                say("accept: working again")
+                self.accept_failing = False
+            conn.setblocking(False)
+            self.watch(Client(conn))
+
+    def read(self, client: Client) -> None:
+        try:
+            data = client.conn.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            return self.close(client)
+        if not data:  # EOF: answer what is still owed, then close
+            client.closing = True
+        for answer in replies_for(client.reader.feed(data), self.db):
+            line = answer.encode() + b"\n"
+            if self.delay:
+                client.pending += 1
+                heapq.heappush(self.timers, (time.monotonic() + self.delay, next(self.order), client, line))
+            else:
+                client.outbox += line
+        self.flush(client)
+
+    def fire_timers(self) -> None:
+        now = time.monotonic()
+        while self.timers and self.timers[0][0] <= now:
+            _, _, client, line = heapq.heappop(self.timers)
+            client.pending -= 1
+            if client.conn.fileno() >= 0:
+                client.outbox += line
+                self.flush(client)
+
+    def flush(self, client: Client) -> None:
+        if client.outbox:
+            try:
+                del client.outbox[: client.conn.send(client.outbox)]
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError:
+                return self.close(client)
+        self.watch(client)
+
+    def watch(self, client: Client) -> None:
+        """Ask epoll for exactly what this client needs next, or close it when done."""
+        if client.closing and not client.outbox and not client.pending:
+            return self.close(client)
+        events = (0 if client.closing else selectors.EVENT_READ) | (
+            selectors.EVENT_WRITE if client.outbox else 0)
+        registered = client.conn in self.selector.get_map()
+        if events and registered:
+            self.selector.modify(client.conn, events, client)
+        elif events:
+            self.selector.register(client.conn, events, client)
+        elif registered:
+            self.selector.unregister(client.conn)
+
+    def close(self, client: Client) -> None:
+        if client.conn.fileno() >= 0:
+            if client.conn in self.selector.get_map():
+                self.selector.unregister(client.conn)
+            client.conn.close()
+
+
+def serve(config: ServerConfig) -> None:
+    fd = make_listen(config.host, config.port, config.backlog)
+    announce(config.model, fd)
+    EventServer(fd, config.delay).run()

@@ -1,0 +1,151 @@
+"""Bounds on a server: fds, memory, and svcviz's own process and thread caps.
+
+RLIMIT_NPROC does not bind root, so a fork server here counts its own children and stops
+forking at the cap: the lecture's warning is that you must always be able to start a shell.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import threading
+import time
+from typing import Callable
+
+from svcviz.servers.config import ServerError
+from svcviz.servers.net import say
+
+MB = 1024 * 1024
+
+
+def limit_fds(max_fds: int) -> None:
+    """RLIMIT_NOFILE: past it, accept() fails with EMFILE."""
+    highest = max(int(fd) for fd in os.listdir("/proc/self/fd"))
+    if max_fds <= highest + 2:
+        raise ServerError(f"--max-fds {max_fds}: the server already uses fds up to {highest}")
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    soft = max_fds if hard == resource.RLIM_INFINITY else min(max_fds, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def limit_memory(max_mb: int) -> None:
+    """RLIMIT_AS: every thread's stack is address space, so thread creation fails past it."""
+    with open("/proc/self/statm") as f:
+        current = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    if max_mb * MB <= current + 8 * MB:
+        raise ServerError(f"--max-memory {max_mb}: the server already uses {current // MB} MB "
+                          f"of address space; give it more than {current // MB + 8}")
+    resource.setrlimit(resource.RLIMIT_AS, (max_mb * MB, max_mb * MB))
+
+
+def _alive_child(pid: int, parent: int) -> bool:
+    """Is pid still our child (running or a zombie)? Zombies hold a process slot too."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return int(stat.rsplit(")", 1)[1].split()[1]) == parent
+
+
+class Children:
+    """The children a server forked, counted from the kernel's side (zombies included)."""
+
+    POLL = 0.05
+
+    def __init__(self, cap: int, what: str) -> None:
+        self.cap = cap
+        self.what = what
+        self.pids: set[int] = set()
+
+    def count(self) -> int:
+        me = os.getpid()
+        self.pids = {pid for pid in self.pids if _alive_child(pid, me)}
+        return len(self.pids)
+
+    def wait_for_room(self) -> None:
+        """Block while the cap is reached; say so once each time it is."""
+        if self.count() < self.cap:
+            return
+        say(f"{self.what} reached ({self.cap}); waiting for a child to go")
+        while self.count() >= self.cap:
+            time.sleep(self.POLL)
+        say(f"below the {self.what} again")
+
+    def fork(self, child: Callable[[], None]) -> int:
+        """fork(): run child() in the new process, which then exits; return its pid here."""
+        pid = os.fork()
+        if pid == 0:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGUSR1, signal.SIGUSR2):
+                signal.signal(sig, signal.SIG_DFL)
+            code = 0
+            try:
+                child()
+            except BaseException:  # a child must never return into the parent's loop
+                code = 1
+            os._exit(code)
+        self.pids.add(pid)
+        return pid
+
+
+def child_pids() -> list[int]:
+    """This process's children, as the kernel lists them (no bookkeeping to get wrong)."""
+    me = os.getpid()
+    return [int(name) for name in os.listdir("/proc") if name.isdigit() and _alive_child(int(name), me)]
+
+
+def stop_children(grace: float = 1.0) -> None:
+    """SIGTERM every child, SIGKILL what is left after grace, and reap them all."""
+    for pid in child_pids():
+        _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while child_pids() and time.monotonic() < deadline:
+        reap_all()
+        time.sleep(0.02)
+    for pid in child_pids():
+        _signal(pid, signal.SIGKILL)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # so waitpid() below sees them exit
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def reap_all() -> int:
+    """waitpid() every child that has exited; how many were reaped."""
+    reaped = 0
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return reaped
+        if pid == 0:
+            return reaped
+        reaped += 1
+
+
+
+class ThreadCap:
+    """At most cap threads in this process, the main thread included."""
+
+    POLL = 0.05
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+
+    def wait_for_room(self) -> None:
+        if threading.active_count() < self.cap:
+            return
+        say(f"thread cap reached ({self.cap}); waiting for a thread to finish")
+        while threading.active_count() >= self.cap:
+            time.sleep(self.POLL)
+        say("below the thread cap again")

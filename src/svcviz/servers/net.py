@@ -1,0 +1,101 @@
+"""The pieces every model shares, named as in the lecture's C: make_listen, accept,
+handle_connection."""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import sys
+import time
+
+from svcviz.services import LineReader, load_db, replies_for
+from svcviz.servers.config import ServerError
+
+
+def say(message: str) -> None:
+    """A line for whoever runs the server (the lab reads these as events)."""
+    print(f"svcviz: {message}", file=sys.stderr, flush=True)
+
+
+def make_listen(host: str, port: int, backlog: int) -> socket.socket:
+    """socket(), bind(), listen(): the lecture's make_listen, with its failures named."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ServerError(f"cannot listen on {host!r}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    listener = socket.socket(family, kind, proto)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(address)
+        listener.listen(backlog)
+    except OSError as exc:
+        listener.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ServerError(f"port {port} on {host} is already in use") from None
+        if exc.errno == errno.EACCES:
+            raise ServerError(f"port {port} is privileged: it needs root (use a port >= 1024)") from None
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise ServerError(f"cannot listen on {host}: no such address on this machine") from None
+        raise ServerError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return listener
+
+
+def address_text(address: tuple) -> str:
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def announce(model: str, listener: socket.socket) -> None:
+    """The one ready line on stdout that tells a script (or the lab) where we listen."""
+    print(f"svcviz: {model} listening on {address_text(listener.getsockname())} "
+          f"(pid {os.getpid()})", flush=True)
+
+
+class Acceptor:
+    """accept(), which fails for real when the fd table is full (EMFILE).
+
+    The lecture's C exits on a failed accept; a teaching server says so once and keeps
+    trying, so the user can watch clients pile up in the backlog meanwhile.
+    """
+
+    BACKOFF = 0.2
+
+    def __init__(self) -> None:
+        self.failing = False
+
+    def accept(self, listener: socket.socket) -> socket.socket:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError as exc:
+                if exc.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    raise
+                if not self.failing:
+                    say(f"accept: {exc.strerror} ({errno.errorcode[exc.errno]})")
+                    self.failing = True
+                time.sleep(self.BACKOFF)
+                continue
+            if self.failing:
+                say("accept: working again")
+                self.failing = False
+            return conn
+
+
+def handle_connection(conn: socket.socket, delay: float = 0.0) -> None:
+    """Answer each request line until the client closes: the lecture's handle_connection.
+
+    It blocks in recv() while the client thinks: whoever calls it is stuck with this
+    client until it leaves.
+    """
+    db = load_db()
+    reader = LineReader()
+    try:
+        while data := conn.recv(65536):
+            for answer in replies_for(reader.feed(data), db):
+                if delay:
+                    time.sleep(delay)
+                conn.sendall(answer.encode() + b"\n")
+    except (ConnectionResetError, BrokenPipeError, TimeoutError):
+        pass

@@ -1,0 +1,42 @@
+"""prefork: a fixed pool of processes sharing one listening socket.
+
+    $ svcviz serve prefork --workers 4 &
+    svcviz: prefork listening on 127.0.0.1:6168 (pid 4242)
+    $ ps -o pid,ppid,stat,args --ppid 4242
+        PID    PPID STAT COMMAND
+       4243    4242 S    svcviz serve prefork --workers 4
+       ... (four of them)
+
+The lecture's fix for a server the internet can fork to death: put fork in its own loop,
+N times, before any client arrives. Every worker inherits the listening socket and blocks
+in accept() on it; the kernel hands each new connection to one of them. N clients are
+served at once; client N+1 waits in the accept queue until a worker is free. The process
+count is yours to choose, not the internet's. A worker that dies is replaced.
+"""
+
+from __future__ import annotations
+
+import os
+
+from svcviz.servers.config import ServerConfig
+from svcviz.servers.limits import Children
+from svcviz.servers.net import announce, make_listen, say
+from svcviz.servers.serial import serve_clients
+
+
+def serve(config: ServerConfig) -> None:
+    fd = make_listen(config.host, config.port, config.backlog)
+    announce(config.model, fd)
+    pool = Children(config.workers, "pool size")
+    for _ in range(config.workers):
+        pool.fork(lambda: serve_clients(fd, config.delay))
+    while True:
+        pid, status = os.wait()
+        say(f"worker {pid} exited ({_how(status)}); starting another")
+        pool.fork(lambda: serve_clients(fd, config.delay))
+
+
+def _how(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"signal {os.WTERMSIG(status)}"
+    return f"status {os.waitstatus_to_exitcode(status)}"

@@ -1,0 +1,44 @@
+"""thread: a thread per connection in one process (serviceserver07).
+
+    $ svcviz serve thread --max-memory 64 &
+    svcviz: thread listening on 127.0.0.1:6168 (pid 4242)
+    $ svcviz blast 200 --port 6168 --hold 5
+    svcviz: can't start a thread for 127.0.0.1:51234: can't start new thread (--max-memory 64 MB)
+
+A thread is an abstract CPU inside one process: it shares the fd table and the memory,
+and costs far less than a process. pthread_create() (threading.Thread.start()) per client;
+connection_thread handles the client and exits. What goes wrong: every thread's stack is
+address space, so the internet still decides how much memory you use. The lecture's
+server ran out of memory at 482 connections; `--max-memory` (RLIMIT_AS) makes that
+happen here, and the server says so and keeps serving the clients it has.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from svcviz.servers.config import ServerConfig
+from svcviz.servers.limits import ThreadCap
+from svcviz.servers.net import Acceptor, address_text, announce, handle_connection, make_listen, say
+
+
+def connection_thread(cfd, delay: float) -> None:
+    handle_connection(cfd, delay)
+    cfd.close()
+
+
+def serve(config: ServerConfig) -> None:
+    fd = make_listen(config.host, config.port, config.backlog)
+    announce(config.model, fd)
+    acceptor = Acceptor()
+    cap = ThreadCap(config.cap_threads)
+    while True:
+        cap.wait_for_room()
+        cfd = acceptor.accept(fd)
+        worker = threading.Thread(target=connection_thread, args=(cfd, config.delay), daemon=True)
+        try:
+            worker.start()
+        except RuntimeError as exc:  # pthread_create failed: no memory for another stack
+            limit = f" (--max-memory {config.max_memory} MB)" if config.max_memory else ""
+            say(f"can't start a thread for {address_text(cfd.getpeername())}: {exc}{limit}")
+            cfd.close()

@@ -1,0 +1,116 @@
+"""Shared fixtures: real servers, and a guard that fails any test that leaves a process behind.
+
+pytest makes itself a child subreaper, so a process a test orphans is reparented here
+instead of to init, and the guard sees it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import psutil
+import pytest
+
+PR_SET_CHILD_SUBREAPER = 36
+ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+READY = re.compile(r"svcviz: (\S+) listening on (\S+):(\d+) \(pid (\d+)\)")
+
+
+def wait_until(predicate, timeout: float = 5.0, interval: float = 0.02):
+    """Poll predicate until it returns something truthy; that value, or the last one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen
+    port: int
+    pid: int
+
+    def stderr_text(self, timeout: float = 2.0) -> str:
+        """Everything the server said on stderr, once it has exited."""
+        self.proc.wait(timeout)
+        return self.proc.stderr.read()
+
+
+def start_server(model: str, *args: str, timeout: float = 10.0) -> Server:
+    """`svcviz serve MODEL --port 0 ARGS`, running, with its port read off the ready line."""
+    proc = subprocess.Popen([sys.executable, "-m", "svcviz", "serve", model, "--port", "0", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    match = READY.search(line)
+    if not match:
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(f"server did not start: {line!r} {proc.stderr.read()!r}")
+    return Server(proc, int(match.group(3)), int(match.group(4)))
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 5.0) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
+@pytest.fixture
+def serve():
+    """serve(model, *args) -> Server; every server is stopped when the test ends."""
+    servers: list[Server] = []
+
+    def start(model: str, *args: str) -> Server:
+        server = start_server(model, *args)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        stop_process(server.proc)
+        for stream in (server.proc.stdout, server.proc.stderr):
+            stream.close()
+
+
+def _leftovers() -> list[psutil.Process]:
+    alive = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:
+                os.waitpid(child.pid, os.WNOHANG)  # an orphan adopted by us: reap it
+                continue
+            alive.append(child)
+        except (psutil.NoSuchProcess, ChildProcessError):
+            pass
+    return alive
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_processes():
+    """Fail a test that leaves any process of its own running (orphans included)."""
+    yield
+    if wait_until(lambda: not _leftovers(), timeout=3.0):
+        return
+    names = []
+    for process in _leftovers():
+        try:
+            names.append(f"{process.pid} {' '.join(process.cmdline()[:6])}")
+            process.kill()
+        except psutil.Error:
+            pass
+    wait_until(lambda: not _leftovers(), timeout=3.0)
+    pytest.fail(f"the test left processes running: {names}")
