@@ -1,0 +1,128 @@
+"""What the kernel shows of one server at one moment: plain, immutable data.
+
+The observer fills these in; the dashboard, `svcviz watch` and the scenarios only read
+them. Nothing here reads /proc.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+FdKind = Literal["listen", "conn", "other"]
+ConnState = Literal["queued", "accepted", "syn_sent", "syn_recv", "closing"]
+
+
+@dataclass(frozen=True)
+class Fd:
+    fd: int
+    kind: FdKind
+    peer: str | None = None      # "127.0.0.1:40000" for a connection
+    local: str | None = None     # "127.0.0.1:6168"
+    inode: int | None = None     # socket inode, the key that joins fds to /proc/net/tcp rows
+    tcp_state: str | None = None  # "ESTABLISHED", "CLOSE_WAIT", ... for a socket
+
+
+@dataclass(frozen=True)
+class Thread:
+    tid: int
+    state: str                   # R, S, D, Z, T, ...
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Process:
+    pid: int
+    ppid: int
+    name: str
+    state: str                   # R, S, D, Z (zombie), T (stopped), ...
+    threads: tuple[Thread, ...] = ()
+    rss: int = 0                 # bytes
+    fds: tuple[Fd, ...] = ()
+    readable: bool = True        # False: another user's process we may not look into
+    adopted: bool = False        # was in the tree, now reparented (its parent died)
+    cmdline: str = ""
+
+    @property
+    def zombie(self) -> bool:
+        return self.state == "Z"
+
+    @property
+    def thread_count(self) -> int:
+        return len(self.threads) or (0 if self.zombie else 1)
+
+
+@dataclass(frozen=True)
+class ListenSocket:
+    addr: str                    # "127.0.0.1:6168" or "[::1]:6168"
+    port: int
+    queue: int                   # completed connections waiting for accept()
+    backlog: int                 # what listen() was given (the queue holds backlog+1)
+    pid: int | None              # the lowest pid holding it (the server's parent)
+    fd: int | None
+    inode: int = 0
+
+
+@dataclass(frozen=True)
+class Connection:
+    client: str                  # the client's address, "127.0.0.1:40000"
+    server: str                  # the server side, "127.0.0.1:6168"
+    state: ConnState
+    tcp_state: str               # the kernel's word for the server side
+    pid: int | None = None       # owner of the server side; None while queued
+    fd: int | None = None
+    tid: int | None = None       # the thread serving it, when that can be known
+
+    @property
+    def client_port(self) -> int:
+        return int(self.client.rsplit(":", 1)[1])
+
+
+@dataclass(frozen=True)
+class Counters:
+    listen_overflows: int = 0    # system-wide totals from /proc/net/netstat
+    listen_drops: int = 0
+    overflows_delta: int = 0     # since the previous snapshot
+    drops_delta: int = 0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    time: float
+    root_pid: int | None
+    listen: tuple[ListenSocket, ...] = ()
+    processes: tuple[Process, ...] = ()
+    connections: tuple[Connection, ...] = ()
+    counters: Counters = field(default_factory=Counters)
+    unreadable: tuple[str, ...] = ()  # what could not be read, e.g. "pid 1234 fds: permission denied"
+
+    @property
+    def zombies(self) -> tuple[Process, ...]:
+        return tuple(p for p in self.processes if p.zombie)
+
+    @property
+    def thread_total(self) -> int:
+        return sum(p.thread_count for p in self.processes)
+
+    @property
+    def queue_length(self) -> int:
+        return sum(s.queue for s in self.listen)
+
+    def process(self, pid: int) -> Process | None:
+        return next((p for p in self.processes if p.pid == pid), None)
+
+
+EventKind = Literal[
+    "fork", "exit", "reaped", "adopted", "thread_start", "thread_exit", "accept", "queued",
+    "dropped", "fd_open", "fd_close", "closed",
+    # from the lab, not the kernel diff:
+    "server", "client", "cap", "error",
+]
+
+
+@dataclass(frozen=True)
+class Event:
+    time: float
+    kind: EventKind
+    text: str                    # one readable line: "fork 4250 (parent 4242)"
+    pid: int | None = None
