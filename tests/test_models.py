@@ -1,0 +1,262 @@
+"""Each model does what the lecture says, judged from the kernel (ss, ps, /proc)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+
+import pytest
+
+from conftest import wait_until
+from kernel import ask, children, connect, listen_queue, readline, socket_fds, tcp_states, threads, zombies
+
+
+@pytest.fixture
+def clients():
+    """connect(port) -> socket; all closed when the test ends."""
+    opened: list[socket.socket] = []
+
+    def open_one(port: int, timeout: float = 5.0) -> socket.socket:
+        sock = connect(port, timeout)
+        opened.append(sock)
+        return sock
+
+    yield open_one
+    for sock in opened:
+        sock.close()
+
+
+def refused(port: int) -> bool:
+    try:
+        connect(port, timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_listen_only_queues_everyone_and_serves_no_one(serve, clients):
+    server = serve("listen-only", "--backlog", "2")
+    waiting = [clients(server.port) for _ in range(3)]  # backlog 2: the queue holds 3
+    for sock in waiting:
+        sock.sendall(b"discard\n")
+    assert wait_until(lambda: listen_queue(server.port) == (3, 2))
+    waiting[0].settimeout(0.3)
+    with pytest.raises(TimeoutError):
+        waiting[0].recv(100)
+    server.proc.terminate()
+    assert "Transport endpoint is not connected (ENOTCONN)" in server.stderr_text()
+
+
+def test_accept_once_serves_one_then_refuses(serve, clients):
+    server = serve("accept-once")
+    first = clients(server.port)
+    assert ask(first, "discard") == "discard,9"
+    assert wait_until(lambda: listen_queue(server.port) is None)  # the listening socket is gone
+    assert refused(server.port)
+    first.close()
+    assert server.proc.wait(5) == 0
+
+
+def test_relisten_refuses_clients_that_arrive_mid_service(serve, clients):
+    server = serve("relisten")
+    first = clients(server.port)
+    assert ask(first, "discard") == "discard,9"
+    assert refused(server.port)
+    first.close()
+    assert wait_until(lambda: listen_queue(server.port) is not None)  # listening anew
+    assert ask(clients(server.port), "smtp") == "smtp,25"
+
+
+def test_serial_queues_later_clients_and_serves_them_in_order(serve, clients):
+    server = serve("serial")
+    first = clients(server.port)
+    assert ask(first, "discard") == "discard,9"
+    second, third = clients(server.port), clients(server.port)
+    second.sendall(b"smtp\n")
+    third.sendall(b"ssh\n")
+    assert wait_until(lambda: listen_queue(server.port) == (2, 8))
+    assert sorted(tcp_states(server.port)) == ["ESTAB"] * 3  # queued ones are established too
+    first.close()
+    assert readline(second) == "smtp,25"
+    assert listen_queue(server.port)[0] == 1  # third still waits: served in arrival order
+    second.close()
+    assert readline(third) == "ssh,22"
+
+
+def test_serial_keeps_serving_after_hostile_input(serve, clients):
+    server = serve("serial")
+    hostile = clients(server.port)
+    hostile.sendall(b"x" * (1 << 20))  # a megabyte without a newline
+    hostile.sendall(b"\n\xff\xfe\n\n\x01\x02\ndiscard\r\n")
+    assert readline(hostile) == "error: line too long (max 1024 bytes)"
+    assert readline(hostile) == "error: not a service name"
+    assert readline(hostile) == "error: not a service name"
+    assert readline(hostile) == "discard,9"
+    hostile.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    hostile.sendall(b"half a li")
+    hostile.close()  # a reset mid-line
+    assert ask(clients(server.port), "echo") == "echo,7"
+
+
+def test_fork_serves_clients_in_parallel(serve, clients):
+    server = serve("fork")
+    a, b = clients(server.port), clients(server.port)
+    assert ask(b, "smtp") == "smtp,25"  # the second is served while the first stays open
+    assert ask(a, "discard") == "discard,9"
+    assert wait_until(lambda: len(children(server.pid)) == 2)  # three processes for two telnets
+
+
+def test_fork_default_leaves_zombies_and_sigusr2_reaps_them(serve, clients):
+    server = serve("fork", "--sigchld", "default")
+    for _ in range(3):
+        sock = clients(server.port)
+        ask(sock, "discard")
+        sock.close()
+    assert wait_until(lambda: zombies(server.pid) == 3)
+    server.proc.send_signal(signal.SIGUSR2)
+    assert wait_until(lambda: children(server.pid) == {})
+
+
+@pytest.mark.parametrize("mode", ["ignore", "reap"])
+def test_fork_ignore_and_reap_leave_no_zombies(serve, clients, mode):
+    server = serve("fork", "--sigchld", mode)
+    for _ in range(3):
+        sock = clients(server.port)
+        ask(sock, "discard")
+        sock.close()
+    assert wait_until(lambda: children(server.pid) == {})
+
+
+def test_fork_sigusr1_cycles_sigchld_live_and_ignore_keeps_old_zombies(serve, clients):
+    server = serve("fork")
+    sock = clients(server.port)
+    ask(sock, "discard")
+    sock.close()
+    assert wait_until(lambda: zombies(server.pid) == 1)
+    server.proc.send_signal(signal.SIGUSR1)  # default -> ignore
+    time.sleep(0.1)
+    sock = clients(server.port)
+    ask(sock, "discard")
+    sock.close()
+    # the new child vanishes on its own; the zombie from before ignore stays
+    assert wait_until(lambda: len(children(server.pid)) == 1 and zombies(server.pid) == 1)
+    time.sleep(0.2)
+    assert zombies(server.pid) == 1
+    server.proc.send_signal(signal.SIGUSR1)  # ignore -> reap
+    time.sleep(0.1)
+    sock = clients(server.port)
+    ask(sock, "discard")
+    sock.close()  # the reap handler waits for this child, and the old zombie with it
+    assert wait_until(lambda: children(server.pid) == {})
+    server.proc.terminate()
+    said = server.stderr_text()
+    assert "SIGCHLD handling: ignore" in said and "SIGCHLD handling: reap" in said
+
+
+def test_fork_leak_fd_grows_the_parent_fd_table_and_never_sends_eof(serve, clients):
+    server = serve("fork", "--leak-fd", "--sigchld", "reap")
+    before = socket_fds(server.pid)
+    half = clients(server.port)
+    half.sendall(b"discard\n")
+    half.shutdown(socket.SHUT_WR)  # echo discard | nc
+    assert readline(half) == "discard,9"
+    assert wait_until(lambda: children(server.pid) == {})  # the child is done and gone
+    assert socket_fds(server.pid) == before + 1
+    half.settimeout(0.5)
+    with pytest.raises(TimeoutError):  # no EOF: the parent still holds the connection
+        half.recv(100)
+
+
+def test_fork_leak_fd_hits_emfile_at_max_fds(serve, clients):
+    server = serve("fork", "--leak-fd", "--sigchld", "reap", "--max-fds", "16")
+    for _ in range(16):
+        clients(server.port)
+    # the fd table full, the parent cannot accept: the rest stay in the queue
+    assert wait_until(lambda: len(os.listdir(f"/proc/{server.pid}/fd")) == 16)
+    assert wait_until(lambda: listen_queue(server.port)[0] > 0)
+    server.proc.terminate()
+    assert "accept: Too many open files (EMFILE)" in server.stderr_text()
+
+
+def test_fork_process_cap_is_never_exceeded(serve, clients):
+    server = serve("fork", "--cap-procs", "4", "--backlog", "16")
+    for _ in range(8):
+        clients(server.port).sendall(b"discard\n")
+    assert wait_until(lambda: len(children(server.pid)) == 3)
+    time.sleep(0.3)
+    assert len(children(server.pid)) == 3
+    assert listen_queue(server.port)[0] == 5
+    server.proc.terminate()
+    assert "process cap (4 processes) reached (3)" in server.stderr_text()
+
+
+def test_thread_adds_a_thread_per_client(serve, clients):
+    server = serve("thread")
+    base = threads(server.pid)
+    held = [clients(server.port) for _ in range(5)]
+    for sock in held:
+        assert ask(sock, "discard") == "discard,9"
+    assert threads(server.pid) == base + 5
+    assert children(server.pid) == {}
+
+
+def test_thread_creation_fails_under_max_memory_and_serving_goes_on(serve, clients):
+    server = serve("thread", "--max-memory", "100")
+    held = []
+    for _ in range(40):  # 8 MB of stack each: the address space runs out well before 40
+        held.append(clients(server.port))
+    assert wait_until(lambda: listen_queue(server.port)[0] == 0)
+    working = [sock for sock in held if ask(sock, "discard") == "discard,9"]
+    assert 0 < len(working) < 40
+    assert threads(server.pid) == 1 + len(working)
+    server.proc.terminate()
+    assert "can't start a thread for 127.0.0.1:" in server.stderr_text()
+
+
+@pytest.mark.parametrize("model", ["prefork", "threadpool"])
+def test_pools_serve_n_at_once_and_queue_the_next(serve, clients, model):
+    server = serve(model, "--workers", "3")
+    held = [clients(server.port) for _ in range(3)]
+    for sock in held:
+        assert ask(sock, "discard") == "discard,9"
+    extra = clients(server.port)
+    extra.sendall(b"smtp\n")
+    assert wait_until(lambda: listen_queue(server.port)[0] == 1)
+    if model == "prefork":
+        assert len(children(server.pid)) == 3
+    else:
+        assert threads(server.pid) == 4 and children(server.pid) == {}
+    held[0].close()
+    assert readline(extra) == "smtp,25"
+
+
+def test_event_serves_fifty_clients_with_one_process_and_one_thread(serve, clients):
+    server = serve("event")
+    held = [clients(server.port) for _ in range(50)]
+    for sock in held:
+        sock.sendall(b"discard\n")
+    assert all(readline(sock) == "discard,9" for sock in held)
+    assert threads(server.pid) == 1 and children(server.pid) == {}
+    assert listen_queue(server.port)[0] == 0
+
+
+def test_event_delay_is_waiting_not_blocking(serve, clients):
+    server = serve("event", "--delay", "0.5")
+    held = [clients(server.port) for _ in range(10)]
+    started = time.monotonic()
+    for sock in held:
+        sock.sendall(b"discard\n")
+    assert all(readline(sock) == "discard,9" for sock in held)
+    assert time.monotonic() - started < 0.5 * 10 / 2  # concurrent, not one after another
+
+
+@pytest.mark.parametrize("model", ["fork", "prefork", "thread", "serial"])
+def test_sigterm_stops_the_server_and_all_its_children(serve, clients, model):
+    server = serve(model)
+    for _ in range(3):
+        clients(server.port).sendall(b"discard\n")
+    server.proc.terminate()
+    assert server.proc.wait(5) == 0
+    assert wait_until(lambda: children(server.pid) == {})

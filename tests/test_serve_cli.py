@@ -1,0 +1,79 @@
+"""`svcviz serve` and `svcviz models` from the command line: ready line, bad input, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from conftest import READY
+from kernel import listen_queue
+
+SVCVIZ = [sys.executable, "-m", "svcviz"]
+
+
+def run(*args: str, timeout: float = 10) -> subprocess.CompletedProcess:
+    return subprocess.run([*SVCVIZ, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_ready_line_names_model_address_and_pid(serve):
+    server = serve("serial")
+    assert listen_queue(server.port) == (0, 8)
+    line = f"svcviz: serial listening on 127.0.0.1:{server.port} (pid {server.pid})"
+    assert READY.fullmatch(line)
+    assert server.proc.pid == server.pid
+
+
+@pytest.mark.parametrize("args, words", [
+    (["serve", "nosuch"], "unknown model 'nosuch'"),
+    (["serve", "serial", "--port", "99999"], "not a port"),
+    (["serve", "serial", "--backlog", "x"], "not a whole number"),
+    (["serve", "serial", "--delay", "-1"], "must be 0..86400"),
+    (["serve", "fork", "--sigchld", "sometimes"], "invalid choice"),
+    (["serve", "prefork", "--workers", "300"], "the process cap is 256"),
+    (["serve", "threadpool", "--workers", "0"], "--workers 0"),
+    (["serve", "fork", "--max-fds", "3"], "--max-fds 3"),
+    (["serve", "thread", "--max-memory", "1"], "--max-memory 1"),
+    (["serve", "serial", "--host", "no.such.host.invalid"], "cannot listen on"),
+    (["serve", "serial", "--host", "192.0.2.1"], "no such address"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_arguments_get_one_line_and_exit_2(args, words):
+    result = run(*args, "--port", "0") if args[0] == "serve" else run(*args)
+    assert result.returncode == 2
+    assert words in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_busy_port_exits_2_naming_the_port():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run("serve", "serial", "--port", str(port))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"svcviz serve: port {port} on 127.0.0.1 is already in use"
+
+
+@pytest.mark.skipif(not shutil.which("setpriv") or os.geteuid() != 0, reason="needs root and setpriv to become nobody")
+def test_privileged_port_without_root_exits_2():
+    result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                             *SVCVIZ, "serve", "serial", "--port", "80"],
+                            capture_output=True, text=True, timeout=10)
+    assert result.returncode == 2
+    assert "port 80 is privileged" in result.stderr
+
+
+def test_models_lists_nine_in_lecture_order():
+    result = run("models", "--json")
+    models = json.loads(result.stdout)
+    assert [m["name"] for m in models] == ["listen-only", "accept-once", "relisten", "serial", "fork",
+                                            "thread", "prefork", "threadpool", "event"]
+    assert all(m["lecture"] and m["idea"] for m in models)
+    assert "serviceserver03" in run("models").stdout
