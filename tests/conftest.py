@@ -86,15 +86,24 @@ def serve():
             stream.close()
 
 
+def reap_adopted_zombies() -> None:
+    """waitpid() the orphans that died after pytest adopted them, as init would."""
+    for child in psutil.Process().children():
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:
+                os.waitpid(child.pid, os.WNOHANG)
+        except (psutil.NoSuchProcess, ChildProcessError):
+            pass
+
+
 def _leftovers() -> list[psutil.Process]:
+    reap_adopted_zombies()
     alive = []
     for child in psutil.Process().children(recursive=True):
         try:
-            if child.status() == psutil.STATUS_ZOMBIE:
-                os.waitpid(child.pid, os.WNOHANG)  # an orphan adopted by us: reap it
-                continue
-            alive.append(child)
-        except (psutil.NoSuchProcess, ChildProcessError):
+            if child.status() != psutil.STATUS_ZOMBIE:
+                alive.append(child)
+        except psutil.NoSuchProcess:
             pass
     return alive
 

@@ -50,10 +50,10 @@ def _seconds(text: str) -> float:
     return value
 
 
-def add_server_options(parser: argparse.ArgumentParser) -> None:
+def add_server_options(parser: argparse.ArgumentParser, port_help: str) -> None:
     """The options of a server model, shared by `serve` and the dashboard."""
     parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default: %(default)s)")
-    parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help="port (default: %(default)s; 0: any free port)")
+    parser.add_argument("--port", type=_port, help=port_help)
     parser.add_argument("--backlog", type=_count, default=DEFAULT_BACKLOG, help="listen backlog (default: %(default)s)")
     parser.add_argument("--delay", type=_seconds, default=0.0, help="seconds of work per request")
     parser.add_argument("--max-fds", type=_count, help="RLIMIT_NOFILE of the server")
@@ -71,7 +71,8 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
 
 
 def server_config(model: str, args: argparse.Namespace) -> ServerConfig:
-    return ServerConfig(model=model, host=args.host, port=args.port, backlog=args.backlog,
+    port = DEFAULT_PORT if args.port is None else args.port
+    return ServerConfig(model=model, host=args.host, port=port, backlog=args.backlog,
                         delay=args.delay, max_fds=args.max_fds, cap_procs=args.cap_procs,
                         cap_threads=args.cap_threads, sigchld=args.sigchld, close_fd=args.close_fd,
                         max_children=args.max_children, workers=args.workers,
@@ -81,12 +82,12 @@ def server_config(model: str, args: argparse.Namespace) -> ServerConfig:
 def build_parser() -> Parser:
     parser = Parser(prog="svcviz", description="See how network servers work, from the kernel's side.")
     parser.add_argument("--model", choices=NAMES, default="serial", help="model to start (default: %(default)s)")
-    add_server_options(parser)
+    add_server_options(parser, f"port (default: {DEFAULT_PORT}, or any free port when it is taken; 0: any)")
     commands = parser.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run one server model in this terminal")
     serve.add_argument("model", metavar="MODEL", help=f"one of: {', '.join(NAMES)}")
-    add_server_options(serve)
+    add_server_options(serve, f"port (default: {DEFAULT_PORT}; 0: any free port)")
 
     watch = commands.add_parser("watch", help="watch any server: its processes, threads, fds and queue")
     target = watch.add_mutually_exclusive_group(required=True)

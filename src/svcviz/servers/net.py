@@ -6,7 +6,6 @@ from __future__ import annotations
 import errno
 import os
 import socket
-import sys
 import time
 
 from svcviz.services import LineReader, load_db, replies_for
@@ -14,8 +13,12 @@ from svcviz.servers.config import ServerError
 
 
 def say(message: str) -> None:
-    """A line for whoever runs the server (the lab reads these as events)."""
-    print(f"svcviz: {message}", file=sys.stderr, flush=True)
+    """A line for whoever runs the server (the lab reads these as events).
+
+    One os.write, not print: signal handlers say things too, and a buffered stream
+    re-entered from a handler raises.
+    """
+    os.write(2, f"svcviz: {message}\n".encode())
 
 
 def make_listen(host: str, port: int, backlog: int) -> socket.socket:

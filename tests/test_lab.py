@@ -1,0 +1,203 @@
+"""The lab's promises, each with a test that fails when the promise is broken.
+
+Everything is real: servers, clients, the kernel's view. The lab runs inside pytest here
+(pytest is a subreaper too), or in a child process when the test kills it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from conftest import reap_adopted_zombies, wait_until
+from kernel import children, listen_queue
+from svcviz.lab import Lab, LabError, session_pids
+from svcviz.servers.config import ServerConfig
+from svcviz.servers.registry import NAMES
+
+
+async def next_update(lab: Lab, predicate, timeout: float = 5.0):
+    """The first update that satisfies predicate (its value), or fail."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        update = await lab.sample()
+        if predicate(update):
+            return update
+        await asyncio.sleep(0.05)
+    raise AssertionError("the lab never showed what was expected")
+
+
+@pytest.fixture
+async def lab_of():
+    labs: list[Lab] = []
+
+    async def start(model: str, **options) -> Lab:
+        lab = Lab(ServerConfig(model=model, port=0, **options))
+        await lab.start()
+        labs.append(lab)
+        return lab
+
+    yield start
+    for lab in labs:
+        await lab.stop()
+
+
+async def test_start_reports_the_bound_port_and_stop_frees_it(lab_of):
+    lab = await lab_of("serial")
+    assert lab.port != 0 and listen_queue(lab.port) == (0, 8)
+    pid = lab.server_pid
+    await lab.stop()
+    assert listen_queue(lab.port) is None and session_pids(pid) == []
+
+
+async def test_default_port_taken_falls_back_to_a_free_one():
+    with socket.socket() as busy:
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        lab = Lab(ServerConfig(model="serial", port=taken), port_fallback=True)
+        await lab.start()
+        try:
+            assert lab.port not in (0, taken)
+            update = await lab.sample()
+            assert any(f"port {taken} is busy" in e.text for e in update.events)
+        finally:
+            await lab.stop()
+
+
+async def test_explicit_busy_port_is_a_lab_error():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        lab = Lab(ServerConfig(model="serial", port=busy.getsockname()[1]), port_fallback=False)
+        with pytest.raises(LabError, match="already in use"):
+            await lab.start()
+
+
+async def test_clients_are_seen_by_the_observer(lab_of):
+    lab = await lab_of("serial")
+    await lab.add_clients(3)
+    update = await next_update(lab, lambda u: u.snapshot.queue_length == 2)
+    client_ports = {c.local_port for c in update.clients}
+    assert {c.client_port for c in update.snapshot.connections} == client_ports
+    assert listen_queue(lab.port)[0] == 2
+
+
+async def test_sigchld_cycle_and_reap_now_reach_the_server(lab_of):
+    lab = await lab_of("fork")
+    await lab.add_clients(2)
+    await next_update(lab, lambda u: len(u.snapshot.processes) == 3)
+    await lab.close_all_clients()
+    await next_update(lab, lambda u: len(u.snapshot.zombies) == 2)
+    await lab.reap_now()
+    await next_update(lab, lambda u: len(u.snapshot.processes) == 1)
+    assert await lab.cycle_sigchld() == "ignore"
+    await lab.add_clients(1)
+    await next_update(lab, lambda u: len(u.snapshot.processes) == 2)
+    await lab.close_all_clients()
+    await next_update(lab, lambda u: len(u.snapshot.processes) == 1 and not u.snapshot.zombies)
+
+
+async def test_killed_server_orphans_are_adopted_and_reaped(lab_of):
+    lab = await lab_of("fork")
+    await lab.add_clients(3)
+    update = await next_update(lab, lambda u: len(u.snapshot.processes) == 4)
+    kids = {p.pid for p in update.snapshot.processes if p.pid != lab.server_pid}
+    await lab.kill_server()
+    await next_update(lab, lambda u: u.status == "killed")
+    assert wait_until(lambda: all(_ppid(pid) == os.getpid() for pid in kids))  # adopted by svcviz
+    await next_update(lab, lambda u: {p.pid for p in u.snapshot.processes if p.adopted} == kids)
+    await lab.close_all_clients()
+    assert wait_until(lambda: all(_ppid(pid) is None for pid in kids))  # exited, and reaped here
+
+
+async def test_server_errors_reach_the_consumer_as_events(lab_of):
+    lab = await lab_of("fork", close_fd=False, max_fds=16, sigchld="reap")
+    await lab.add_clients(16)
+    update = await next_update(lab, lambda u: any("EMFILE" in e.text for e in u.events), timeout=8)
+    assert any(e.kind == "error" for e in update.events)
+
+
+async def test_switching_through_all_models_twice_leaves_nothing(lab_of):
+    lab = await lab_of("serial")
+    pids = set()
+    for name in [*NAMES, *NAMES]:
+        await lab.switch_model(name)
+        pids.add(lab.server_pid)
+        await lab.add_clients(3)
+        await lab.sample()
+    await lab.stop()
+    assert all(session_pids(pid) == [] for pid in pids)
+    assert listen_queue(lab.port) is None
+
+
+async def test_fork_blasted_never_passes_the_cap_and_a_shell_still_starts(lab_of):
+    lab = await lab_of("fork", cap_procs=64, backlog=64)
+    await lab.blast(300)
+    most = 0
+    for _ in range(20):
+        update = await lab.sample()
+        most = max(most, len(update.snapshot.processes), len(children(lab.server_pid)) + 1)
+        await asyncio.sleep(0.05)
+    assert 1 < most <= 64
+    started = time.monotonic()
+    subprocess.run(["sh", "-c", "true"], check=True, timeout=5)
+    assert time.monotonic() - started < 1.0
+
+
+LAB_SCRIPT = textwrap.dedent("""
+    import asyncio, sys
+    from svcviz.lab import Lab
+    from svcviz.servers.config import ServerConfig
+
+    async def main():
+        lab = Lab(ServerConfig(model="fork", port=0))
+        await lab.start()
+        await lab.add_clients(20)
+        for _ in range(100):
+            update = await lab.sample()
+            if len(update.snapshot.processes) == 21:
+                break
+            await asyncio.sleep(0.05)
+        print(lab.server_pid, lab.port, flush=True)
+        await asyncio.sleep(60)
+
+    asyncio.run(main())
+""")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGHUP, signal.SIGTERM])
+def test_killing_svcviz_leaves_nothing(sig):
+    proc = subprocess.Popen([sys.executable, "-c", LAB_SCRIPT], stdout=subprocess.PIPE, text=True)
+    try:
+        server_pid, port = map(int, proc.stdout.readline().split())
+        assert len(session_pids(server_pid)) == 21
+        proc.send_signal(sig)
+        proc.wait(5)
+        def gone():
+            reap_adopted_zombies()  # the server's zombie, orphaned to us as it would be to init
+            return session_pids(server_pid) == [] and listen_queue(port) is None
+
+        assert wait_until(gone, timeout=2.0)
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
+def _ppid(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] == "Z" else int(fields[1])
