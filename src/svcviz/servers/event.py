@@ -3,9 +3,9 @@
     $ svcviz serve event &
     svcviz: event listening on 127.0.0.1:6168 (pid 4242)
     $ svcviz blast 500 --port 6168 --hold 2
-    $ ps -L -o pid,lwp,args -p 4242           # still one process, one thread
-        PID     LWP COMMAND
-       4242    4242 svcviz serve event
+    $ ps -L -o pid,lwp,stat,comm -p 4242      # still one process, one thread
+      PID   LWP STAT COMMAND
+     4242  4242 S    svcviz
 
 Instead of blocking in accept() or recv() for one client, ask the kernel which fds are
 ready (epoll) and do only what will not block: accept a waiting connection, read what a

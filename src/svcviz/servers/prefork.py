@@ -2,10 +2,12 @@
 
     $ svcviz serve prefork --workers 4 &
     svcviz: prefork listening on 127.0.0.1:6168 (pid 4242)
-    $ ps -o pid,ppid,stat,args --ppid 4242
-        PID    PPID STAT COMMAND
-       4243    4242 S    svcviz serve prefork --workers 4
-       ... (four of them)
+    $ ps -o pid,ppid,stat,comm --ppid 4242
+      PID  PPID STAT COMMAND
+     4243  4242 S    svcviz
+     4244  4242 S    svcviz
+     4245  4242 S    svcviz
+     4246  4242 S    svcviz
 
 The lecture's fix for a server the internet can fork to death: put fork in its own loop,
 N times, before any client arrives. Every worker inherits the listening socket and blocks

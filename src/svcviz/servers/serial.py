@@ -3,8 +3,8 @@
     $ svcviz serve serial &
     svcviz: serial listening on 127.0.0.1:6168 (pid 4242)
     $ ss -ltn 'sport = :6168'        # three telnets open, the first one being served
-    State   Recv-Q  Send-Q  Local Address:Port
-    LISTEN  2       8       127.0.0.1:6168
+    State  Recv-Q Send-Q Local Address:Port Peer Address:Port
+    LISTEN 2      8          127.0.0.1:6168      0.0.0.0:*
 
 Every client connects, because the kernel completes the handshake and queues it, but
 only the one accepted is served. The others' lines wait in the kernel until the first

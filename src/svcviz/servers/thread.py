@@ -2,8 +2,10 @@
 
     $ svcviz serve thread --max-memory 64 &
     svcviz: thread listening on 127.0.0.1:6168 (pid 4242)
-    $ svcviz blast 200 --port 6168 --hold 5
-    svcviz: can't start a thread for 127.0.0.1:51234: can't start new thread (--max-memory 64 MB)
+    $ svcviz blast 30 --port 6168 --hold 1     # 8 MB of stack each: 5 threads fit
+    svcviz: can't start a thread for 127.0.0.1:57194: can't start new thread (--max-memory 64 MB)
+    svcviz: can't start a thread for 127.0.0.1:57204: can't start new thread (--max-memory 64 MB)
+    ...
 
 A thread is an abstract CPU inside one process: it shares the fd table and the memory,
 and costs far less than a process. pthread_create() (threading.Thread.start()) per client;

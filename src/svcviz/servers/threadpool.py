@@ -2,11 +2,13 @@
 
     $ svcviz serve threadpool --workers 4 &
     svcviz: threadpool listening on 127.0.0.1:6168 (pid 4242)
-    $ ps -L -o pid,lwp,stat,args -p 4242      # 1 main thread + 4 workers
-        PID     LWP STAT COMMAND
-       4242    4242 S    svcviz serve threadpool --workers 4
-       4242    4243 S    svcviz serve threadpool --workers 4
-       ...
+    $ ps -L -o pid,lwp,stat,comm -p 4242      # the main thread and 4 workers
+      PID   LWP STAT COMMAND
+     4242  4242 Sl   svcviz
+     4242  4244 Sl   svcviz
+     4242  4245 Sl   svcviz
+     4242  4246 Sl   svcviz
+     4242  4247 Sl   svcviz
 
 Prefork with threads: N threads, started before any client arrives, each blocked in
 accept() on the one listening socket. N clients are served at once; client N+1 waits in
