@@ -116,8 +116,12 @@ def build_parser() -> Parser:
     scenario.add_argument("--all", action="store_true")
     scenario.add_argument("--list", action="store_true")
     scenario.add_argument("--json", action="store_true")
+    scenario.add_argument("--quick", action="store_true", help="shorter waits (what the test suite runs)")
 
     bench = commands.add_parser("bench", help="the utilization table of the models")
+    bench.add_argument("--clients", type=_count, default=8, help="concurrent clients (default: %(default)s)")
+    bench.add_argument("--delay", type=_seconds, default=0.05, help="seconds of work per request (default: %(default)s)")
+    bench.add_argument("--seconds", type=_seconds, default=3.0, help="seconds per model (default: %(default)s)")
     bench.add_argument("--json", action="store_true")
     return parser
 
