@@ -30,7 +30,7 @@ from typing import AsyncIterator
 
 from svcviz.clients import ClientView, Fleet, FleetFull
 from svcviz.observe.events import diff
-from svcviz.observe.observer import Observer, ObserveError
+from svcviz.observe.observer import ObserveError, Observer
 from svcviz.observe.snapshot import Event, Snapshot
 from svcviz.servers.config import DEFAULT_PORT, SIGCHLD_MODES, ServerConfig, ServerError
 
@@ -39,6 +39,7 @@ PR_SET_CHILD_SUBREAPER = 36
 READY = re.compile(r"svcviz: \S+ listening on (\S+):(\d+) \(pid (\d+)\)")
 START_TIMEOUT = 10.0
 STOP_GRACE = 1.0
+EXIT_POLL = 0.05
 
 
 class LabError(Exception):
@@ -108,6 +109,18 @@ def reap_adopted(spawned: set[int]) -> int:
             except ChildProcessError:
                 pass
     return reaped
+
+
+async def _exited(proc: asyncio.subprocess.Process, timeout: float) -> bool:
+    """Whether proc exited within timeout.
+
+    Not proc.wait(): asyncio only returns from it once the pipes close too, and a fork
+    server's children (orphans included) hold copies of its stdout and stderr.
+    """
+    deadline = time.monotonic() + timeout
+    while proc.returncode is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    return proc.returncode is not None
 
 
 class Lab:
@@ -224,20 +237,20 @@ class Lab:
 
     # -- clients ---------------------------------------------------------------------
 
-    async def add_clients(self, count: int = 1, kind: str = "interactive") -> None:
+    async def add_clients(self, count: int = 1, kind: str = "interactive", **options) -> None:
         try:
-            await self.fleet.add(kind=kind, count=count)
+            await self.fleet.add(kind=kind, count=count, **options)
         except FleetFull as exc:
             self.cap_hit = str(exc)
             self._note("cap", str(exc))
 
     async def blast(self, count: int = 100) -> None:
         """The serviceblaster from inside the lab: count clients that each ask once and quit."""
-        await self.add_clients(count, kind="scripted")
+        await self.add_clients(count, kind="scripted", queries=1)
 
     async def close_client(self, client_id: int | None = None) -> None:
         if client_id is None:
-            open_ids = [c.id for c in self.fleet.clients() if c.is_open]
+            open_ids = [c.id for c in self.fleet.clients() if c.open]
             if not open_ids:
                 return
             client_id = max(open_ids)
@@ -314,12 +327,9 @@ class Lab:
             return
         if proc.returncode is None:
             proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), STOP_GRACE)
-            except asyncio.TimeoutError:
-                pass
+            await _exited(proc, STOP_GRACE)
         kill_session(proc.pid)  # whatever the server left, adopted orphans included
-        await proc.wait()
+        await _exited(proc, STOP_GRACE)
         deadline = time.monotonic() + STOP_GRACE
         while session_pids(proc.pid) and time.monotonic() < deadline:
             reap_adopted(self._spawned - {proc.pid})
@@ -348,7 +358,9 @@ class Lab:
             pass
 
     async def _watch_exit(self, proc: asyncio.subprocess.Process) -> None:
-        code = await proc.wait()
+        while proc.returncode is None:
+            await asyncio.sleep(EXIT_POLL)
+        code = proc.returncode
         if self._proc is not proc:
             return  # stopped on purpose
         self.status = "killed" if code == -signal.SIGKILL else (
