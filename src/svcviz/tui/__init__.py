@@ -1,0 +1,1 @@
+"""The dashboard: a Textual app drawing what the lab sees. Only this package imports Textual."""

@@ -1,0 +1,313 @@
+"""The svcviz dashboard: a lab (server model, clients, observer) drawn live.
+
+The lab is consumed in a worker; each sample becomes a LabUpdated message, coalesced when
+the app is busy, and every panel is redrawn from it. Keys call the lab in workers,
+serialized by a lock, so a restart never blocks drawing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from typing import Awaitable, Callable, Iterable
+
+from rich.text import Text
+from textual import events
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from svcviz.lab import Lab, LabError
+from svcviz.servers.registry import MODELS
+from svcviz.tui.history import History
+from svcviz.tui.messages import LabUpdated
+from svcviz.tui.screens import HelpScreen, ModelPicker, SendLine
+from svcviz.tui.widgets import (ClientsPanel, EventsPanel, LabHeader, LessonPanel, ListenPanel,
+                                ServerPanel, SparksPanel)
+
+MIN_WIDTH, MIN_HEIGHT = 80, 24
+NO_TTY = ("svcviz: the dashboard needs a terminal; for one snapshot without one use "
+          "`svcviz watch --once --port PORT` (add --json for machines)")
+# Actions that steer the server: off when watching a server svcviz did not start.
+SERVER_ACTIONS = {"switch", "pick_model", "sigchld", "close_fd", "reap", "backlog", "restart", "kill"}
+
+
+def model_bindings() -> list[Binding]:
+    return [Binding(str(number), f"switch('{model.name}')", f"Switch to {model.name}", show=False)
+            for number, model in enumerate(MODELS, 1)]
+
+
+class SvcvizApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "svcviz"
+    BINDINGS = [
+        Binding("c", "add_clients(1)", "Add a client"),
+        Binding("C", "add_clients(10)", "Add ten", show=False),
+        Binding("b", "blast", "Blast 100", show=False),
+        Binding("x", "close_client", "Close client"),
+        Binding("X", "close_all", "Close all", show=False),
+        Binding("enter", "send_line", "Type a line into the selected client", show=False),
+        *model_bindings(),
+        Binding("m", "pick_model", "Models"),
+        Binding("s", "sigchld", "SIGCHLD"),
+        Binding("f", "close_fd", "Close fd on/off", show=False),
+        Binding("w", "reap", "Reap now"),
+        Binding("plus", "backlog(1)", "Backlog +1", show=False),
+        Binding("minus", "backlog(-1)", "Backlog -1", show=False),
+        Binding("r", "restart", "Restart server", show=False),
+        Binding("k", "kill", "Kill server"),
+        Binding("p", "pause", "Pause"),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(self, lab: Lab | None, *, watching: bool = False, handle_signals: bool = False) -> None:
+        """lab None: nothing is started and the panels draw only the LabUpdated messages
+        posted to the app (the snapshot tests feed fixed data this way)."""
+        super().__init__()
+        self.lab = lab
+        self.watching = watching
+        self.handle_signals = handle_signals
+        self.latest = None
+        self.paused = False
+        self.error: str | None = None
+        self.history = History()
+        self._drops_base: tuple[int | None, int] = (None, 0)
+        self._control_lock = asyncio.Lock()
+        self._quitting = False
+
+    # -- layout ----------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield LabHeader(id="header")
+        yield Static(id="banner")
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield ServerPanel(id="server")
+                yield ListenPanel(id="listen")
+            with Vertical(id="right"):
+                yield ClientsPanel(id="clients")
+                yield EventsPanel(id="events")
+        with Horizontal(id="bottom"):
+            yield LessonPanel(id="lesson")
+            yield SparksPanel(self.history, id="sparks")
+        yield Static(id="too-small")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        titles = {"server": "server: processes, threads, fds", "listen": "listen socket",
+                  "clients": "clients (up/down select)", "events": "events",
+                  "lesson": "lesson", "sparks": "last minute"}
+        for widget_id, title in titles.items():
+            self.query_one(f"#{widget_id}").border_title = title
+        self.query_one(ClientsPanel).focus()
+        self._check_size(self.size.width, self.size.height)
+        if self.handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                loop.add_signal_handler(sig, lambda: self.run_worker(self.action_quit()))
+        if self.lab is not None:
+            self.run_worker(self._run_lab(), group="lab")
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._check_size(event.size.width, event.size.height)
+
+    def _check_size(self, width: int, height: int) -> None:
+        small = width < MIN_WIDTH or height < MIN_HEIGHT
+        self.screen.set_class(small, "too-small")
+        if small:
+            self.query_one("#too-small", Static).update(
+                f"The terminal is {width}x{height}: svcviz needs at least {MIN_WIDTH}x{MIN_HEIGHT}.\n"
+                "Make the window larger (q quits).")
+
+    # -- the lab -------------------------------------------------------------------------
+
+    async def _run_lab(self) -> None:
+        try:
+            await self.lab.start()
+        except LabError as exc:
+            self.error = str(exc)
+            await self.lab.stop()
+            self.exit(2, return_code=2)
+            return
+        async for update in self.lab.updates():
+            self.post_message(LabUpdated(update))
+
+    def on_lab_updated(self, message: LabUpdated) -> None:
+        update = message.update
+        self.latest = update
+        self.history.add(update.snapshot)
+        drops_total = update.snapshot.counters.listen_drops
+        if self._drops_base[0] != update.server_pid:
+            self._drops_base = (update.server_pid, drops_total)
+        self.query_one(LabHeader).show(update, paused=self.paused, watching=self.watching)
+        self.query_one(ServerPanel).show(update)
+        self.query_one(ListenPanel).show(update, drops_total - self._drops_base[1])
+        self.query_one(ClientsPanel).show(update)
+        self.query_one(EventsPanel).add(message.events)
+        self.query_one(LessonPanel).show(update.config.model)
+        self.query_one(SparksPanel).refresh()
+        banner = self.query_one("#banner", Static)
+        banner.display = bool(update.cap_hit)
+        if update.cap_hit:
+            banner.update(Text(f" cap reached: {update.cap_hit} ", style="bold"))
+
+    def _control(self, make: Callable[[], Awaitable[object]]) -> None:
+        """Run a lab call in a worker, one at a time; a LabError becomes a notice."""
+        async def run() -> None:
+            async with self._control_lock:
+                if self._quitting:
+                    return
+                try:
+                    await make()
+                except LabError as exc:
+                    self.notify(str(exc), severity="error")
+        self.run_worker(run(), group="control")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.watching and action in SERVER_ACTIONS:
+            return False
+        return True
+
+    def _model(self) -> str:
+        return self.lab.config.model if self.lab else (self.latest.config.model if self.latest else "")
+
+    def _fork_only(self, key: str) -> bool:
+        if self._model() != "fork":
+            self.notify(f"{key}: only the fork model handles SIGCHLD (press 5 for fork)", severity="warning")
+            return False
+        return True
+
+    # -- actions ---------------------------------------------------------------------
+
+    def action_add_clients(self, count: int) -> None:
+        if self.lab:
+            self._control(lambda: self.lab.add_clients(count))
+
+    def action_blast(self) -> None:
+        if self.lab:
+            self._control(lambda: self.lab.blast(100))
+
+    def action_close_client(self) -> None:
+        if self.lab:
+            selected = self.query_one(ClientsPanel).selected_id
+            self._control(lambda: self.lab.close_client(selected))
+
+    def action_close_all(self) -> None:
+        if self.lab:
+            self._control(self.lab.close_all_clients)
+
+    def action_send_line(self) -> None:
+        if not self.lab:
+            return
+        panel = self.query_one(ClientsPanel)
+        open_ids = [c.id for c in (self.latest.clients if self.latest else ()) if c.open]
+        client_id = panel.selected_id if panel.selected_id in open_ids else max(open_ids, default=None)
+        if client_id is None:
+            self.notify("no open client: press c first", severity="warning")
+            return
+
+        def send(text: str | None) -> None:
+            if text is not None:
+                self._control(lambda: self.lab.send_line(client_id, text))
+        self.push_screen(SendLine(client_id), send)
+
+    def action_switch(self, name: str) -> None:
+        if self.lab:
+            self._control(lambda: self.lab.switch_model(name))
+
+    def action_pick_model(self) -> None:
+        def picked(name: str | None) -> None:
+            if name:
+                self.action_switch(name)
+        self.push_screen(ModelPicker(self._model()), picked)
+
+    def action_sigchld(self) -> None:
+        if self.lab and self._fork_only("s"):
+            self._control(self.lab.cycle_sigchld)
+
+    def action_reap(self) -> None:
+        if self.lab and self._fork_only("w"):
+            self._control(self.lab.reap_now)
+
+    def action_close_fd(self) -> None:
+        if self.lab:
+            self._control(lambda: self.lab.restart(close_fd=not self.lab.config.close_fd))
+
+    def action_backlog(self, step: int) -> None:
+        if self.lab:
+            self._control(lambda: self.lab.restart(backlog=max(0, self.lab.config.backlog + step)))
+
+    def action_restart(self) -> None:
+        if self.lab:
+            self._control(self.lab.restart)
+
+    def action_kill(self) -> None:
+        if self.lab:
+            self._control(self.lab.kill_server)
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        if self.lab:
+            (self.lab.pause if self.paused else self.lab.resume)()
+        header = self.query_one(LabHeader)
+        if header.update_ is not None:
+            header.show(header.update_, paused=self.paused, watching=self.watching)
+
+    def action_help(self) -> None:
+        shown = [b for b in self.BINDINGS if not (self.watching and b.action.split("(")[0] in SERVER_ACTIONS)]
+        self.push_screen(HelpScreen(shown, self.watching))
+
+    async def action_quit(self) -> None:
+        if self._quitting:
+            return
+        self._quitting = True
+        if self.lab is not None:
+            async with self._control_lock:
+                await self.lab.stop()
+        self.exit(0)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for binding in self.BINDINGS:
+            name = binding.action.split("(")[0]
+            if binding.key == "ctrl+c" or name == "quit" or (self.watching and name in SERVER_ACTIONS):
+                continue
+            yield SystemCommand(binding.description, f"key {binding.key}",
+                                lambda action=binding.action: self.run_action(action))
+
+
+def _run(app: SvcvizApp) -> int:
+    try:
+        app.run()
+    finally:
+        if app.lab is not None:
+            app.lab.stop_now()  # whatever way the app ended, the server's session goes
+    if app.error:
+        print(f"svcviz: {app.error}", file=sys.stderr)
+        return 2
+    return app.return_code or 0
+
+
+def main(args: argparse.Namespace) -> int:
+    """`svcviz [--model M] [--port P] ...`: start a model and open the dashboard on it."""
+    if not sys.stdout.isatty():
+        print(NO_TTY, file=sys.stderr)
+        return 2
+    from svcviz.cli import server_config
+    lab = Lab(server_config(args.model, args), port_fallback=(args.port is None))
+    return _run(SvcvizApp(lab, handle_signals=True))
+
+
+def watch_main(args: argparse.Namespace) -> int:
+    """`svcviz watch --port P | --pid PID`: the dashboard on a server svcviz did not start."""
+    if not sys.stdout.isatty():
+        print(NO_TTY, file=sys.stderr)
+        return 2
+    lab = Lab.attach(pid=getattr(args, "pid", None), port=getattr(args, "port", None))
+    return _run(SvcvizApp(lab, watching=True, handle_signals=True))

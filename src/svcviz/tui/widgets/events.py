@@ -1,0 +1,40 @@
+"""The time-stamped log: fork, exit->zombie, reaped, accept, queued, refused, dropped, cap..."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+from rich.text import Text
+from textual.widget import Widget
+
+from svcviz.tui.widgets.text import one_per_row
+
+KEEP = 500
+COLOURS = {"fork": "green", "exit": "red", "reaped": "cyan", "adopted": "yellow", "accept": "green",
+           "queued": "yellow", "dropped": "bold red", "closed": "dim", "cap": "bold white on red",
+           "error": "bold red", "server": "bold", "client": "", "thread_start": "green",
+           "thread_exit": "dim"}
+
+
+class EventsPanel(Widget):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.events: deque = deque(maxlen=KEEP)
+
+    def add(self, events) -> None:
+        if events:
+            self.events.extend(events)
+            self.refresh()
+
+    def render(self) -> Text:
+        height = self.content_size.height
+        shown = list(self.events)[-height:] if height else list(self.events)
+        lines = []
+        for event in shown:
+            stamp = time.strftime("%H:%M:%S", time.localtime(event.time)) + f".{int(event.time * 10) % 10}"
+            line = Text(f"{stamp} ", style="dim")
+            line.append(f"{event.kind:<12}", style=COLOURS.get(event.kind, ""))
+            line.append(f" {event.text}")
+            lines.append(line)
+        return one_per_row(lines) if lines else Text("no events yet", style="dim")

@@ -1,0 +1,41 @@
+"""The top lines: which server, where, its pid and status, and the live settings."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widget import Widget
+
+
+class LabHeader(Widget):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.update_ = None
+        self.paused = False
+        self.watching = False
+
+    def show(self, update, *, paused: bool, watching: bool) -> None:
+        self.update_, self.paused, self.watching = update, paused, watching
+        self.refresh()
+
+    def render(self) -> Text:
+        u = self.update_
+        if u is None:
+            return Text(" svcviz  starting the lab…", style="bold")
+        config = u.config
+        top = Text(" svcviz ", style="bold reverse")
+        top.append(f" {config.model} ", style="bold")
+        top.append(f" {config.host}:{config.port} ")
+        top.append(f" pid {u.server_pid if u.server_pid is not None else '-'} ")
+        top.append(f" {u.status} ", style="green" if u.status in ("running", "watching") else "bold red")
+        top.append(" paused " if self.paused else " live ", style="bold yellow reverse" if self.paused else "dim")
+        if self.watching:
+            top.append(" watch mode: model keys off ", style="dim")
+        settings = Text(" ")
+        settings.append(f"SIGCHLD: {config.sigchld}", style="bold" if config.model == "fork" else "dim")
+        settings.append("   ")
+        settings.append(f"close fd in parent: {'yes' if config.close_fd else 'no'}",
+                        style=("bold" if config.close_fd else "bold red") if config.model == "fork" else "dim")
+        settings.append(f"   backlog: {config.backlog}   delay: {config.delay:g}s")
+        if config.model in ("prefork", "threadpool"):
+            settings.append(f"   workers: {config.workers}")
+        return Text("\n").join([top, settings])

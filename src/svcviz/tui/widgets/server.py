@@ -1,0 +1,109 @@
+"""The server's process tree: states, threads, and each process's fd table at a glance."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widget import Widget
+
+from svcviz.tui.widgets.text import one_per_row, port_of
+
+STATES = {"R": "running", "S": "sleeping", "D": "disk wait", "Z": "zombie", "T": "stopped",
+          "t": "traced", "X": "dead", "I": "idle"}
+THREAD_MODELS = ("thread", "threadpool")
+MAX_BADGES = 12
+
+
+def tree_order(snapshot) -> list[tuple[int, object]]:
+    """(depth, process) depth-first from the root; processes whose parent is not in the
+    tree (adopted orphans) come last, at depth 0."""
+    by_parent: dict[int, list] = {}
+    pids = {p.pid for p in snapshot.processes}
+    for process in snapshot.processes:
+        by_parent.setdefault(process.ppid, []).append(process)
+    ordered: list[tuple[int, object]] = []
+
+    def walk(process, depth: int) -> None:
+        ordered.append((depth, process))
+        for child in sorted(by_parent.get(process.pid, ()), key=lambda p: p.pid):
+            walk(child, depth + 1)
+
+    roots = [p for p in snapshot.processes if p.pid == snapshot.root_pid or p.ppid not in pids]
+    for root in sorted(roots, key=lambda p: (p.pid != snapshot.root_pid, p.pid)):
+        walk(root, 0)
+    return ordered
+
+
+def fd_badges(process, client_ids: dict[int, int]) -> Text:
+    badges = Text()
+    conns = 0
+    for fd in process.fds:
+        if fd.kind == "listen":
+            badges.append(f" {fd.fd} listen ", style="black on cyan")
+            badges.append(" ")
+        elif fd.kind == "conn":
+            conns += 1
+            if conns > MAX_BADGES:
+                continue
+            port = port_of(fd.peer)
+            who = f"#{client_ids[port]}" if port in client_ids else f":{port}"
+            style = "black on yellow" if fd.tcp_state == "CLOSE_WAIT" else "black on green"
+            badges.append(f" {fd.fd} {who} ", style=style)
+            badges.append(" ")
+    if conns > MAX_BADGES:
+        badges.append(f"+{conns - MAX_BADGES} conns", style="dim")
+    return badges
+
+
+class ServerPanel(Widget):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.update_ = None
+
+    def show(self, update) -> None:
+        self.update_ = update
+        self.refresh()
+
+    def render(self) -> Text:
+        u = self.update_
+        if u is None or not u.snapshot.processes:
+            return Text("no server process" if u is not None else "", style="dim")
+        client_ids = {c.local_port: c.id for c in u.clients if c.local_port}
+        list_threads = u.config.model in THREAD_MODELS
+        height = self.content_size.height or 1000
+        lines: list[Text] = []
+        hidden = 0
+        # Only the rows that fit are built (200 processes at 10/s add up); the rest are counted.
+        for depth, process in tree_order(u.snapshot):
+            rows = 1 + (len(process.threads) - 1 if list_threads and not process.zombie else 0)
+            if len(lines) + rows > height - 1:
+                hidden += rows
+                continue
+            lines.append(process_line(process, depth, client_ids))
+            if list_threads and not process.zombie:
+                lines.extend(thread_line(thread, depth) for thread in process.threads if thread.tid != process.pid)
+        if hidden:
+            lines.append(Text(f"… {hidden} more lines", style="dim"))
+        return one_per_row(lines)
+
+
+def process_line(process, depth: int, client_ids: dict[int, int]) -> Text:
+    line = Text("  " * depth + ("└ " if depth else ""))
+    line.append(f"{process.pid} ", style="bold")
+    if process.adopted:
+        line.append("orphan, adopted by svcviz ", style="bold yellow")
+    if process.zombie:
+        line.append("zombie", style="bold white on red")
+        line.append(" <defunct>", style="red")
+    else:
+        line.append(STATES.get(process.state, process.state), style="green" if process.state == "R" else "")
+        line.append(f"  threads {process.thread_count}  ", style="dim")
+        line.append_text(fd_badges(process, client_ids))
+    if not process.readable:
+        line.append(" (not readable)", style="dim")
+    return line
+
+
+def thread_line(thread, depth: int) -> Text:
+    line = Text("  " * (depth + 1) + "· thread ", style="dim")
+    line.append(f"{thread.tid} {STATES.get(thread.state, thread.state)}")
+    return line
