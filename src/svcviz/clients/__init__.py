@@ -1,0 +1,7 @@
+"""Simulated telnet clients (the fleet the dashboard drives) and `svcviz blast`."""
+
+from svcviz.clients.blast import blast_main
+from svcviz.clients.fleet import Fleet, FleetError, FleetFull
+from svcviz.clients.view import ClientView
+
+__all__ = ["ClientView", "Fleet", "FleetError", "FleetFull", "blast_main"]

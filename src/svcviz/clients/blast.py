@@ -1,0 +1,283 @@
+"""`svcviz blast N --port P`: the lecture's serviceblaster.
+
+Open N connections as fast as the kernel allows (or at --rate per second), optionally
+send a query on each, hold them, close them, and say what happened to each, truthfully:
+connected, refused (ECONNREFUSED), timed out (the SYN was dropped: a full accept queue),
+or another error (out of fds, out of ports).
+
+Speed is the point, so this is not the fleet: one non-blocking connect() after another,
+with epoll harvesting the completed ones in batches, and no per-connection task.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import math
+import resource
+import select
+import socket
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+MAX_CONNECTIONS = 1_000_000
+SPARE_FDS = 32        # stdio, epoll, imports: what the process needs besides the connections
+HARVEST_EVERY = 64    # connects issued between two looks at epoll
+PROGRESS_PERIOD = 0.1
+
+
+class BlastError(Exception):
+    """Bad arguments or an unusable target: one line, exit 2."""
+
+
+@dataclass
+class BlastResult:
+    requested: int
+    connected: int = 0
+    refused: int = 0
+    timed_out: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list, repr=False)
+    error_reasons: Counter = field(default_factory=Counter)
+
+    def percentile(self, fraction: float) -> float | None:
+        if not self.latencies_ms:
+            return None
+        ordered = sorted(self.latencies_ms)
+        return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+    def as_json(self) -> dict:
+        p50, p99 = self.percentile(0.50), self.percentile(0.99)
+        return {"requested": self.requested, "connected": self.connected, "refused": self.refused,
+                "timed_out": self.timed_out, "errors": self.errors, "seconds": round(self.seconds, 6),
+                "connect_ms": {"p50": None if p50 is None else round(p50, 3),
+                               "p99": None if p99 is None else round(p99, 3)}}
+
+
+class Progress:
+    """A one-line bar on the terminal, redrawn at most ten times a second."""
+
+    def __init__(self, total: int, stream) -> None:
+        self.total = total
+        self.stream = stream
+        self.shown = 0.0
+
+    def show(self, result: BlastResult, done: int, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.shown < PROGRESS_PERIOD:
+            return
+        self.shown = now
+        width = 30
+        filled = width * done // max(1, self.total)
+        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} "
+                          f"connected {result.connected}  failed {done - result.connected}")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        self.stream.write("\r\x1b[K")
+        self.stream.flush()
+
+
+class Blaster:
+    def __init__(self, family: int, address: tuple, count: int, *, timeout: float,
+                 rate: float | None, payload: bytes | None, progress: Progress | None) -> None:
+        self.family = family
+        self.address = address
+        self.timeout = timeout
+        self.rate = rate
+        self.payload = payload
+        self.progress = progress
+        self.result = BlastResult(requested=count)
+        self.epoll = select.epoll()
+        self.pending: dict[int, tuple[socket.socket, float]] = {}  # fd -> (socket, start): issue order
+        self.established: list[socket.socket] = []
+        self.first_start: float | None = None
+        self.last_done: float | None = None
+
+    def run(self) -> BlastResult:
+        try:
+            self.connect_all()
+        finally:
+            self.epoll.close()
+        if self.first_start is not None and self.last_done is not None:
+            self.result.seconds = self.last_done - self.first_start
+        return self.result
+
+    def close_all(self) -> None:
+        for sock, _ in self.pending.values():
+            sock.close()
+        self.pending.clear()
+        for sock in self.established:
+            sock.close()
+        self.established.clear()
+
+    def connect_all(self) -> None:
+        count = self.result.requested
+        began = time.perf_counter()
+        for i in range(count):
+            if self.rate:
+                self.wait_until(began + i / self.rate)
+            elif i % HARVEST_EVERY == HARVEST_EVERY - 1:
+                self.harvest(0)
+            self.connect_one()
+        while self.pending:
+            oldest = next(iter(self.pending.values()))[1]
+            self.harvest(max(0.0, oldest + self.timeout - time.perf_counter()))
+        if self.progress:
+            self.progress.show(self.result, count, force=True)
+
+    def wait_until(self, moment: float) -> None:
+        while True:
+            left = moment - time.perf_counter()
+            self.harvest(max(0.0, left))
+            if left <= 0:
+                return
+
+    def connect_one(self) -> None:
+        try:
+            sock = socket.socket(self.family, socket.SOCK_STREAM)
+        except OSError as exc:
+            self.fail(exc.errno)
+            return
+        sock.setblocking(False)
+        started = time.perf_counter()
+        if self.first_start is None:
+            self.first_start = started
+        err = sock.connect_ex(self.address)
+        if err == errno.EINPROGRESS:
+            self.pending[sock.fileno()] = (sock, started)
+            self.epoll.register(sock.fileno(), select.EPOLLOUT)
+        else:
+            self.finish(sock, started, err, time.perf_counter())
+
+    def harvest(self, timeout: float) -> None:
+        events = self.epoll.poll(timeout)
+        now = time.perf_counter()
+        for fd, _ in events:
+            sock, started = self.pending.pop(fd)
+            self.epoll.unregister(fd)
+            self.finish(sock, started, sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR), now)
+        self.expire(now)
+        if self.progress:
+            self.progress.show(self.result, self.done())
+
+    def expire(self, now: float) -> None:
+        """Connects still in SYN_SENT after the timeout: their SYNs were dropped."""
+        for fd, (sock, started) in list(self.pending.items()):
+            if now - started < self.timeout:
+                break  # issue order: the rest are younger
+            del self.pending[fd]
+            self.epoll.unregister(fd)
+            sock.close()
+            self.result.timed_out += 1
+
+    def finish(self, sock: socket.socket, started: float, err: int, now: float) -> None:
+        if err == 0:
+            self.result.connected += 1
+            self.result.latencies_ms.append((now - started) * 1000)
+            self.last_done = now
+            self.established.append(sock)
+            if self.payload:
+                try:
+                    sock.send(self.payload)
+                except OSError:
+                    pass  # the connection counts as made; what the server does next is its business
+            return
+        sock.close()
+        self.last_done = now
+        self.fail(err)
+
+    def fail(self, err: int | None) -> None:
+        if err == errno.ECONNREFUSED:
+            self.result.refused += 1
+        elif err == errno.ETIMEDOUT:
+            self.result.timed_out += 1
+        else:
+            self.result.errors += 1
+            self.result.error_reasons[errno.errorcode.get(err, str(err)) if err else "unknown"] += 1
+
+    def done(self) -> int:
+        r = self.result
+        return r.connected + r.refused + r.timed_out + r.errors
+
+
+def raise_fd_limit(needed: int) -> str | None:
+    """Raise this process's RLIMIT_NOFILE as far as needed and allowed; what was done, to say."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if needed <= soft:
+        return None
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError):
+        target = soft
+    if target >= needed:
+        return f"raised the open-file limit from {soft} to {target}"
+    return (f"{needed} open files needed, the limit allows {target} (hard limit {hard}): "
+            f"connections past that fail with EMFILE")
+
+
+def check_args(args) -> tuple[int, tuple, bytes | None]:
+    if not 1 <= args.count <= MAX_CONNECTIONS:
+        raise BlastError(f"N must be 1..{MAX_CONNECTIONS}, not {args.count}")
+    if args.port == 0:
+        raise BlastError("--port 0 is not a port to connect to")
+    if args.rate is not None and not (math.isfinite(args.rate) and args.rate > 0):
+        raise BlastError(f"--rate must be a number of connections per second > 0, not {args.rate}")
+    if args.timeout <= 0:
+        raise BlastError("--timeout must be more than 0 seconds")
+    payload = None
+    if args.query is not None:
+        if not args.query.strip() or any(ord(ch) < 32 or ord(ch) == 127 for ch in args.query):
+            raise BlastError(f"--query must be one printable line, not {args.query!r}")
+        payload = args.query.encode() + b"\r\n"
+    try:
+        infos = socket.getaddrinfo(args.host, args.port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise BlastError(f"cannot resolve host {args.host!r}: {getattr(exc, 'strerror', exc)}") from None
+    family, _, _, _, address = infos[0]
+    return family, address, payload
+
+
+def summary(result: BlastResult, target: str) -> str:
+    rate = f"  ({result.connected / result.seconds:,.0f} connections/s)" if result.seconds > 0 else ""
+    p50, p99 = result.percentile(0.5), result.percentile(0.99)
+    rows = [("requested", str(result.requested)),
+            ("connected", str(result.connected)),
+            ("refused", str(result.refused)),
+            ("timed out", str(result.timed_out)),
+            ("errors", str(result.errors) + "".join(f"  {name} x{n}" for name, n in result.error_reasons.items())),
+            ("seconds", f"{result.seconds:.3f}{rate}")]
+    if p50 is not None:
+        rows.append(("connect ms", f"p50 {p50:.3f}  p99 {p99:.3f}"))
+    return "\n".join([f"svcviz blast {target}"] + [f"  {name:<11} {value}" for name, value in rows])
+
+
+def blast_main(args) -> int:
+    try:
+        family, address, payload = check_args(args)
+    except BlastError as exc:
+        print(f"svcviz blast: {exc}", file=sys.stderr)
+        return 2
+    note = raise_fd_limit(args.count + SPARE_FDS)
+    if note:
+        print(f"svcviz blast: {note}", file=sys.stderr)
+    progress = Progress(args.count, sys.stdout) if sys.stdout.isatty() and not args.json else None
+    blaster = Blaster(family, address, args.count, timeout=args.timeout, rate=args.rate,
+                      payload=payload, progress=progress)
+    try:
+        result = blaster.run()
+        if progress:
+            progress.clear()
+        if args.hold:
+            time.sleep(args.hold)
+    finally:
+        blaster.close_all()
+    if args.json:
+        print(json.dumps(result.as_json()))
+    else:
+        print(summary(result, f"{args.host}:{args.port}"))
+    return 0 if result.connected == result.requested else 1

@@ -1,0 +1,419 @@
+"""The client fleet: real TCP clients that behave like people at telnet, on the caller's loop.
+
+Each client is one asyncio task around a non-blocking socket. The task waits for its socket
+through one future at a time (readable, writable, a timer, or "stop"), so closing a client
+is only ever: mark it, resolve that future, and let the task close its own socket. Nothing
+is cancelled while it sits in a read, which is how a close can hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import itertools
+import os
+import socket
+import time
+from typing import Callable
+
+from svcviz.clients.view import KINDS, ClientView
+
+DEFAULTS: dict[str, dict] = {
+    "interactive": {},
+    "silent": {},
+    "scripted": {"queries": 3, "every": 1.0, "query": "discard"},
+    "half-close": {"query": "discard"},
+}
+CLOSE_WAIT = 2.0   # seconds a closing task gets to finish on its own (it needs one loop turn)
+RECV_SIZE = 65536
+
+
+class FleetError(Exception):
+    """A request the fleet cannot carry out (unknown client, kind or option): one line."""
+
+
+class FleetFull(FleetError):
+    """The cap on open clients is reached; `added` holds the ids that still fitted."""
+
+    def __init__(self, message: str, added: list[int]) -> None:
+        super().__init__(message)
+        self.added = added
+
+
+class _Client:
+    """The mutable state of one client, owned by its task; the world sees ClientView."""
+
+    def __init__(self, client_id: int, kind: str, options: dict) -> None:
+        self.id = client_id
+        self.kind = kind
+        self.options = options
+        self.started = time.time()
+        self.state = "connecting"
+        self.sock: socket.socket | None = None
+        self.local_port: int | None = None
+        self.connect_ms: float | None = None
+        self.connected = False
+        self.sent = 0
+        self.received = 0
+        self.asked = 0
+        self.answered = 0
+        self.last_reply: str | None = None
+        self.error: str | None = None
+        self.outbox = bytearray()
+        self.partial = bytearray()
+        self.shut_write_when_sent = False
+        self.next_ask = 0.0
+        self.ending: tuple[str, str | None] | None = None  # (final state, error) once decided
+        self.wakeup: asyncio.Future | None = None
+        self.hung_timer: asyncio.TimerHandle | None = None
+        self.task: asyncio.Task | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.ending is None or self.sock is not None
+
+    def view(self) -> ClientView:
+        return ClientView(id=self.id, kind=self.kind, state=self.state, open=self.open,
+                          local_port=self.local_port, connect_ms=self.connect_ms, sent=self.sent,
+                          received=self.received, last_reply=self.last_reply, error=self.error,
+                          started=self.started, asked=self.asked, answered=self.answered)
+
+
+def _wake(future: asyncio.Future, why: str) -> None:
+    if not future.done():
+        future.set_result(why)
+
+
+class Fleet:
+    def __init__(self, host: str, port: int, *, cap: int = 2000, connect_timeout: float = 10.0,
+                 hung_after: float = 1.0, on_change: Callable[[], None] | None = None) -> None:
+        self.host = host
+        self.port = port
+        self.cap = cap
+        self.connect_timeout = connect_timeout
+        self.hung_after = hung_after
+        self.on_change = on_change
+        self.version = 0
+        self._clients: dict[int, _Client] = {}  # in id order
+        self._ids = itertools.count(1)
+        self._views: tuple[ClientView, ...] | None = ()
+        self._addresses: dict[tuple[str, int], tuple[int, tuple]] = {}
+
+    # -- the API ---------------------------------------------------------------------
+
+    def retarget(self, host: str, port: int) -> None:
+        """Clients added from now on connect to host:port; open ones stay where they are."""
+        self.host, self.port = host, port
+
+    def clients(self) -> tuple[ClientView, ...]:
+        if self._views is None:
+            self._views = tuple(c.view() for c in self._clients.values())
+        return self._views
+
+    def alive(self) -> int:
+        return sum(1 for c in self._clients.values() if c.open)
+
+    async def add(self, kind: str = "interactive", count: int = 1, **options) -> list[int]:
+        settings = _settings(kind, count, options)
+        family, address = await self._resolve(self.host, self.port)
+        room = max(0, self.cap - self.alive())
+        loop = asyncio.get_running_loop()
+        added = []
+        for _ in range(min(count, room)):
+            client = _Client(next(self._ids), kind, settings)
+            self._clients[client.id] = client
+            client.task = loop.create_task(self._run(client, family, address))
+            added.append(client.id)
+        if added:
+            self._changed()
+        if count > room:
+            raise FleetFull(f"client cap reached: {self.cap} clients", added)
+        return added
+
+    async def send_line(self, client_id: int, text: str) -> None:
+        """The user types a line into the client (telnet sends it with CRLF)."""
+        client = self._get(client_id)
+        if "\n" in text or "\r" in text:
+            raise FleetError("one line at a time: no newline in the text")
+        if not client.open or client.ending is not None:
+            raise FleetError(f"client #{client_id} is {client.state}: it cannot send")
+        if client.shut_write_when_sent or (client.kind == "half-close" and client.connected):
+            raise FleetError(f"client #{client_id} has shut down its sending side")
+        self._ask(client, text)
+
+    async def close(self, client_id: int) -> None:
+        """The user quits telnet: the client closes its connection (state "quit")."""
+        client = self._get(client_id)
+        self._end(client, "quit", None)
+        await self._settle([client])
+
+    async def close_all(self) -> None:
+        clients = [c for c in self._clients.values() if c.open]
+        for client in clients:
+            self._end(client, "quit", None)
+        await self._settle(clients)
+
+    async def aclose(self) -> None:
+        """Close every client and wait for every task: for shutdown."""
+        await self.close_all()
+        await self._settle(list(self._clients.values()))
+
+    def mark_server_gone(self, local_port: int) -> None:
+        """The process that served this client is gone: without EOF soon, the client hangs."""
+        for client in self._clients.values():
+            if client.local_port == local_port and client.connected and client.ending is None:
+                if client.hung_timer is None:
+                    client.hung_timer = asyncio.get_running_loop().call_later(
+                        self.hung_after, self._hang, client)
+
+    # -- one client's life -----------------------------------------------------------
+
+    async def _run(self, client: _Client, family: int, address: tuple) -> None:
+        try:
+            if client.ending is None and self._open_socket(client, family):
+                if await self._connect(client, address):
+                    await self._converse(client)
+        except Exception as exc:  # a bug here must not take the dashboard down: show it
+            self._end(client, "error", f"{type(exc).__name__}: {exc}")
+        finally:
+            self._release(client)
+
+    def _open_socket(self, client: _Client, family: int) -> bool:
+        try:
+            client.sock = socket.socket(family, socket.SOCK_STREAM)
+        except OSError as exc:  # EMFILE: this process's fd table is full
+            self._end(client, "error", f"socket: {exc.strerror}")
+            return False
+        client.sock.setblocking(False)
+        return True
+
+    async def _connect(self, client: _Client, address: tuple) -> bool:
+        sock = client.sock
+        began = time.monotonic()
+        err = sock.connect_ex(address)
+        try:
+            client.local_port = sock.getsockname()[1] or None
+        except OSError:
+            pass
+        self._changed()
+        if err in (errno.EINPROGRESS, errno.EAGAIN):
+            why = await self._wait(client, read=False, write=True, timeout=self.connect_timeout)
+            if why == "stop":
+                return False
+            if why == "timeout":
+                self._end(client, "timed_out", f"no answer to SYN in {self.connect_timeout:g} s")
+                return False
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            state = "refused" if err == errno.ECONNREFUSED else "error"
+            self._end(client, state, f"connect: {os.strerror(err)}")
+            return False
+        client.connect_ms = (time.monotonic() - began) * 1000
+        client.connected = True
+        client.next_ask = time.monotonic()
+        if client.kind == "half-close":
+            client.shut_write_when_sent = True
+            self._ask(client, client.options["query"])
+        self._settle_state(client)
+        self._flush(client)
+        return True
+
+    async def _converse(self, client: _Client) -> None:
+        """Read replies, send what is queued, and run the script, until the client ends."""
+        scripted = client.kind == "scripted"
+        queries = client.options.get("queries", 0)
+        while client.ending is None:
+            timeout = None
+            if scripted and client.asked < queries:
+                timeout = max(0.0, client.next_ask - time.monotonic())
+            why = await self._wait(client, read=True, write=bool(client.outbox), timeout=timeout)
+            if why == "read":
+                self._read(client)
+            elif why == "write":
+                self._flush(client)
+            if scripted and client.ending is None:
+                if client.asked < queries and time.monotonic() >= client.next_ask:
+                    client.next_ask += client.options["every"]
+                    self._ask(client, client.options["query"])
+                elif client.asked >= queries and client.answered >= client.asked:
+                    self._end(client, "quit", None)
+
+    async def _wait(self, client: _Client, *, read: bool, write: bool, timeout: float | None) -> str:
+        """"read", "write", "timeout" or "stop": whichever comes first."""
+        if client.ending is not None:
+            return "stop"
+        loop = asyncio.get_running_loop()
+        future = client.wakeup = loop.create_future()
+        fd = client.sock.fileno()
+        if read:
+            loop.add_reader(fd, _wake, future, "read")
+        if write:
+            loop.add_writer(fd, _wake, future, "write")
+        timer = loop.call_later(timeout, _wake, future, "timeout") if timeout is not None else None
+        try:
+            return await future
+        finally:
+            client.wakeup = None
+            if read:
+                loop.remove_reader(fd)
+            if write:
+                loop.remove_writer(fd)
+            if timer is not None:
+                timer.cancel()
+
+    def _read(self, client: _Client) -> None:
+        try:
+            data = client.sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            return
+        except ConnectionResetError:
+            self._end(client, "reset", "connection reset by the server")
+            return
+        except OSError as exc:
+            self._end(client, "error", f"recv: {exc.strerror}")
+            return
+        if not data:
+            self._end(client, "closed", None)
+            return
+        client.received += len(data)
+        client.partial += data
+        *lines, rest = client.partial.split(b"\n")
+        client.partial = bytearray(rest)
+        for line in lines:
+            client.last_reply = line.rstrip(b"\r").decode(errors="replace")
+            client.answered += 1
+        self._settle_state(client)
+        self._changed()
+
+    def _ask(self, client: _Client, text: str) -> None:
+        if text.strip():
+            client.asked += 1  # the protocol answers every non-empty line with one line
+        client.outbox += text.encode() + b"\r\n"
+        if client.connected:
+            self._flush(client)
+            self._settle_state(client)
+        self._changed()
+
+    def _flush(self, client: _Client) -> None:
+        """Send what the kernel takes now; the task waits for room for the rest."""
+        if client.ending is not None or not client.connected:
+            return
+        try:
+            if client.outbox:
+                sent = client.sock.send(client.outbox)
+                client.sent += sent
+                del client.outbox[:sent]
+            if not client.outbox and client.shut_write_when_sent:
+                client.sock.shutdown(socket.SHUT_WR)
+                client.shut_write_when_sent = False
+        except BlockingIOError:
+            pass
+        except (ConnectionResetError, BrokenPipeError):
+            self._end(client, "reset", "connection reset by the server")
+        except OSError as exc:
+            self._end(client, "error", f"send: {exc.strerror}")
+        if client.outbox and client.wakeup is not None:
+            _wake(client.wakeup, "send")  # the task waits for writability from now on
+
+    def _settle_state(self, client: _Client) -> None:
+        if client.ending is not None or client.state == "hung":
+            return
+        if client.asked > client.answered:
+            client.state = "waiting"
+        else:
+            client.state = "served" if client.answered else "idle"
+
+    def _hang(self, client: _Client) -> None:
+        client.hung_timer = None
+        if client.ending is None:
+            client.state = "hung"
+            client.error = f"no EOF {self.hung_after:g} s after its server process exited"
+            self._changed()
+
+    def _end(self, client: _Client, state: str, error: str | None) -> None:
+        """Decide how the client ends (the first decision stands) and wake its task."""
+        if client.ending is not None:
+            return
+        client.ending = (state, error)
+        if client.wakeup is not None:
+            _wake(client.wakeup, "stop")
+
+    def _release(self, client: _Client) -> None:
+        """The task's last step: close the socket and show the final state."""
+        if client.hung_timer is not None:
+            client.hung_timer.cancel()
+            client.hung_timer = None
+        if client.ending is None:
+            client.ending = ("quit", None)
+        if client.sock is not None:
+            client.sock.close()
+            client.sock = None
+        client.state, error = client.ending
+        client.error = error or client.error
+        self._forget_old()
+        self._changed()
+
+    async def _settle(self, clients: list[_Client]) -> None:
+        """Wait, bounded, for the tasks of clients told to end; cancel any that do not."""
+        tasks = [c.task for c in clients if c.task is not None and not c.task.done()]
+        if not tasks:
+            return
+        _, late = await asyncio.wait(tasks, timeout=CLOSE_WAIT)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=CLOSE_WAIT)
+
+    # -- bookkeeping -----------------------------------------------------------------
+
+    def _changed(self) -> None:
+        self.version += 1
+        self._views = None
+        if self.on_change is not None:
+            self.on_change()
+
+    def _forget_old(self) -> None:
+        """Keep every open client and the newest `cap` finished ones, so memory stays bounded."""
+        finished = [i for i, c in self._clients.items() if not c.open]
+        for client_id in finished[:max(0, len(finished) - self.cap)]:
+            del self._clients[client_id]
+
+    def _get(self, client_id: int) -> _Client:
+        try:
+            return self._clients[client_id]
+        except KeyError:
+            raise FleetError(f"no client #{client_id}") from None
+
+    async def _resolve(self, host: str, port: int) -> tuple[int, tuple]:
+        key = (host, port)
+        if key not in self._addresses:
+            if not 0 < port <= 65535:
+                raise FleetError(f"port {port} is not a port clients can connect to")
+            try:
+                infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except (socket.gaierror, UnicodeError) as exc:
+                raise FleetError(f"cannot resolve {host!r}: {exc}") from None
+            family, _, _, _, address = infos[0]
+            self._addresses[key] = (family, address)
+        return self._addresses[key]
+
+
+def _settings(kind: str, count: int, options: dict) -> dict:
+    """The kind's options with the caller's, checked: a clear FleetError for anything off."""
+    if kind not in DEFAULTS:
+        raise FleetError(f"unknown client kind {kind!r} (one of: {', '.join(KINDS)})")
+    if not isinstance(count, int) or count < 0:
+        raise FleetError(f"client count must be a whole number >= 0, not {count!r}")
+    settings = dict(DEFAULTS[kind])
+    unknown = sorted(set(options) - set(settings))
+    if unknown:
+        raise FleetError(f"{kind} clients take no option {', '.join(unknown)}")
+    settings.update(options)
+    if "queries" in settings and (not isinstance(settings["queries"], int) or settings["queries"] < 1):
+        raise FleetError(f"queries must be a whole number >= 1, not {settings['queries']!r}")
+    if "every" in settings and not (isinstance(settings["every"], (int, float)) and settings["every"] >= 0):
+        raise FleetError(f"every must be seconds >= 0, not {settings['every']!r}")
+    query = settings.get("query")
+    if query is not None and (not isinstance(query, str) or "\n" in query or "\r" in query):
+        raise FleetError(f"query must be one line of text, not {query!r}")
+    return settings

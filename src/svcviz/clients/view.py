@@ -1,0 +1,41 @@
+"""What a simulated client looks like from outside: the dashboard draws these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+KINDS = ("interactive", "scripted", "silent", "half-close")
+
+# Each state says what the client itself has seen; the kernel's side (queued, SYN_SENT,
+# which process holds the connection) is the observer's, matched by local_port.
+STATES = {
+    "connecting": "connect() in progress: SYN sent, no answer yet",
+    "waiting": "connected, a request not answered yet (often still in the accept queue)",
+    "idle": "connected, nothing asked (an open telnet nobody types into)",
+    "served": "connected, every request answered",
+    "refused": "connect() refused (ECONNREFUSED): nobody listening",
+    "timed_out": "connect() not done within the connect timeout (SYN dropped)",
+    "closed": "the server closed the connection (EOF)",
+    "hung": "no EOF long after the process that served it exited",
+    "reset": "the connection was reset (ECONNRESET)",
+    "error": "another socket error",
+    "quit": "the client closed the connection itself",
+}
+OPEN_STATES = ("connecting", "waiting", "idle", "served", "hung")
+
+
+@dataclass(frozen=True)
+class ClientView:
+    id: int
+    kind: str
+    state: str
+    open: bool
+    local_port: int | None
+    connect_ms: float | None
+    sent: int
+    received: int
+    last_reply: str | None
+    error: str | None
+    started: float
+    asked: int = 0
+    answered: int = 0
