@@ -243,14 +243,14 @@ def check_args(args) -> tuple[int, tuple, bytes | None]:
 
 
 def summary(result: BlastResult, target: str) -> str:
-    rate = f"  ({result.connected / result.seconds:,.0f} connections/s)" if result.seconds > 0 else ""
+    rate = f"  ({result.connected / result.seconds:,.0f} connections/s)" if result.connected and result.seconds > 0 else ""
     p50, p99 = result.percentile(0.5), result.percentile(0.99)
     rows = [("requested", str(result.requested)),
             ("connected", str(result.connected)),
             ("refused", str(result.refused)),
             ("timed out", str(result.timed_out)),
             ("errors", str(result.errors) + "".join(f"  {name} x{n}" for name, n in result.error_reasons.items())),
-            ("seconds", f"{result.seconds:.3f}{rate}")]
+            ("seconds", f"{result.seconds:.4f}{rate}")]
     if p50 is not None:
         rows.append(("connect ms", f"p50 {p50:.3f}  p99 {p99:.3f}"))
     return "\n".join([f"svcviz blast {target}"] + [f"  {name:<11} {value}" for name, value in rows])
