@@ -7,6 +7,7 @@ kernel has something to say.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
 import pytest
@@ -208,3 +209,18 @@ async def test_clear_errors_for_bad_requests(serve):
     fleet.retarget("no-such-host.invalid", 6168)
     with pytest.raises(FleetError, match="cannot resolve"):
         await fleet.add()
+
+
+async def test_finished_clients_are_forgotten_past_twice_the_cap():
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))  # nobody listening: every client is refused at once
+    fleet = Fleet("127.0.0.1", holder.getsockname()[1], cap=10)
+    try:
+        for _ in range(5):
+            ids = await fleet.add(count=10)
+            for cid in ids:
+                await until(fleet, cid, "refused")
+    finally:
+        holder.close()
+    kept = [c.id for c in fleet.clients()]
+    assert len(kept) <= 20 and kept[-1] == 50 and kept == sorted(kept)

@@ -373,7 +373,10 @@ class Fleet:
             self.on_change()
 
     def _forget_old(self) -> None:
-        """Keep every open client and the newest `cap` finished ones, so memory stays bounded."""
+        """Keep every open client and the newest `cap` finished ones, so memory stays
+        bounded; pruned only past twice the cap, so a mass close is not quadratic."""
+        if len(self._clients) <= 2 * self.cap:
+            return
         finished = [i for i, c in self._clients.items() if not c.open]
         for client_id in finished[:max(0, len(finished) - self.cap)]:
             del self._clients[client_id]
