@@ -13,6 +13,7 @@ The server is stopped however the benchmark ends.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import re
 import signal
@@ -71,6 +72,36 @@ def run_c(binary: str, port: int, count: int) -> float:
     return float(fields["seconds"])
 
 
+async def fleet_figures(port: int, count: int) -> str:
+    """The fleet the dashboard uses: time to connect count interactive clients and to close
+    them all, and the longest the event loop went without a turn meanwhile."""
+    from svcviz.clients import Fleet
+
+    stalls = [0.0]
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(0.001)
+            now = time.perf_counter()
+            stalls[0] = max(stalls[0], now - last)
+            last = now
+
+    fleet = Fleet("127.0.0.1", port, cap=count)
+    tick = asyncio.create_task(ticker())
+    began = time.perf_counter()
+    await fleet.add("interactive", count=count)
+    while sum(c.state == "idle" for c in fleet.clients()) < count:
+        await asyncio.sleep(0.001)
+    connected = time.perf_counter() - began
+    began = time.perf_counter()
+    await fleet.aclose()
+    closed = time.perf_counter() - began
+    tick.cancel()
+    return (f"fleet: {count} interactive clients connected in {connected * 1000:.0f} ms, "
+            f"closed in {closed * 1000:.0f} ms; longest loop stall {stalls[0] * 1000:.0f} ms")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
@@ -91,6 +122,7 @@ def main() -> int:
                 print(f"round {round_ + 1}: blast {args.count / blast_times[-1]:8.0f}/s "
                       f"({blast_times[-1] * 1000:.1f} ms)  C {args.count / c_times[-1]:8.0f}/s "
                       f"({c_times[-1] * 1000:.1f} ms)", flush=True)
+            print(asyncio.run(fleet_figures(port, args.count)), flush=True)
     finally:
         stop(proc)
     blast_median, c_median = statistics.median(blast_times), statistics.median(c_times)

@@ -25,6 +25,7 @@ DEFAULTS: dict[str, dict] = {
     "half-close": {"query": "discard"},
 }
 CLOSE_WAIT = 2.0   # seconds a closing task gets to finish on its own (it needs one loop turn)
+ADD_BATCH = 50     # clients started per loop turn: a big add must not stall the dashboard
 RECV_SIZE = 65536
 
 
@@ -119,7 +120,10 @@ class Fleet:
         room = max(0, self.cap - self.alive())
         loop = asyncio.get_running_loop()
         added = []
-        for _ in range(min(count, room)):
+        for n in range(min(count, room)):
+            if n and n % ADD_BATCH == 0:
+                self._changed()
+                await asyncio.sleep(0)  # the batch connects in this turn, the caller's code too
             client = _Client(next(self._ids), kind, settings)
             self._clients[client.id] = client
             client.task = loop.create_task(self._run(client, family, address))
