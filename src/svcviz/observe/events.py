@@ -1,0 +1,124 @@
+"""What changed between two snapshots, as events: the dashboard's log and the scenarios' facts.
+
+Only the kernel's view is compared, so an event is something the kernel showed: a process
+appeared (fork), became a zombie (exit), vanished (reaped), changed parent (adopted); a
+thread came or went; a connection was queued, accepted or closed; a descriptor opened or
+closed; the system's listen-drop counters moved.
+"""
+
+from __future__ import annotations
+
+from svcviz.observe.snapshot import Event, Fd, Process, Snapshot
+
+
+def diff(prev: Snapshot, next: Snapshot) -> list[Event]:
+    events: list[Event] = []
+    say = _Sayer(next.time, events)
+    _processes(prev, next, say)
+    _threads_and_fds(prev, next, say)
+    _connections(prev, next, say)
+    _drops(prev, next, say)
+    return events
+
+
+class _Sayer:
+    def __init__(self, time: float, events: list[Event]) -> None:
+        self.time = time
+        self.events = events
+
+    def __call__(self, kind: str, text: str, pid: int | None) -> None:
+        self.events.append(Event(self.time, kind, text, pid))
+
+
+def _processes(prev: Snapshot, next: Snapshot, say: _Sayer) -> None:
+    before = {p.pid: p for p in prev.processes}
+    after = {p.pid: p for p in next.processes}
+    for pid, now in after.items():
+        was = before.get(pid)
+        if was is None:
+            say("fork", f"fork {pid} (parent {now.ppid})", pid)
+            if now.zombie:
+                say("exit", f"exit {pid}: zombie until its parent {now.ppid} waits", pid)
+            continue
+        if now.zombie and not was.zombie:
+            say("exit", f"exit {pid}: zombie until its parent {now.ppid} waits", pid)
+        if now.adopted and not was.adopted:
+            say("adopted", f"adopted {pid}: parent {was.ppid} gone, now a child of {now.ppid}", pid)
+    for pid, was in before.items():
+        if pid in after:
+            continue
+        if not was.zombie:
+            say("exit", f"exit {pid} (parent {was.ppid})", pid)
+        say("reaped", f"reaped {pid} (parent {was.ppid})", pid)
+
+
+def _threads_and_fds(prev: Snapshot, next: Snapshot, say: _Sayer) -> None:
+    before = {p.pid: p for p in prev.processes}
+    for now in next.processes:
+        was = before.get(now.pid)
+        if was is None or now.zombie:
+            continue
+        _threads(was, now, say)
+        if was.readable and now.readable:
+            _fds(was, now, say)
+
+
+def _threads(was: Process, now: Process, say: _Sayer) -> None:
+    old = {t.tid for t in was.threads}
+    new = {t.tid for t in now.threads}
+    for tid in sorted(new - old):
+        say("thread_start", f"thread {tid} started in {now.pid} ({len(new)} threads)", now.pid)
+    for tid in sorted(old - new):
+        say("thread_exit", f"thread {tid} ended in {now.pid} ({len(new)} threads)", now.pid)
+
+
+def _describe(fd: Fd) -> str:
+    if fd.kind == "listen":
+        return f"listening {fd.local}" if fd.local else "listening"
+    if fd.kind == "conn":
+        return f"connection from {fd.peer}"
+    return "socket" if fd.inode else "file"
+
+
+def _fds(was: Process, now: Process, say: _Sayer) -> None:
+    old = {fd.fd: fd for fd in was.fds}
+    new = {fd.fd: fd for fd in now.fds}
+    for number, fd in old.items():
+        if number not in new or _identity(new[number]) != _identity(fd):
+            say("fd_close", f"fd {number} closed in {now.pid} ({_describe(fd)})", now.pid)
+    for number, fd in new.items():
+        if number not in old or _identity(old[number]) != _identity(fd):
+            say("fd_open", f"fd {number} opened in {now.pid} ({_describe(fd)})", now.pid)
+
+
+def _identity(fd: Fd) -> tuple:
+    """What makes two fds with one number the same open file (for sockets: the inode)."""
+    return (fd.kind, fd.inode) if fd.inode else (fd.kind,)
+
+
+def _connections(prev: Snapshot, next: Snapshot, say: _Sayer) -> None:
+    before = {(c.client, c.server): c for c in prev.connections}
+    after = {(c.client, c.server): c for c in next.connections}
+    queue = f"queue {next.queue_length}/{next.listen[0].backlog}" if next.listen else "no listener"
+    for key, now in after.items():
+        was = before.get(key)
+        if now.state == "queued" and (was is None or was.state != "queued"):
+            say("queued", f"queued {now.client} ({queue})", None)
+        elif now.state == "accepted" and (was is None or was.state != "accepted"):
+            owner = f"by {now.pid} fd {now.fd}" if now.pid is not None else "(owner unknown)"
+            say("accept", f"accept {now.client} {owner}", now.pid)
+        elif now.state == "closing" and was is not None and was.state != "closing":
+            say("closed", f"closed {now.client} ({now.tcp_state})", now.pid or was.pid)
+    for key, was in before.items():
+        if key not in after and was.state in ("queued", "accepted"):
+            say("closed", f"closed {was.client} (gone)", was.pid)
+
+
+def _drops(prev: Snapshot, next: Snapshot, say: _Sayer) -> None:
+    overflows = next.counters.listen_overflows - prev.counters.listen_overflows
+    drops = next.counters.listen_drops - prev.counters.listen_drops
+    if overflows > 0 or drops > 0:
+        say("dropped", f"dropped {max(overflows, drops)} SYN(s): a listen queue was full "
+                       f"(ListenOverflows +{overflows}, ListenDrops +{drops}, system-wide)", None)
+
+

@@ -1,0 +1,339 @@
+"""The observer: one server's process tree, fds, threads, sockets and queue, as a Snapshot.
+
+It reads only the server's processes in /proc and asks the kernel (sock_diag netlink, or
+/proc/net/tcp when netlink is unavailable) only for the sockets on the server's ports, so a
+sample costs what the server has, not what the machine has.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass
+
+from svcviz.observe import procfs
+from svcviz.observe.sockdiag import ALL_STATES, SockDiag
+from svcviz.observe.sockets import LISTEN, SYN_SENT, TcpRow, addr_host, read_netstat, read_proc_net_tcp
+from svcviz.observe.snapshot import Connection, Counters, Fd, ListenSocket, Process, Snapshot, Thread
+
+FAMILIES = (socket.AF_INET, socket.AF_INET6)
+WILDCARDS = {"0.0.0.0", "::"}
+CLOSING = {"FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "CLOSING"}
+
+
+class ObserveError(Exception):
+    """The observer cannot do what it was asked: one line for the user."""
+
+
+class TargetError(ObserveError):
+    """No such server: nothing on the port, no such pid, a pid that listens on nothing."""
+
+
+@dataclass
+class _Member:
+    """A process of the tree while a sample is assembled."""
+    stat: procfs.Stat
+    adopted: bool
+    links: dict[int, str]
+    readable: bool = True
+
+
+class Observer:
+    def __init__(self, pid: int | None = None, port: int | None = None) -> None:
+        if (pid is None) == (port is None):
+            raise ValueError("Observer needs exactly one of pid and port")
+        if not os.path.isdir("/proc/self"):
+            raise TargetError("no /proc: svcviz watch needs Linux")
+        try:
+            self._diag: SockDiag | None = SockDiag()
+        except OSError:
+            self._diag = None  # no sock_diag here: /proc/net/tcp will do, slower
+        self._known: dict[int, int] = {}      # pid -> start time, of every process seen in the tree
+        self._outsiders: set[int] = set()     # pids seen outside the tree (they cannot join it)
+        self._cmdlines: dict[tuple[int, int], str] = {}
+        self._totals = read_netstat()
+        try:
+            self.root_pid = self._root_listening_on(port) if port is not None else self._existing(pid)
+            tree = self._tree()
+            listening = self._listening(tree, _socket_holders(tree))
+        except TargetError:
+            self.close()
+            raise
+        if not listening:
+            self.close()
+            raise TargetError(f"process {self.root_pid} listens on nothing")
+        self.ports: tuple[int, ...] = tuple(sorted({sock.port for sock in listening}))
+        self.port: int | None = self.ports[0]
+
+    # -- finding the server ---------------------------------------------------------
+
+    def _existing(self, pid: int) -> int:
+        stat = procfs.read_stat(pid)
+        if stat is None:
+            raise TargetError(f"no process {pid}")
+        self._known[pid] = stat.start
+        return pid
+
+    def _root_listening_on(self, port: int) -> int:
+        """The topmost process holding a socket listening on port (a fork server's children
+        inherit the listening socket; their parent is the server)."""
+        inodes = {row.inode for row in self._listen_rows() if row.local_port == port}
+        if not inodes:
+            raise TargetError(f"nothing is listening on port {port}")
+        holders = {}
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                links = procfs.read_fd_links(int(name)) or {}
+            except procfs.FdTableUnreadable:
+                continue
+            if any(procfs.socket_inode(link) in inodes for link in links.values()):
+                stat = procfs.read_stat(int(name))
+                if stat:
+                    holders[stat.pid] = stat
+        tops = [stat for stat in holders.values() if stat.ppid not in holders]
+        if not tops:
+            raise TargetError(f"port {port}: the listening process cannot be read")
+        root = min(tops, key=lambda stat: (stat.start, stat.pid))
+        self._known[root.pid] = root.start
+        return root.pid
+
+    # -- the process tree -----------------------------------------------------------
+
+    def _tree(self) -> dict[int, _Member]:
+        """The root and its descendants, plus what was in the tree and was reparented out of
+        it (adopted). Processes seen outside the tree are not read again: a process can only
+        join the tree by being forked into it, as a new pid."""
+        listed = {int(name) for name in os.listdir("/proc") if name.isdigit()}
+        self._outsiders &= listed  # a pid that vanished may come back as someone's child
+        stats = {}
+        for pid in listed - self._outsiders:
+            stat = procfs.read_stat(pid)
+            if stat is not None:
+                stats[pid] = stat
+        children: dict[int, list[int]] = {}
+        for stat in stats.values():
+            children.setdefault(stat.ppid, []).append(stat.pid)
+
+        order: list[tuple[int, bool]] = []
+        seen: set[int] = set()
+
+        def descend(top: int, adopted: bool) -> None:
+            stack = [top]
+            while stack:
+                pid = stack.pop()
+                if pid in seen:
+                    continue
+                seen.add(pid)
+                order.append((pid, adopted and pid == top))
+                stack.extend(sorted(children.get(pid, ()), reverse=True))
+
+        root = stats.get(self.root_pid)
+        if root is not None and self._known.get(self.root_pid, root.start) == root.start:
+            descend(self.root_pid, False)
+        for pid, start in sorted(self._known.items()):
+            stat = stats.get(pid)
+            if stat is not None and stat.start == start and pid not in seen:
+                descend(pid, True)
+        self._known = {pid: stats[pid].start for pid, _ in order}
+        self._outsiders |= stats.keys() - seen
+
+        tree = {}
+        for pid, adopted in order:
+            stat = stats[pid]
+            member = _Member(stat, adopted, {})
+            if stat.state != "Z":
+                try:
+                    member.links = procfs.read_fd_links(pid) or {}
+                except procfs.FdTableUnreadable:
+                    member.readable = False
+            tree[pid] = member
+        return tree
+
+    # -- sockets --------------------------------------------------------------------
+
+    def _listen_rows(self) -> list[TcpRow]:
+        if self._diag is None:
+            return [row for row in read_proc_net_tcp() if row.state == "LISTEN"]
+        return [row for family in FAMILIES for row in self._diag.dump(family, 1 << LISTEN)]
+
+    def _port_rows(self, ports: frozenset[int]) -> tuple[list[TcpRow], list[TcpRow]]:
+        """(server-side rows on the ports, LISTEN excluded; clients in SYN_SENT toward them)."""
+        if self._diag is None:
+            rows = read_proc_net_tcp(ports)
+            return ([row for row in rows if row.local_port in ports and row.state != "LISTEN"],
+                    [row for row in rows if row.remote_port in ports and row.state == "SYN_SENT"])
+        served, knocking = [], []
+        for port in sorted(ports):
+            for family in FAMILIES:
+                served += self._diag.dump(family, ALL_STATES & ~(1 << LISTEN), sport=port)
+                knocking += self._diag.dump(family, 1 << SYN_SENT, dport=port)
+        return served, knocking
+
+    def _listening(self, tree: dict[int, _Member], holders: dict[int, list[tuple[int, int]]]) -> list[ListenSocket]:
+        sockets = []
+        for row in self._listen_rows():
+            if row.inode in holders:
+                pid, fd = _first_holder(tree, holders[row.inode])
+                sockets.append(ListenSocket(row.local, row.local_port, row.rx_queue, row.tx_queue,
+                                            pid, fd, row.inode))
+        return sorted(sockets, key=lambda s: (s.port, s.addr))
+
+    # -- the sample -----------------------------------------------------------------
+
+    def sample(self) -> Snapshot:
+        now = time.time()
+        tree = self._tree()
+        holders = _socket_holders(tree)
+        listening = self._listening(tree, holders)
+        ports = frozenset(self.ports) | {sock.port for sock in listening}
+        served, knocking = self._port_rows(ports)
+        served = [row for row in served if _belongs(row.local, row.local_port, listening)]
+        by_inode = {row.inode: row for row in served if row.inode}
+        listen_inodes = {sock.inode: sock for sock in listening}
+        serving_threads = self._serving_threads(tree, by_inode)
+
+        connections = []
+        for row in served:
+            pid, fd = _owner(tree, holders.get(row.inode, []), self.root_pid) if row.inode else (None, None)
+            connections.append(Connection(row.remote, row.local, _conn_state(row), row.state, pid, fd,
+                                          serving_threads.get((pid, fd))))
+        for row in knocking:
+            if listening and _knocks_on(row, listening):
+                connections.append(Connection(row.local, row.remote, "syn_sent", row.state))
+        connections.sort(key=lambda c: (c.server, c.client_port))
+
+        totals = read_netstat()
+        counters = Counters(totals[0], totals[1], max(0, totals[0] - self._totals[0]),
+                            max(0, totals[1] - self._totals[1]))
+        self._totals = totals
+        processes = tuple(self._process(pid, member, listen_inodes, by_inode) for pid, member in tree.items())
+        unreadable = tuple(f"pid {pid} fds: permission denied" for pid, m in tree.items() if not m.readable)
+        return Snapshot(now, self.root_pid, tuple(listening), processes, tuple(connections), counters, unreadable)
+
+    def _process(self, pid: int, member: _Member, listen_inodes: dict[int, ListenSocket], conns: dict[int, TcpRow]) -> Process:
+        stat = member.stat
+        return Process(pid, stat.ppid, stat.name, stat.state, self._threads(stat), stat.rss,
+                       _fds(member.links, listen_inodes, conns), member.readable, member.adopted,
+                       self._cmdline(stat))
+
+    def _threads(self, stat: procfs.Stat) -> tuple[Thread, ...]:
+        if stat.state == "Z":
+            return ()
+        if stat.threads <= 1:
+            return (Thread(stat.pid, stat.state, stat.name),)
+        threads = []
+        for tid in procfs.list_tids(stat.pid):
+            task = procfs.read_stat(stat.pid, tid)
+            if task is not None:
+                threads.append(Thread(tid, task.state, task.name))
+        return tuple(threads)
+
+    def _cmdline(self, stat: procfs.Stat) -> str:
+        """Read once per process (pid and start time; the name changes on exec)."""
+        key = (stat.pid, stat.start, stat.name)
+        if key not in self._cmdlines:
+            if len(self._cmdlines) > 4096:
+                self._cmdlines.clear()
+            self._cmdlines[key] = procfs.read_cmdline(stat.pid)
+        return self._cmdlines[key]
+
+    def _serving_threads(self, tree: dict[int, _Member], conns: dict[int, TcpRow]) -> dict[tuple[int, int], int]:
+        """(pid, fd) -> the thread blocked reading that connection, in multi-threaded processes."""
+        found = {}
+        for pid, member in tree.items():
+            if member.stat.threads <= 1 or member.stat.state == "Z":
+                continue
+            conn_fds = {fd for fd, link in member.links.items() if procfs.socket_inode(link) in conns}
+            if not conn_fds:
+                continue
+            for tid in procfs.list_tids(pid):
+                fd = procfs.blocked_in_recv(pid, tid)
+                if fd in conn_fds:
+                    found[(pid, fd)] = tid
+        return found
+
+    def close(self) -> None:
+        if self._diag is not None:
+            self._diag.close()
+            self._diag = None
+
+    def __enter__(self) -> "Observer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _socket_holders(tree: dict[int, _Member]) -> dict[int, list[tuple[int, int]]]:
+    """socket inode -> [(pid, fd), ...] over the tree."""
+    holders: dict[int, list[tuple[int, int]]] = {}
+    for pid, member in tree.items():
+        for fd, link in member.links.items():
+            inode = procfs.socket_inode(link)
+            if inode is not None:
+                holders.setdefault(inode, []).append((pid, fd))
+    return holders
+
+
+def _first_holder(tree: dict[int, _Member], holders: list[tuple[int, int]]) -> tuple[int | None, int | None]:
+    """The oldest process holding it (for a listening socket: the server, not its children)."""
+    if not holders:
+        return None, None
+    return min(holders, key=lambda h: (tree[h[0]].stat.start, h[0], h[1]))
+
+
+def _owner(tree: dict[int, _Member], holders: list[tuple[int, int]], root: int) -> tuple[int | None, int | None]:
+    """Who serves a connection: the oldest holder other than the root. A fork server's child
+    serving connection k was forked before the later children that inherit k's leaked fd;
+    the root holds it only because it accepted it (and perhaps forgot to close it)."""
+    others = [h for h in holders if h[0] != root]
+    return _first_holder(tree, others or holders)
+
+
+def _conn_state(row: TcpRow) -> str:
+    if row.state == "ESTABLISHED":
+        return "accepted" if row.inode else "queued"
+    if row.state == "SYN_RECV":
+        return "syn_recv"
+    return "closing"
+
+
+def _host_matches(listen_host: str, host: str) -> bool:
+    return listen_host in WILDCARDS or listen_host == host or (
+        host.startswith("::ffff:") and listen_host == host[7:])
+
+
+def _belongs(local: str, port: int, listening: list[ListenSocket]) -> bool:
+    """A connection on the port belongs to our listener (not another one sharing the port
+    number on another address). With no listener left, every row on the port is ours."""
+    mine = [sock for sock in listening if sock.port == port]
+    return not mine or any(_host_matches(addr_host(sock.addr), addr_host(local)) for sock in mine)
+
+
+def _knocks_on(row: TcpRow, listening: list[ListenSocket]) -> bool:
+    """A client in SYN_SENT toward one of our listeners (on this machine: loopback, or the
+    listener's own address)."""
+    host = addr_host(row.remote)
+    loopback = host.startswith("127.") or host == "::1"
+    return any(sock.port == row.remote_port and (addr_host(sock.addr) == host or
+                                                 (addr_host(sock.addr) in WILDCARDS and loopback))
+               for sock in listening)
+
+
+def _fds(links: dict[int, str], listen_inodes: dict[int, ListenSocket], conns: dict[int, TcpRow]) -> tuple[Fd, ...]:
+    fds = []
+    for fd in sorted(links):
+        inode = procfs.socket_inode(links[fd])
+        if inode is None:
+            fds.append(Fd(fd, "other"))
+        elif inode in listen_inodes:
+            fds.append(Fd(fd, "listen", local=listen_inodes[inode].addr, inode=inode, tcp_state="LISTEN"))
+        elif inode in conns:
+            row = conns[inode]
+            fds.append(Fd(fd, "conn", row.remote, row.local, inode, row.state))
+        else:
+            fds.append(Fd(fd, "other", inode=inode))
+    return tuple(fds)

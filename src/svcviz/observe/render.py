@@ -1,0 +1,99 @@
+"""A Snapshot drawn with rich, for `svcviz watch --once`: listen queue, process tree, connections."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from svcviz.observe.snapshot import Fd, Process, Snapshot
+
+STATES = {"R": "running", "S": "sleeping", "D": "disk wait", "Z": "zombie", "T": "stopped",
+          "t": "traced", "I": "idle", "X": "dead"}
+STATE_STYLES = {"R": "green", "Z": "bold red", "T": "yellow", "D": "magenta"}
+CONN_STYLES = {"queued": "yellow", "accepted": "green", "syn_sent": "red", "syn_recv": "red", "closing": "dim"}
+
+
+def render(snapshot: Snapshot) -> RenderableType:
+    return Group(_header(snapshot), _listen(snapshot), _tree(snapshot), _connections(snapshot), *_notes(snapshot))
+
+
+def _header(snapshot: Snapshot) -> Text:
+    stamp = time.strftime("%H:%M:%S", time.localtime(snapshot.time))
+    text = Text.assemble(("svcviz watch", "bold"), f"  {stamp}  root pid {snapshot.root_pid}  ",
+                         f"{len(snapshot.processes)} processes ({len(snapshot.zombies)} zombies), "
+                         f"{snapshot.thread_total} threads, {len(snapshot.connections)} connections")
+    return text
+
+
+def _listen(snapshot: Snapshot) -> RenderableType:
+    if not snapshot.listen:
+        return Text("no listening socket: new connections are refused", style="bold red")
+    lines = []
+    for sock in snapshot.listen:
+        # The accept queue holds backlog+1 completed connections before SYNs are dropped.
+        full = sock.queue > sock.backlog
+        lines.append(Text.assemble(f"listen {sock.addr}  queue ",
+                                   (f"{sock.queue}/{sock.backlog}", "bold red" if full else "bold"),
+                                   f"  (pid {sock.pid} fd {sock.fd})", (" FULL: SYNs dropped" if full else "", "red")))
+    counters = snapshot.counters
+    lines.append(Text(f"ListenOverflows {counters.listen_overflows} (+{counters.overflows_delta})  "
+                      f"ListenDrops {counters.listen_drops} (+{counters.drops_delta})  (system-wide)", style="dim"))
+    return Group(*lines)
+
+
+def _label(process: Process) -> Text:
+    text = Text.assemble((f"{process.pid}", "bold"), f" {process.name} ",
+                         (STATES.get(process.state, process.state), STATE_STYLES.get(process.state, "")))
+    if process.adopted:
+        text.append(f"  orphan, adopted by {process.ppid}", style="yellow")
+    if not process.zombie:
+        text.append(f"  {process.thread_count} thread{'s' if process.thread_count != 1 else ''}"
+                    f"  rss {process.rss // 1024} KiB")
+    if not process.readable:
+        text.append("  fds unreadable (permission denied)", style="red")
+    return text
+
+
+def _fd_text(fd: Fd) -> str:
+    if fd.kind == "listen":
+        return f"{fd.fd} listen {fd.local or ''}".rstrip()
+    if fd.kind == "conn":
+        return f"{fd.fd} conn {fd.peer} {fd.tcp_state or ''}".rstrip()
+    return f"{fd.fd} {'socket' if fd.inode else 'other'}"
+
+
+def _tree(snapshot: Snapshot) -> RenderableType:
+    tree = Tree(Text("processes", style="bold"))
+    pids = {p.pid for p in snapshot.processes}
+    nodes = {}
+    for process in snapshot.processes:  # parents come before their children
+        parent = nodes.get(process.ppid) if process.ppid in pids and not process.adopted else None
+        node = (parent or tree).add(_label(process))
+        nodes[process.pid] = node
+        if len(process.threads) > 1:
+            node.add(Text("threads: " + ", ".join(f"{t.tid} {STATES.get(t.state, t.state)}" for t in process.threads),
+                          style="cyan"))
+        if process.fds:
+            node.add(Text("fds: " + ", ".join(_fd_text(fd) for fd in process.fds), style="dim"))
+    return tree
+
+
+def _connections(snapshot: Snapshot) -> RenderableType:
+    if not snapshot.connections:
+        return Text("no connections", style="dim")
+    table = Table("client", "server", "state", "tcp", "owner", title="connections", title_justify="left")
+    for conn in snapshot.connections:
+        owner = "" if conn.pid is None else f"pid {conn.pid} fd {conn.fd}"
+        if conn.tid is not None and conn.tid != conn.pid:
+            owner += f" thread {conn.tid}"
+        table.add_row(conn.client, conn.server, Text(conn.state, CONN_STYLES.get(conn.state, "")),
+                      conn.tcp_state, owner)
+    return table
+
+
+def _notes(snapshot: Snapshot) -> list[Text]:
+    return [Text(f"not readable: {what}", style="red") for what in snapshot.unreadable]

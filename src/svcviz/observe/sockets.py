@@ -1,0 +1,101 @@
+"""TCP sockets as the kernel lists them: one row type, read from /proc/net/tcp{,6}.
+
+sock_diag netlink (sockdiag.py) is the fast route; this text is the fallback and what the
+parser tests read. Both give the same TcpRow.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from dataclasses import dataclass
+
+# include/net/tcp_states.h; NEW_SYN_RECV is how netlink names a half-open request.
+TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
+              6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN",
+              11: "CLOSING", 12: "SYN_RECV"}
+LISTEN = 10
+SYN_SENT = 2
+
+
+@dataclass(frozen=True)
+class TcpRow:
+    local: str          # "127.0.0.1:6168", "[::1]:6168"
+    local_port: int
+    remote: str
+    remote_port: int
+    state: str          # ESTABLISHED, LISTEN, ...
+    rx_queue: int       # LISTEN: connections waiting for accept()
+    tx_queue: int       # LISTEN: the backlog listen() was given (netlink only: /proc/net/tcp prints 0)
+    inode: int          # 0: no file holds it (in the accept queue, or orphaned while closing)
+    family: int = socket.AF_INET
+
+
+def format_addr(family: int, packed: bytes, port: int) -> str:
+    host = socket.inet_ntop(family, packed)
+    return f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+
+
+def addr_host(addr: str) -> str:
+    """"127.0.0.1:80" -> "127.0.0.1", "[::1]:80" -> "::1"."""
+    return addr.rsplit(":", 1)[0].strip("[]")
+
+
+def _proc_addr(family: int, text: str) -> tuple[str, int]:
+    """/proc/net/tcp prints each 32-bit word of the address in host byte order."""
+    hexaddr, hexport = text.split(":")
+    raw = bytes.fromhex(hexaddr)
+    if sys.byteorder == "little":
+        raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    port = int(hexport, 16)
+    return format_addr(family, raw, port), port
+
+
+def parse_proc_net_tcp(text: str, family: int = socket.AF_INET, ports: frozenset[int] | None = None) -> list[TcpRow]:
+    """Rows of /proc/net/tcp (or tcp6 with AF_INET6); with ports, only rows whose local or
+    remote port is one of them (the cheap test first: most rows are someone else's)."""
+    rows = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 10:
+            continue
+        if ports is not None:
+            lport = int(fields[1].rsplit(":", 1)[1], 16)
+            rport = int(fields[2].rsplit(":", 1)[1], 16)
+            if lport not in ports and rport not in ports:
+                continue
+        local, lport = _proc_addr(family, fields[1])
+        remote, rport = _proc_addr(family, fields[2])
+        tx, rx = fields[4].split(":")
+        rows.append(TcpRow(local, lport, remote, rport, TCP_STATES.get(int(fields[3], 16), fields[3]),
+                           int(rx, 16), int(tx, 16), int(fields[9]), family))
+    return rows
+
+
+def read_proc_net_tcp(ports: frozenset[int] | None = None) -> list[TcpRow]:
+    rows = []
+    for name, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
+        try:
+            with open(f"/proc/net/{name}") as f:
+                rows += parse_proc_net_tcp(f.read(), family, ports)
+        except OSError:
+            pass  # no IPv6 in this kernel
+    return rows
+
+
+def parse_netstat(text: str) -> tuple[int, int]:
+    """(ListenOverflows, ListenDrops) from /proc/net/netstat: TcpExt name and value lines."""
+    lines = text.splitlines()
+    for names, values in zip(lines, lines[1:]):
+        if names.startswith("TcpExt:") and values.startswith("TcpExt:"):
+            table = dict(zip(names.split()[1:], values.split()[1:]))
+            return int(table.get("ListenOverflows", 0)), int(table.get("ListenDrops", 0))
+    return 0, 0
+
+
+def read_netstat() -> tuple[int, int]:
+    try:
+        with open("/proc/net/netstat") as f:
+            return parse_netstat(f.read())
+    except OSError:
+        return 0, 0

@@ -1,0 +1,150 @@
+"""The observer's parsers on captured kernel texts (tests/fixtures/README.md says what each is)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from svcviz.observe import procfs
+from svcviz.observe.sockdiag import NLMSG_DONE, NLMSG_HEADER, SOCK_DIAG_BY_FAMILY, parse_message, request
+from svcviz.observe.sockets import addr_host, parse_netstat, parse_proc_net_tcp
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SS_STATES = {"ESTAB": "ESTABLISHED", "LISTEN": "LISTEN"}
+
+
+def text(name: str) -> str:
+    return (FIXTURES / name).read_text()
+
+
+def ss_rows(name: str) -> set[tuple]:
+    """(state, recv-q, send-q, local, peer) from captured `ss -tan` output, in our address form."""
+    rows = set()
+    for line in text(name).splitlines()[1:]:
+        state, recv_q, send_q, local, peer = line.split()[:5]
+        rows.add((SS_STATES[state], int(recv_q), int(send_q), local, peer))
+    return rows
+
+
+def as_ss(row, backlog_known: bool = False) -> tuple:
+    """A row as ss prints it. ss shows a connection's queues in bytes; for LISTEN, the queue
+    length and the backlog, which only netlink knows: /proc/net/tcp prints 0 there."""
+    peer = "0.0.0.0:*" if row.remote == "0.0.0.0:0" else "[::]:*" if row.remote == "[::]:0" else row.remote
+    send_q = None if row.state == "LISTEN" and not backlog_known else row.tx_queue
+    return (row.state, row.rx_queue, send_q, row.local, peer)
+
+
+def without_backlog(rows: set[tuple]) -> set[tuple]:
+    return {(state, recv_q, None if state == "LISTEN" else send_q, local, peer)
+            for state, recv_q, send_q, local, peer in rows}
+
+
+def server_port(name: str) -> int:
+    return next(row for row in parse_proc_net_tcp(text(name), socket.AF_INET if "6" not in name else socket.AF_INET6)
+                if row.state == "LISTEN").local_port
+
+
+def test_ipv4_rows_agree_with_ss():
+    rows = parse_proc_net_tcp(text("proc_net_tcp.txt"))
+    port = server_port("proc_net_tcp.txt")
+    server_side = {as_ss(row) for row in rows if row.local_port == port}
+    assert server_side == without_backlog(ss_rows("ss_ipv4.txt"))
+
+
+def test_ipv6_rows_agree_with_ss():
+    rows = parse_proc_net_tcp(text("proc_net_tcp6.txt"), socket.AF_INET6)
+    port = server_port("proc_net_tcp6.txt")
+    server_side = {as_ss(row) for row in rows if row.local_port == port}
+    assert server_side == without_backlog(ss_rows("ss_ipv6.txt"))
+    assert all(row.local.startswith("[::1]:") for row in rows)
+    assert addr_host(rows[0].local) == "::1"
+
+
+def test_listen_row_gives_queue_length():
+    listen = [row for row in parse_proc_net_tcp(text("proc_net_tcp.txt")) if row.state == "LISTEN"]
+    assert len(listen) == 1
+    ss_listen = next(row for row in ss_rows("ss_ipv4.txt") if row[0] == "LISTEN")
+    assert listen[0].rx_queue == ss_listen[1] == 2  # two waiting for accept()
+    assert listen[0].tx_queue == 0  # /proc/net/tcp does not show the backlog
+    assert listen[0].inode != 0
+
+
+def test_queued_connections_have_inode_zero():
+    rows = parse_proc_net_tcp(text("proc_net_tcp.txt"))
+    port = server_port("proc_net_tcp.txt")
+    established = [row for row in rows if row.local_port == port and row.state == "ESTABLISHED"]
+    listen = next(row for row in rows if row.state == "LISTEN")
+    # every completed connection not yet accepted is a server-side row no file holds
+    assert sum(row.inode == 0 for row in established) == listen.rx_queue
+    assert sum(row.inode != 0 for row in established) == 1
+
+
+def test_port_filter_keeps_both_sides_of_the_port_only():
+    port = server_port("proc_net_tcp.txt")
+    every = parse_proc_net_tcp(text("proc_net_tcp.txt"))
+    only = parse_proc_net_tcp(text("proc_net_tcp.txt"), ports=frozenset([port]))
+    assert only == [row for row in every if port in (row.local_port, row.remote_port)]
+    assert parse_proc_net_tcp(text("proc_net_tcp.txt"), ports=frozenset([1])) == []
+
+
+def test_netlink_dump_agrees_with_proc_net_tcp():
+    raw = bytes.fromhex(text("sockdiag_dump_ipv4.hex").strip())
+    rows, offset, done = [], 0, False
+    while offset < len(raw):
+        length, kind, _flags, _seq, _pid = NLMSG_HEADER.unpack_from(raw, offset)
+        if kind == SOCK_DIAG_BY_FAMILY:
+            rows.append(parse_message(raw[offset + NLMSG_HEADER.size:offset + length]))
+        done |= kind == NLMSG_DONE
+        offset += (length + 3) & ~3
+    port = server_port("proc_net_tcp.txt")
+    proc_rows = [row for row in parse_proc_net_tcp(text("proc_net_tcp.txt")) if row.local_port == port]
+    key = lambda row: (row.local, row.remote, row.state, row.inode)  # noqa: E731
+    assert done
+    assert sorted(map(key, rows)) == sorted(map(key, proc_rows))
+    assert {as_ss(row, backlog_known=True) for row in rows} == ss_rows("ss_ipv4.txt")
+    listen = next(row for row in rows if row.state == "LISTEN")
+    assert (listen.rx_queue, listen.tx_queue) == (2, 2)  # two waiting; listen(2)
+
+
+def test_netlink_request_asks_for_the_port():
+    message = request(socket.AF_INET, 1 << 10, sport=6168, seq=7)
+    length, kind, flags, seq, _ = NLMSG_HEADER.unpack_from(message)
+    assert (length, kind, seq) == (len(message), SOCK_DIAG_BY_FAMILY, 7)
+    assert flags & 0x300  # a dump
+    assert message[NLMSG_HEADER.size + 8:NLMSG_HEADER.size + 10] == (6168).to_bytes(2, "big")
+
+
+def test_netstat_counters():
+    lines = text("proc_net_netstat.txt").splitlines()
+    names, values = next((a.split(), b.split()) for a, b in zip(lines, lines[1:])
+                         if a.startswith("TcpExt:") and b.startswith("TcpExt:"))
+    table = dict(zip(names, values))
+    assert parse_netstat(text("proc_net_netstat.txt")) == (int(table["ListenOverflows"]), int(table["ListenDrops"]))
+    assert parse_netstat("Ip: Forwarding\nIp: 1\n") == (0, 0)
+
+
+def test_stat_with_parentheses_and_spaces_in_the_name():
+    stat = procfs.parse_stat(text("proc_task_stat_odd_name.txt"))
+    assert stat.name == "odd) name (x"
+    assert stat.state == "S"
+    fields = text("proc_task_stat_odd_name.txt").rsplit(")", 1)[1].split()
+    assert (stat.ppid, stat.threads, stat.start) == (int(fields[1]), int(fields[17]), int(fields[19]))
+    assert stat.rss == int(fields[21]) * procfs.PAGE_SIZE
+
+
+def test_zombie_stat():
+    stat = procfs.parse_stat(text("proc_stat_zombie.txt"))
+    assert (stat.name, stat.state, stat.rss) == ("python", "Z", 0)
+
+
+def test_syscall_of_a_thread_blocked_in_recv():
+    number, first = procfs.parse_syscall(text("proc_task_syscall_recv.txt"))
+    assert (number, first) == (45, 14)  # recvfrom(14, ...) on x86_64
+    assert procfs.parse_syscall("running\n") is None
+    assert procfs.parse_syscall("-1 0x7ffd 0x0\n") == (-1, 0x7FFD)
+
+
+def test_socket_inode():
+    assert procfs.socket_inode("socket:[185578]") == 185578
+    assert procfs.socket_inode("pipe:[42]") is None
+    assert procfs.socket_inode("/dev/null") is None
