@@ -7,6 +7,8 @@ kernel has something to say.
 from __future__ import annotations
 
 import asyncio
+import os
+import resource
 import socket
 import time
 
@@ -224,3 +226,24 @@ async def test_finished_clients_are_forgotten_past_twice_the_cap():
         holder.close()
     kept = [c.id for c in fleet.clients()]
     assert len(kept) <= 20 and kept[-1] == 50 and kept == sorted(kept)
+
+
+async def test_error_when_this_process_is_out_of_fds(serve):
+    server = serve("event", "--backlog", "64")
+    fleet = Fleet("127.0.0.1", server.port)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    in_use = {int(fd) for fd in os.listdir("/proc/self/fd")}
+    free = [fd for fd in range(max(in_use) + 6) if fd not in in_use][:5]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (free[-1] + 1, hard))  # room for five more fds
+    try:
+        ids = await fleet.add("interactive", count=30)
+        await asyncio.sleep(0.2)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    states = {c.state for c in fleet.clients()}
+    assert states == {"idle", "error"}
+    failed = [c for c in fleet.clients() if c.state == "error"]
+    assert all(not c.open and c.error == "socket: Too many open files" for c in failed)
+    assert len(failed) in (24, 25)  # five fit, or six: listdir's own fd looked in use
+    assert fleet.alive() == 30 - len(failed) and len(ids) == 30
+    await fleet.aclose()
