@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from typing import Awaitable, Callable, Iterable
@@ -30,6 +31,7 @@ from svcviz.tui.widgets import (ClientsPanel, EventsPanel, LabHeader, LessonPane
                                 ServerPanel, SparksPanel)
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
+STOP_TIMEOUT = 5.0
 NO_TTY = ("svcviz: the dashboard needs a terminal; for one snapshot without one use "
           "`svcviz watch --once --port PORT` (add --json for machines)")
 # Actions that steer the server: off when watching a server svcviz did not start.
@@ -109,8 +111,8 @@ class SvcvizApp(App[int]):
         self._check_size(self.size.width, self.size.height)
         if self.handle_signals:
             loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGHUP):
-                loop.add_signal_handler(sig, lambda: self.run_worker(self.action_quit()))
+            loop.add_signal_handler(signal.SIGTERM, lambda: self.run_worker(self.action_quit()))
+            loop.add_signal_handler(signal.SIGHUP, lambda: self.run_worker(self._hang_up()))
         if self.lab is not None:
             self.run_worker(self._run_lab(), group="lab")
 
@@ -271,6 +273,17 @@ class SvcvizApp(App[int]):
             async with self._control_lock:
                 await self.lab.stop()
         self.exit(0)
+
+    async def _hang_up(self) -> None:
+        """The terminal is gone: stop the lab, then leave at once. Textual's shutdown would
+        restore the terminal first, and its writes to a hung-up tty block forever."""
+        self._quitting = True
+        if self.lab is not None:
+            try:
+                await asyncio.wait_for(self.lab.stop(), STOP_TIMEOUT)
+            finally:
+                self.lab.stop_now()
+        os._exit(128 + signal.SIGHUP)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -1,0 +1,237 @@
+"""Every key of the dashboard against a real lab: real servers on free ports, real
+clients, the kernel's view; each test checks the lab's state and what is drawn."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import asynccontextmanager
+
+import pytest
+
+from conftest import wait_until
+from kernel import children, listen_queue
+from svcviz.lab import Lab, session_pids
+from svcviz.servers.config import ServerConfig
+from svcviz.tui.app import SvcvizApp
+from svcviz.tui.screens import HelpScreen, ModelPicker, SendLine
+from svcviz.tui.widgets import ClientsPanel, LabHeader, ListenPanel, ServerPanel
+
+SIZE = (120, 40)
+
+
+def drawn(app: SvcvizApp, widget_type) -> str:
+    return app.query_one(widget_type).render().plain
+
+
+async def until(pilot, predicate, timeout: float = 6.0, what: str = "the expected screen"):
+    """Let the app run until predicate(app) holds; fail naming what never showed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        await pilot.pause(0.05)
+        value = predicate(pilot.app)
+        if value:
+            return value
+    raise AssertionError(f"never saw {what}; header: {drawn(pilot.app, LabHeader)!r}")
+
+
+@asynccontextmanager
+async def dashboard(model: str, *, watch_port: int | None = None, **options):
+    """The app on a real lab, run headless (in the test's own context, as Textual wants);
+    the lab is stopped however the test ends."""
+    if watch_port is None:
+        lab = Lab(ServerConfig(model=model, port=0, **options), port_fallback=False)
+        app = SvcvizApp(lab)
+    else:
+        lab = Lab.attach(port=watch_port)
+        app = SvcvizApp(lab, watching=True)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda a: a.latest is not None, what="a first sample")
+            yield pilot
+    finally:
+        if lab.status != "stopped":
+            await lab.stop()
+
+
+def clients_in(app, *states) -> list:
+    return [c for c in app.latest.clients if c.state in states] if app.latest else []
+
+
+async def test_c_adds_clients_served_then_waiting_in_the_accept_queue():
+    async with dashboard("serial") as pilot:
+        app = pilot.app
+        for _ in range(3):
+            await pilot.press("c")
+        await until(pilot, lambda a: "accept queue: 2/8" in drawn(a, ListenPanel), what="accept queue: 2/8")
+        assert listen_queue(app.lab.port) == (2, 8)  # the kernel agrees with the screen
+        # The clients cannot tell accepted from queued; the kernel can, and the panel says which.
+        text = await until(pilot, lambda a: (t := drawn(a, ClientsPanel)).count("in the accept queue") == 2 and t,
+                           what="two clients in the accept queue")
+        assert text.count(f"→ pid {app.lab.server_pid} fd") == 1
+
+
+async def test_digit_switches_model_and_header_follows():
+    async with dashboard("fork") as pilot:
+        await pilot.press("4")
+        await until(pilot, lambda a: a.lab.config.model == "serial" and " serial " in drawn(a, LabHeader),
+                    what="serial in the header")
+        assert listen_queue(pilot.app.lab.port) == (0, 8)
+
+
+async def test_fork_zombie_reaped_by_w_and_none_after_s_to_ignore():
+    async with dashboard("fork") as pilot:
+        app = pilot.app
+        await pilot.press("c")
+        await until(pilot, lambda a: len(a.latest.snapshot.processes) == 2, what="a child")
+        await pilot.press("x")
+        await until(pilot, lambda a: "zombie" in drawn(a, ServerPanel), what="a zombie")
+        assert "Z" in children(app.lab.server_pid).values()
+        await pilot.press("w")
+        await until(pilot, lambda a: "zombie" not in drawn(a, ServerPanel), what="the zombie reaped")
+        await pilot.press("s")
+        await until(pilot, lambda a: "SIGCHLD: ignore" in drawn(a, LabHeader), what="SIGCHLD: ignore")
+        await pilot.press("c")
+        await until(pilot, lambda a: len(a.latest.snapshot.processes) == 2, what="a child")
+        await pilot.press("x")
+        await until(pilot, lambda a: len(a.latest.snapshot.processes) == 1, what="the child gone")
+        assert "zombie" not in drawn(app, ServerPanel) and "Z" not in children(app.lab.server_pid).values()
+
+
+async def test_k_kills_the_server_and_its_children_are_adopted():
+    async with dashboard("fork") as pilot:
+        app = pilot.app
+        await pilot.press("c", "c")
+        await until(pilot, lambda a: len(a.latest.snapshot.processes) == 3, what="two children")
+        kids = {p.pid for p in app.latest.snapshot.processes if p.pid != app.lab.server_pid}
+        await pilot.press("k")
+        await until(pilot, lambda a: " killed " in drawn(a, LabHeader), what="killed in the header")
+        await until(pilot, lambda a: drawn(a, ServerPanel).count("adopted by svcviz") == 2, what="two adopted")
+        assert all(int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1]) == os.getpid() for pid in kids)
+        await pilot.press("X")
+        await until(pilot, lambda a: not any(os.path.exists(f"/proc/{pid}") for pid in kids), what="orphans reaped")
+
+
+async def test_x_closes_the_selected_client_and_capital_x_all():
+    async with dashboard("event") as pilot:
+        app = pilot.app
+        await pilot.press("C")
+        await until(pilot, lambda a: len(clients_in(a, "served", "idle")) == 10, what="ten served")
+        await pilot.press("up", "up")  # from nothing selected, up selects the newest, then one above
+        selected = app.query_one(ClientsPanel).selected_id
+        assert selected == 9
+        await pilot.press("x")
+        await until(pilot, lambda a: next(c for c in a.latest.clients if c.id == 9).open is False)
+        assert all(c.open for c in app.latest.clients if c.id != 9)
+        await pilot.press("X")
+        await until(pilot, lambda a: not any(c.open for c in a.latest.clients), what="all closed")
+        await until(pilot, lambda a: not a.latest.snapshot.connections, what="no connection left")
+
+
+async def test_enter_types_a_line_into_the_selected_client():
+    async with dashboard("serial") as pilot:
+        app = pilot.app
+        await pilot.press("c")
+        await until(pilot, lambda a: clients_in(a, "served", "idle"), what="a served client")
+        await pilot.press("enter")
+        assert isinstance(app.screen, SendLine)
+        await pilot.press(*"discard", "enter")
+        await until(pilot, lambda a: "discard,9" in drawn(a, ClientsPanel), what="the reply discard,9")
+
+
+async def test_backlog_keys_restart_with_a_new_backlog():
+    async with dashboard("serial") as pilot:
+        app = pilot.app
+        await pilot.press("plus")
+        await until(pilot, lambda a: "backlog: 9" in drawn(a, LabHeader) and "accept queue: 0/9" in drawn(a, ListenPanel))
+        assert listen_queue(app.lab.port) == (0, 9)
+        await pilot.press("minus", "minus")
+        await until(pilot, lambda a: "accept queue: 0/7" in drawn(a, ListenPanel))
+        assert listen_queue(app.lab.port) == (0, 7)
+
+
+async def test_f_toggles_close_fd_and_r_restarts():
+    async with dashboard("fork") as pilot:
+        app = pilot.app
+        first = app.lab.server_pid
+        await pilot.press("f")
+        await until(pilot, lambda a: "close fd in parent: no" in drawn(a, LabHeader), what="close fd in parent: no")
+        assert app.lab.server_pid != first and not session_pids(first)
+        second = app.lab.server_pid
+        await pilot.press("r")
+        await until(pilot, lambda a: a.lab.server_pid not in (None, second) and f"pid {a.lab.server_pid}" in drawn(a, LabHeader))
+        assert "close fd in parent: no" in drawn(app, LabHeader)
+
+
+async def test_s_on_a_model_without_sigchld_is_refused_not_fatal():
+    async with dashboard("serial") as pilot:
+        pid = pilot.app.lab.server_pid
+        await pilot.press("s", "w")
+        await pilot.pause(0.3)
+        assert pilot.app.lab.status == "running" and pilot.app.lab.server_pid == pid
+
+
+async def test_p_pauses_sampling():
+    async with dashboard("serial") as pilot:
+        app = pilot.app
+        await pilot.press("p")
+        assert "paused" in drawn(app, LabHeader) and app.lab.paused
+        frozen = app.latest
+        await pilot.pause(0.4)
+        assert app.latest is frozen
+        await pilot.press("p")
+        await until(pilot, lambda a: a.latest is not frozen and " live " in drawn(a, LabHeader))
+
+
+async def test_m_picker_and_help_screen():
+    async with dashboard("serial") as pilot:
+        app = pilot.app
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.press("m")
+        assert isinstance(app.screen, ModelPicker)
+        await pilot.press("down", "enter")  # serial is highlighted; one down is fork
+        await until(pilot, lambda a: a.lab.config.model == "fork" and " fork " in drawn(a, LabHeader))
+
+
+async def test_q_stops_everything():
+    async with dashboard("fork") as pilot:
+        app = pilot.app
+        await pilot.press("c", "c")
+        await until(pilot, lambda a: len(a.latest.snapshot.processes) == 3)
+        pid, port = app.lab.server_pid, app.lab.port
+        await pilot.press("q")
+        await until(pilot, lambda a: a.lab.status == "stopped", what="the lab stopped")
+        assert session_pids(pid) == [] and listen_queue(port) is None
+
+
+async def test_watch_mode_turns_model_keys_off_and_clients_on(serve):
+    server = serve("serial")
+    async with dashboard("watch", watch_port=server.port) as pilot:
+        app = pilot.app
+        assert app.lab.server_pid == server.pid
+        await pilot.press("4", "k", "s")
+        await pilot.press("c")
+        await until(pilot, lambda a: clients_in(a, "served", "idle"), what="a client served by the watched server")
+        assert server.proc.poll() is None and "watch mode" in drawn(app, LabHeader)
+
+
+async def test_busy_explicit_port_exits_2_with_one_line():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        app = SvcvizApp(Lab(ServerConfig("serial", port=busy.getsockname()[1]), port_fallback=False))
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda a: a.error is not None, what="the start error")
+        assert app.return_code == 2 and "already in use" in app.error and "\n" not in app.error
+
+
+def test_no_tty_points_to_watch_once():
+    done = subprocess.run([sys.executable, "-m", "svcviz", "--port", "0"], capture_output=True,
+                          text=True, timeout=20, stdin=subprocess.DEVNULL)
+    assert done.returncode == 2
+    assert "svcviz watch --once" in done.stderr and len(done.stderr.strip().splitlines()) == 1

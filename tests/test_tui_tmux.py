@@ -1,0 +1,133 @@
+"""The dashboard in a real terminal: `svcviz --port 0` under tmux, read off the screen.
+
+tmux's server is not our child, so the conftest guard cannot see what svcviz leaves:
+each test checks the server's session itself, and kills the tmux session in finally.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from conftest import wait_until
+from kernel import listen_queue
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+
+
+def tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=10).stdout
+
+
+def living_in_session(sid: int) -> list[int]:
+    """Processes of session sid that are not zombies (an orphan zombie waits for init)."""
+    alive = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                fields = open(f"/proc/{name}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == sid and fields[0] != "Z":
+                alive.append(int(name))
+    return alive
+
+
+class Terminal:
+    def __init__(self, command: str) -> None:
+        self.name = f"svcviz-test-{uuid.uuid4().hex[:8]}"
+        tmux("new-session", "-d", "-s", self.name, "-x", "120", "-y", "40", command)
+        self.pid = int(tmux("list-panes", "-t", self.name, "-F", "#{pane_pid}").strip())
+
+    def screen(self) -> str:
+        return tmux("capture-pane", "-p", "-t", self.name)
+
+    def press(self, *keys: str) -> None:
+        for key in keys:
+            tmux("send-keys", "-t", self.name, key)
+            time.sleep(0.15)
+
+    def shows(self, text: str, timeout: float = 8.0) -> bool:
+        return bool(wait_until(lambda: text in self.screen(), timeout=timeout, interval=0.1))
+
+    def matches(self, pattern: str, timeout: float = 8.0) -> re.Match | None:
+        return wait_until(lambda: re.search(pattern, self.screen()), timeout=timeout, interval=0.1)
+
+    def running(self) -> bool:
+        return os.path.exists(f"/proc/{self.pid}") and open(f"/proc/{self.pid}/stat").read().split()[2] != "Z"
+
+    def close(self) -> None:
+        tmux("kill-session", "-t", self.name)
+
+
+@pytest.fixture
+def terminal():
+    opened: list[Terminal] = []
+
+    def open_(*args: str) -> Terminal:
+        # Without COLUMNS/LINES (pytest may set them): the app must size itself from the tty.
+        term = Terminal(" ".join(["env", "-u", "COLUMNS", "-u", "LINES", sys.executable, "-m", "svcviz", "--port", "0", *args]))
+        opened.append(term)
+        return term
+
+    try:
+        yield open_
+    finally:
+        for term in opened:
+            term.close()
+
+
+def server_of(term: Terminal, model: str) -> tuple[int, int]:
+    """(server pid, port) read off the header once it shows model."""
+    match = term.matches(rf" {model} +127\.0\.0\.1:(\d+) +pid (\d+) +running")
+    assert match, term.screen()
+    return int(match.group(2)), int(match.group(1))
+
+
+def test_a_session_in_a_real_terminal(terminal):
+    term = terminal()
+    pid, port = server_of(term, "serial")
+    assert term.shows("accept queue: 0/8")
+    term.press("c", "c", "c")
+    assert term.shows("accept queue: 2/8"), term.screen()
+    assert listen_queue(port) == (2, 8)
+    term.press("5")
+    fork_pid, port = server_of(term, "fork")
+    assert not living_in_session(pid)
+    term.press("c")
+    assert term.matches(r"└ \d+ sleeping"), term.screen()
+    term.press("x")
+    assert term.shows("zombie <defunct>"), term.screen()  # the process row, not the event log
+    term.press("w")
+    assert wait_until(lambda: "zombie <defunct>" not in term.screen(), timeout=5), term.screen()
+    term.press("s")
+    assert term.shows("SIGCHLD: ignore")
+    term.press("c")
+    assert term.matches(r"└ \d+ sleeping"), term.screen()
+    term.press("x")
+    assert wait_until(lambda: not re.search(r"└ \d+", term.screen()), timeout=5), term.screen()
+    assert "zombie <defunct>" not in term.screen()
+    term.press("q")
+    assert wait_until(lambda: not term.running(), timeout=8)
+    assert wait_until(lambda: not living_in_session(fork_pid), timeout=3)
+    assert listen_queue(port) is None
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGHUP])
+def test_signals_to_svcviz_leave_nothing(terminal, sig):
+    term = terminal("--model", "fork")
+    pid, port = server_of(term, "fork")
+    term.press("c", "c")
+    assert term.matches(r"(└ \d+ sleeping.*\n.*){2}"), term.screen()
+    os.kill(term.pid, sig)
+    assert wait_until(lambda: not term.running(), timeout=8)
+    assert wait_until(lambda: not living_in_session(pid), timeout=5), living_in_session(pid)
+    assert listen_queue(port) is None
