@@ -87,7 +87,7 @@ async def test_refused_after_accept_once_served_its_one_client(serve):
 
 async def test_timed_out_when_the_accept_queue_is_full(serve):
     server = serve("listen-only", "--backlog", "0")
-    fleet = Fleet("127.0.0.1", server.port, connect_timeout=0.6)
+    fleet = Fleet("127.0.0.1", server.port, connect_timeout=1.5)  # < the 2nd SYN retry (3 s)
     [queued] = await fleet.add("interactive")
     await until(fleet, queued, "idle")
     assert listen_queue(server.port) == (1, 0)  # backlog 0 holds one: full
@@ -105,7 +105,7 @@ async def test_timed_out_when_the_accept_queue_is_full(serve):
 
 async def test_hung_when_a_leaking_fork_server_keeps_the_connection(serve):
     server = serve("fork", "--leak-fd")
-    fleet = Fleet("127.0.0.1", server.port, hung_after=0.3)
+    fleet = Fleet("127.0.0.1", server.port, hung_after=0.8)
     [cid] = await fleet.add("half-close")
     view = await until(fleet, cid, "served")
     assert view.last_reply == "discard,9"
