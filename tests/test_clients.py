@@ -247,3 +247,12 @@ async def test_error_when_this_process_is_out_of_fds(serve):
     assert len(failed) in (24, 25)  # five fit, or six: listdir's own fd looked in use
     assert fleet.alive() == 30 - len(failed) and len(ids) == 30
     await fleet.aclose()
+
+
+async def test_concurrent_adds_never_pass_the_cap(serve):
+    server = serve("event", "--backlog", "512")
+    fleet = Fleet("127.0.0.1", server.port, cap=120)
+    outcomes = await asyncio.gather(fleet.add(count=100), fleet.add(count=100), return_exceptions=True)
+    assert [type(o) for o in outcomes].count(FleetFull) == 1
+    assert fleet.alive() == 120 == len(fleet.clients())
+    await fleet.aclose()

@@ -117,20 +117,22 @@ class Fleet:
     async def add(self, kind: str = "interactive", count: int = 1, **options) -> list[int]:
         settings = _settings(kind, count, options)
         family, address = await self._resolve(self.host, self.port)
-        room = max(0, self.cap - self.alive())
         loop = asyncio.get_running_loop()
-        added = []
-        for n in range(min(count, room)):
-            if n and n % ADD_BATCH == 0:
-                self._changed()
-                await asyncio.sleep(0)  # the batch connects in this turn, the caller's code too
+        added: list[int] = []
+        room = self.cap - self.alive()
+        while len(added) < count and room > 0:
             client = _Client(next(self._ids), kind, settings)
             self._clients[client.id] = client
             client.task = loop.create_task(self._run(client, family, address))
             added.append(client.id)
+            room -= 1
+            if len(added) % ADD_BATCH == 0 and len(added) < count:
+                self._changed()
+                await asyncio.sleep(0)  # the batch connects in this turn, the caller's code too
+                room = self.cap - self.alive()  # others may have added or closed meanwhile
         if added:
             self._changed()
-        if count > room:
+        if len(added) < count:
             raise FleetFull(f"client cap reached: {self.cap} clients", added)
         return added
 
@@ -220,6 +222,7 @@ class Fleet:
             self._ask(client, client.options["query"])
         self._settle_state(client)
         self._flush(client)
+        self._changed()
         return True
 
     async def _converse(self, client: _Client) -> None:
