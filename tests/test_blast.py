@@ -39,9 +39,11 @@ def client_side(server_port: int) -> list[str]:
 def test_blast_holds_what_it_says_it_connected(serve):
     server = serve("event", "--backlog", "256")
     proc = blast("200", "--port", str(server.port), "--hold", "1.5", "--query", "discard", "--json")
-    assert wait_until(lambda: client_side(server.port).count("ESTAB") == 200)
+    result = json.loads(proc.stdout.readline())  # said at once; the hold follows
+    assert client_side(server.port).count("ESTAB") == 200
     assert wait_until(lambda: tcp_states(server.port).count("ESTAB") == 200)  # accepted by the server
-    code, result, err = finish(proc)
+    code, rest, err = finish(proc)
+    assert rest == ""
     assert code == 0, err
     assert {k: result[k] for k in ("requested", "connected", "refused", "timed_out", "errors")} == \
         {"requested": 200, "connected": 200, "refused": 0, "timed_out": 0, "errors": 0}

@@ -287,12 +287,15 @@ def blast_main(args) -> int:
         result = blaster.run()
         if progress:
             progress.clear()
+        # Said before the hold, so a script can look at the held connections meanwhile.
+        if args.json:
+            print(json.dumps(result.as_json()), flush=True)
+        else:
+            print(summary(result, f"{args.host}:{args.port}"), flush=True)
+            if args.hold and result.connected:
+                print(f"  holding {result.connected} connections for {args.hold:g} s", flush=True)
         if args.hold:
             time.sleep(args.hold)
     finally:
         blaster.close_all()
-    if args.json:
-        print(json.dumps(result.as_json()))
-    else:
-        print(summary(result, f"{args.host}:{args.port}"))
     return 0 if result.connected == result.requested else 1
