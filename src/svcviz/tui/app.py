@@ -153,7 +153,7 @@ class SvcvizApp(App[int]):
         self.query_one(ClientsPanel).show(update)
         self.query_one(EventsPanel).add(message.events)
         self.query_one(LessonPanel).show(update.config.model)
-        self.query_one(SparksPanel).refresh()
+        self.query_one(SparksPanel).changed()
         banner = self.query_one("#banner", Static)
         banner.display = bool(update.cap_hit)
         if update.cap_hit:

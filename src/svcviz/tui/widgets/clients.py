@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.binding import Binding
-from textual.widget import Widget
 
-from svcviz.tui.widgets.text import fit
+from svcviz.tui.widgets.text import Panel, fit
 
 COLOURS = {"connecting": "cyan", "waiting": "yellow", "served": "green", "idle": "green",
            "refused": "red", "timed_out": "red", "closed": "dim", "hung": "bold magenta",
@@ -33,7 +32,7 @@ def server_side(client, by_port: dict) -> Text:
     return text
 
 
-class ClientsPanel(Widget, can_focus=True):
+class ClientsPanel(Panel, can_focus=True):
     BINDINGS = [Binding("up", "select(-1)", "Previous client", show=False),
                 Binding("down", "select(1)", "Next client", show=False)]
 
@@ -46,7 +45,7 @@ class ClientsPanel(Widget, can_focus=True):
         self.update_ = update
         if self.selected_id is not None and all(c.id != self.selected_id for c in update.clients):
             self.selected_id = None
-        self.refresh()
+        self.changed()
 
     def action_select(self, step: int) -> None:
         ids = [c.id for c in self.update_.clients] if self.update_ else []
@@ -56,9 +55,9 @@ class ClientsPanel(Widget, can_focus=True):
             self.selected_id = ids[0] if step > 0 else ids[-1]
         else:
             self.selected_id = ids[max(0, min(len(ids) - 1, ids.index(self.selected_id) + step))]
-        self.refresh()
+        self.changed()
 
-    def render(self) -> Text:
+    def build(self) -> Text:
         u = self.update_
         if u is None or not u.clients:
             return Text("no clients yet: press c", style="dim")

@@ -6,9 +6,8 @@ import time
 from collections import deque
 
 from rich.text import Text
-from textual.widget import Widget
 
-from svcviz.tui.widgets.text import one_per_row
+from svcviz.tui.widgets.text import Panel, one_per_row
 
 KEEP = 500
 COLOURS = {"fork": "green", "exit": "red", "reaped": "cyan", "adopted": "yellow", "accept": "green",
@@ -17,7 +16,7 @@ COLOURS = {"fork": "green", "exit": "red", "reaped": "cyan", "adopted": "yellow"
            "thread_exit": "dim"}
 
 
-class EventsPanel(Widget):
+class EventsPanel(Panel):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.events: deque = deque(maxlen=KEEP)
@@ -25,16 +24,16 @@ class EventsPanel(Widget):
     def add(self, events) -> None:
         if events:
             self.events.extend(events)
-            self.refresh()
+            self.changed()
 
-    def render(self) -> Text:
+    def build(self) -> Text:
         height = self.content_size.height
         shown = list(self.events)[-height:] if height else list(self.events)
         lines = []
         for event in shown:
             stamp = time.strftime("%H:%M:%S", time.localtime(event.time)) + f".{int(event.time * 10) % 10}"
             line = Text(f"{stamp} ", style="dim")
-            line.append(f"{event.kind:<12}", style=COLOURS.get(event.kind, ""))
-            line.append(f" {event.text}")
+            # The text names its kind ("fork 4250 ...", "accept ..."): the colour tells it apart.
+            line.append(event.text, style=COLOURS.get(event.kind, ""))
             lines.append(line)
         return one_per_row(lines) if lines else Text("no events yet", style="dim")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widget import Widget
+from svcviz.tui.widgets.text import Panel
 
 
-class LabHeader(Widget):
+class LabHeader(Panel):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.update_ = None
@@ -15,9 +15,9 @@ class LabHeader(Widget):
 
     def show(self, update, *, paused: bool, watching: bool) -> None:
         self.update_, self.paused, self.watching = update, paused, watching
-        self.refresh()
+        self.changed()
 
-    def render(self) -> Text:
+    def build(self) -> Text:
         u = self.update_
         if u is None:
             return Text(" svcviz  starting the lab…", style="bold")

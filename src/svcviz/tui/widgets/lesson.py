@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widget import Widget
 
 from svcviz.servers.registry import BY_NAME
 from svcviz.tui.lessons import lesson_for
+from svcviz.tui.widgets.text import Panel
 
 
-class LessonPanel(Widget):
+class LessonPanel(Panel):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.model: str | None = None
@@ -17,9 +17,9 @@ class LessonPanel(Widget):
     def show(self, model: str) -> None:
         if model != self.model:
             self.model = model
-            self.refresh()
+            self.changed()
 
-    def render(self) -> Text:
+    def build(self) -> Text:
         if self.model is None:
             return Text("")
         lesson = lesson_for(self.model)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widget import Widget
 
-from svcviz.tui.widgets.text import fit, port_of
+from svcviz.tui.widgets.text import Panel, fit, port_of
 
 GAUGE = 20
 
@@ -20,7 +19,7 @@ def names(connections, client_ids: dict[int, int], limit: int = 8) -> str:
     return " ".join(words) or "none"
 
 
-class ListenPanel(Widget):
+class ListenPanel(Panel):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.update_ = None
@@ -28,9 +27,9 @@ class ListenPanel(Widget):
 
     def show(self, update, drops: int) -> None:
         self.update_, self.drops = update, drops
-        self.refresh()
+        self.changed()
 
-    def render(self) -> Text:
+    def build(self) -> Text:
         u = self.update_
         if u is None:
             return Text("")

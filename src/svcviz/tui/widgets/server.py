@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widget import Widget
 
-from svcviz.tui.widgets.text import one_per_row, port_of
+from svcviz.tui.widgets.text import Panel, one_per_row, port_of
 
 STATES = {"R": "running", "S": "sleeping", "D": "disk wait", "Z": "zombie", "T": "stopped",
           "t": "traced", "X": "dead", "I": "idle"}
@@ -54,16 +53,16 @@ def fd_badges(process, client_ids: dict[int, int]) -> Text:
     return badges
 
 
-class ServerPanel(Widget):
+class ServerPanel(Panel):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.update_ = None
 
     def show(self, update) -> None:
         self.update_ = update
-        self.refresh()
+        self.changed()
 
-    def render(self) -> Text:
+    def build(self) -> Text:
         u = self.update_
         if u is None or not u.snapshot.processes:
             return Text("no server process" if u is not None else "", style="dim")

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widget import Widget
 
 from svcviz.tui.history import SERIES, History
-from svcviz.tui.widgets.text import one_per_row
+from svcviz.tui.widgets.text import Panel, one_per_row
 
 BARS = "▁▂▃▄▅▆▇█"
 LABEL = 10
@@ -26,12 +25,12 @@ def spark(values: list[int | None]) -> str:
     return "".join(out)
 
 
-class SparksPanel(Widget):
+class SparksPanel(Panel):
     def __init__(self, history: History, **kwargs) -> None:
         super().__init__(**kwargs)
         self.history = history
 
-    def render(self) -> Text:
+    def build(self) -> Text:
         width = max(0, self.content_size.width - LABEL - FIGURE)
         lines = []
         for name in SERIES:

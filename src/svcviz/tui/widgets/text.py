@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.widget import Widget
 
 
 def fit(lines: list[Text], height: int, more: str = "more") -> Text:
@@ -28,3 +29,29 @@ def port_of(address: str | None) -> int | None:
         return int(address.rsplit(":", 1)[1])
     except (IndexError, ValueError):
         return None
+
+
+class Panel(Widget):
+    """A panel that repaints only when what it shows changed.
+
+    The lab posts ten updates a second and most leave a panel as it was; building the text
+    is cheap, painting it is not (a 200-process tree is most of a frame)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._text: Text | None = None
+        self._built_for: tuple[int, int] = (0, 0)
+
+    def build(self) -> Text:
+        raise NotImplementedError
+
+    def changed(self) -> None:
+        text = self.build()
+        if text != self._text or self._built_for != tuple(self.content_size):
+            self._text, self._built_for = text, tuple(self.content_size)
+            self.refresh()
+
+    def render(self) -> Text:
+        if self._text is None or self._built_for != tuple(self.content_size):
+            self._text, self._built_for = self.build(), tuple(self.content_size)
+        return self._text
