@@ -27,7 +27,7 @@ def drawn(app: SvcvizApp, widget_type) -> str:
     return app.query_one(widget_type).render().plain
 
 
-async def until(pilot, predicate, timeout: float = 6.0, what: str = "the expected screen"):
+async def until(pilot, predicate, timeout: float = 10.0, what: str = "the expected screen"):
     """Let the app run until predicate(app) holds; fail naming what never showed."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -235,3 +235,34 @@ def test_no_tty_points_to_watch_once():
                           text=True, timeout=20, stdin=subprocess.DEVNULL)
     assert done.returncode == 2
     assert "svcviz watch --once" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+async def test_b_blasts_and_the_palette_runs_actions_by_name():
+    async with dashboard("event") as pilot:
+        app = pilot.app
+        await pilot.press("b")
+        await until(pilot, lambda a: any(c.kind == "scripted" for c in a.latest.clients), what="blast clients")
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Add ten")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await until(pilot, lambda a: sum(c.kind == "interactive" for c in a.latest.clients) == 10,
+                    what="ten clients added from the command palette")
+
+
+async def test_a_cap_hit_shows_a_banner():
+    async with dashboard("event") as pilot:
+        pilot.app.lab.fleet.cap = 5  # the fleet's own cap on open clients, made small
+        await pilot.press("C")
+        banner = pilot.app.query_one("#banner")
+        await until(pilot, lambda a: banner.display and "cap" in str(banner.render()), what="the cap banner")
+
+
+async def test_watch_of_a_port_nobody_listens_on_exits_2():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    app = SvcvizApp(Lab.attach(port=free), watching=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda a: a.error is not None, what="the attach error")
+    assert app.return_code == 2 and "\n" not in app.error

@@ -53,5 +53,7 @@ class ListenPanel(Panel):
         lines.append(Text(f"waiting in it: {names(queued, client_ids)}"))
         lines.append(Text(f"knocking (SYN_SENT): {names(knocking, client_ids)}",
                           style="bold yellow" if knocking else ""))
-        lines.append(Text(f"drops since start: {self.drops}", style="bold red" if self.drops else "dim"))
+        drops = Text(f"drops since start: {self.drops}", style="bold red" if self.drops else "dim")
+        drops.append("  (ListenDrops: every socket of the machine)", style="dim")
+        lines.append(drops)
         return fit(lines, self.content_size.height)
