@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from conftest import wait_until
 from kernel import children, listen_queue
 from svcviz.lab import Lab, session_pids
 from svcviz.servers.config import ServerConfig
@@ -198,13 +197,14 @@ async def test_m_picker_and_help_screen():
         await until(pilot, lambda a: a.lab.config.model == "fork" and " fork " in drawn(a, LabHeader))
 
 
-async def test_q_stops_everything():
+@pytest.mark.parametrize("key", ["q", "ctrl+c"])
+async def test_quit_keys_stop_everything(key):
     async with dashboard("fork") as pilot:
         app = pilot.app
         await pilot.press("c", "c")
         await until(pilot, lambda a: len(a.latest.snapshot.processes) == 3)
         pid, port = app.lab.server_pid, app.lab.port
-        await pilot.press("q")
+        await pilot.press(key)
         await until(pilot, lambda a: a.lab.status == "stopped", what="the lab stopped")
         assert session_pids(pid) == [] and listen_queue(port) is None
 
@@ -239,7 +239,6 @@ def test_no_tty_points_to_watch_once():
 
 async def test_b_blasts_and_the_palette_runs_actions_by_name():
     async with dashboard("event") as pilot:
-        app = pilot.app
         await pilot.press("b")
         await until(pilot, lambda a: any(c.kind == "scripted" for c in a.latest.clients), what="blast clients")
         await pilot.press("ctrl+p")

@@ -157,7 +157,7 @@ class SvcvizApp(App[int]):
         banner = self.query_one("#banner", Static)
         banner.display = bool(update.cap_hit)
         if update.cap_hit:
-            banner.update(Text(f" cap reached: {update.cap_hit} ", style="bold"))
+            banner.update(Text(f" cap: {update.cap_hit} ", style="bold"))
 
     def _control(self, make: Callable[[], Awaitable[object]]) -> None:
         """Run a lab call in a worker, one at a time; a LabError becomes a notice."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
-from svcviz.tui.widgets.text import Panel
+from svcviz.tui.widgets.text import Panel, one_per_row
 
 
 class LabHeader(Panel):
@@ -30,6 +30,10 @@ class LabHeader(Panel):
         top.append(" paused " if self.paused else " live ", style="bold yellow reverse" if self.paused else "dim")
         if self.watching:
             top.append(" watch mode: model keys off ", style="dim")
+        if self.watching:
+            backlogs = ", ".join(str(sock.backlog) for sock in u.snapshot.listen) or "-"
+            return one_per_row([top, Text(f" backlog: {backlogs} (from the kernel)   its other settings are "
+                                          "its own: svcviz did not start it", style="dim")])
         settings = Text(" ")
         settings.append(f"SIGCHLD: {config.sigchld}", style="bold" if config.model == "fork" else "dim")
         settings.append("   ")
@@ -38,4 +42,4 @@ class LabHeader(Panel):
         settings.append(f"   backlog: {config.backlog}   delay: {config.delay:g}s")
         if config.model in ("prefork", "threadpool"):
             settings.append(f"   workers: {config.workers}")
-        return Text("\n").join([top, settings])
+        return one_per_row([top, settings])
