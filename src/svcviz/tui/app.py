@@ -22,6 +22,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from svcviz.cli import server_config
 from svcviz.lab import Lab, LabError
 from svcviz.servers.registry import MODELS
 from svcviz.tui.history import History
@@ -312,7 +313,6 @@ def main(args: argparse.Namespace) -> int:
     if not sys.stdout.isatty():
         print(NO_TTY, file=sys.stderr)
         return 2
-    from svcviz.cli import server_config
     lab = Lab(server_config(args.model, args), port_fallback=(args.port is None))
     return _run(SvcvizApp(lab, handle_signals=True))
 

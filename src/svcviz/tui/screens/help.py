@@ -9,11 +9,11 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+KEY_NAMES = {"question_mark": "?", "plus": "+", "minus": "-"}
 
 
 def key_name(key: str) -> str:
-    return {"question_mark": "?", "plus": "+", "minus": "-", "enter": "enter",
-            "ctrl+c": "ctrl+c"}.get(key, key)
+    return KEY_NAMES.get(key, key)
 
 
 class HelpScreen(ModalScreen[None]):

@@ -1,4 +1,4 @@
-"""Helpers shared by the panels: fitting lines into a box."""
+"""What the panels share: a base that repaints only on change, and fitting rows into a box."""
 
 from __future__ import annotations
 
