@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from dataclasses import dataclass
 
@@ -52,6 +53,7 @@ class Observer:
         self._known: dict[int, int] = {}      # pid -> start time, of every process seen in the tree
         self._outsiders: set[int] = set()     # pids seen outside the tree (they cannot join it)
         self._cmdlines: dict[tuple[int, int], str] = {}
+        self._lock = threading.Lock()  # one sample at a time: they share the netlink socket
         self._totals = read_netstat()
         try:
             self.root_pid = self._root_listening_on(port) if port is not None else self._existing(pid)
@@ -155,22 +157,34 @@ class Observer:
     # -- sockets --------------------------------------------------------------------
 
     def _listen_rows(self) -> list[TcpRow]:
-        if self._diag is None:
-            return [row for row in read_proc_net_tcp() if row.state == "LISTEN"]
-        return [row for family in FAMILIES for row in self._diag.dump(family, 1 << LISTEN)]
+        if self._diag is not None:
+            try:
+                return [row for family in FAMILIES for row in self._diag.dump(family, 1 << LISTEN)]
+            except OSError:
+                self._drop_netlink()
+        return [row for row in read_proc_net_tcp() if row.state == "LISTEN"]
+
+    def _drop_netlink(self) -> None:
+        """Netlink failed mid-sample (it should not): /proc/net/tcp from now on."""
+        if self._diag is not None:
+            self._diag.close()
+            self._diag = None
 
     def _port_rows(self, ports: frozenset[int]) -> tuple[list[TcpRow], list[TcpRow]]:
         """(server-side rows on the ports, LISTEN excluded; clients in SYN_SENT toward them)."""
-        if self._diag is None:
-            rows = read_proc_net_tcp(ports)
-            return ([row for row in rows if row.local_port in ports and row.state != "LISTEN"],
-                    [row for row in rows if row.remote_port in ports and row.state == "SYN_SENT"])
-        served, knocking = [], []
-        for port in sorted(ports):
-            for family in FAMILIES:
-                served += self._diag.dump(family, ALL_STATES & ~(1 << LISTEN), sport=port)
-                knocking += self._diag.dump(family, 1 << SYN_SENT, dport=port)
-        return served, knocking
+        if self._diag is not None:
+            try:
+                served, knocking = [], []
+                for port in sorted(ports):
+                    for family in FAMILIES:
+                        served += self._diag.dump(family, ALL_STATES & ~(1 << LISTEN), sport=port)
+                        knocking += self._diag.dump(family, 1 << SYN_SENT, dport=port)
+                return served, knocking
+            except OSError:
+                self._drop_netlink()
+        rows = read_proc_net_tcp(ports)
+        return ([row for row in rows if row.local_port in ports and row.state != "LISTEN"],
+                [row for row in rows if row.remote_port in ports and row.state == "SYN_SENT"])
 
     def _listening(self, tree: dict[int, _Member], holders: dict[int, list[tuple[int, int]]]) -> list[ListenSocket]:
         sockets = []
@@ -184,6 +198,10 @@ class Observer:
     # -- the sample -----------------------------------------------------------------
 
     def sample(self) -> Snapshot:
+        with self._lock:
+            return self._sample()
+
+    def _sample(self) -> Snapshot:
         now = time.time()
         tree = self._tree()
         holders = _socket_holders(tree)
@@ -256,9 +274,8 @@ class Observer:
         return found
 
     def close(self) -> None:
-        if self._diag is not None:
-            self._diag.close()
-            self._diag = None
+        with self._lock:
+            self._drop_netlink()
 
     def __enter__(self) -> "Observer":
         return self

@@ -58,12 +58,18 @@ def _label(process: Process) -> Text:
     return text
 
 
-def _fd_text(fd: Fd) -> str:
-    if fd.kind == "listen":
-        return f"{fd.fd} listen {fd.local or ''}".rstrip()
-    if fd.kind == "conn":
-        return f"{fd.fd} conn {fd.peer} {fd.tcp_state or ''}".rstrip()
-    return f"{fd.fd} {'socket' if fd.inode else 'other'}"
+def _fds_text(fds: tuple[Fd, ...]) -> str:
+    """Sockets one by one; the other fds (files, pipes, other sockets) as a list of numbers."""
+    parts = []
+    for fd in fds:
+        if fd.kind == "listen":
+            parts.append(f"{fd.fd} listen {fd.local or ''}".rstrip())
+        elif fd.kind == "conn":
+            parts.append(f"{fd.fd} conn {fd.peer} {fd.tcp_state or ''}".rstrip())
+    others = [str(fd.fd) for fd in fds if fd.kind == "other"]
+    if others:
+        parts.append("other " + " ".join(others))
+    return "fds: " + ", ".join(parts)
 
 
 def _tree(snapshot: Snapshot) -> RenderableType:
@@ -78,7 +84,7 @@ def _tree(snapshot: Snapshot) -> RenderableType:
             node.add(Text("threads: " + ", ".join(f"{t.tid} {STATES.get(t.state, t.state)}" for t in process.threads),
                           style="cyan"))
         if process.fds:
-            node.add(Text("fds: " + ", ".join(_fd_text(fd) for fd in process.fds), style="dim"))
+            node.add(Text(_fds_text(process.fds), style="dim"))
     return tree
 
 

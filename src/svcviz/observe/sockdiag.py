@@ -19,6 +19,7 @@ NLMSG_ERROR = 2
 NLMSG_DONE = 3
 NO_COOKIE = 0xFFFFFFFF
 ALL_STATES = 0xFFFFFFFF
+DUMP_TIMEOUT = 2.0
 
 NLMSG_HEADER = struct.Struct("=IHHII")
 # struct inet_diag_req_v2: family, protocol, ext, pad, states; then inet_diag_sockid.
@@ -56,6 +57,7 @@ class SockDiag:
     def __init__(self) -> None:
         self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
         self.sock.bind((0, 0))
+        self.sock.settimeout(DUMP_TIMEOUT)  # the kernel answers at once; never hang a sample
         self._seq = 0
         self._buffer = bytearray(1 << 17)
 

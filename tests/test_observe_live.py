@@ -1,0 +1,197 @@
+"""The observer on real servers (our models), every figure checked against ss, ps and /proc."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import socket
+
+import pytest
+
+from conftest import wait_until
+from kernel import children, connect, listen_queue, socket_fds, tcp_states, threads
+from svcviz.observe.events import diff
+from svcviz.observe.observer import Observer
+
+
+@pytest.fixture
+def clients():
+    """connect(port) -> socket; all closed when the test ends."""
+    opened: list[socket.socket] = []
+
+    def open_one(port: int, host: str = "127.0.0.1") -> socket.socket:
+        sock = socket.create_connection((host, port), timeout=5) if host != "127.0.0.1" else connect(port)
+        opened.append(sock)
+        return sock
+
+    yield open_one
+    for sock in opened:
+        sock.close()
+
+
+@pytest.fixture
+def observe():
+    """observe(**target) -> Observer, closed when the test ends."""
+    made: list[Observer] = []
+
+    def make(**target) -> Observer:
+        made.append(Observer(**target))
+        return made[-1]
+
+    yield make
+    for observer in made:
+        observer.close()
+
+
+def sample_until(observer: Observer, predicate, timeout: float = 5.0):
+    """The first snapshot that satisfies predicate (or the last one taken)."""
+    taken = []
+
+    def check():
+        taken.append(observer.sample())
+        return predicate(taken[-1])
+
+    wait_until(check, timeout)
+    return taken[-1]
+
+
+def states(snapshot) -> list[str]:
+    return sorted(c.state for c in snapshot.connections)
+
+
+def local_port(sock: socket.socket) -> int:
+    return sock.getsockname()[1]
+
+
+def test_serial_serves_one_and_queues_the_rest(serve, clients, observe):
+    server = serve("serial", "--backlog", "8")
+    observer = observe(port=server.port)
+    assert (observer.root_pid, observer.ports, observer.port) == (server.pid, (server.port,), server.port)
+    mine = [clients(server.port) for _ in range(4)]
+    snapshot = sample_until(observer, lambda s: states(s) == ["accepted", "queued", "queued", "queued"])
+    assert states(snapshot) == ["accepted", "queued", "queued", "queued"]
+    (listen,) = snapshot.listen
+    assert (listen.queue, listen.backlog) == listen_queue(server.port) == (3, 8)
+    assert (listen.pid, listen.addr) == (server.pid, f"127.0.0.1:{server.port}")
+    assert tcp_states(server.port).count("ESTAB") == 4
+    accepted = next(c for c in snapshot.connections if c.state == "accepted")
+    assert accepted.client_port == local_port(mine[0])  # the first to come is the one served
+    assert accepted.pid == server.pid
+    assert os.readlink(f"/proc/{server.pid}/fd/{accepted.fd}").startswith("socket:[")
+    assert all(c.pid is None and c.fd is None for c in snapshot.connections if c.state == "queued")
+    fds = {fd.fd: fd for fd in snapshot.process(server.pid).fds}
+    assert fds[listen.fd].kind == "listen"
+    assert fds[accepted.fd].kind == "conn" and fds[accepted.fd].peer == accepted.client
+    assert sum(fd.inode is not None for fd in fds.values()) == socket_fds(server.pid)
+
+
+def test_fork_children_zombies_and_their_events(serve, clients, observe):
+    server = serve("fork")
+    observer = observe(pid=server.pid)
+    quiet = observer.sample()
+    first, second = clients(server.port), clients(server.port)
+    two = sample_until(observer, lambda s: len(s.processes) == 3 and states(s) == ["accepted", "accepted"])
+    assert {p.pid for p in two.processes} - {server.pid} == set(children(server.pid))
+    events = diff(quiet, two)
+    assert sorted(e.kind for e in events if e.kind in ("fork", "accept")) == ["accept", "accept", "fork", "fork"]
+    owners = {c.client_port: c.pid for c in two.connections}
+    assert set(owners.values()) == set(children(server.pid))  # each child serves its own client
+
+    zombie_pid = owners[local_port(first)]
+    first.close()
+    one_zombie = sample_until(observer, lambda s: len(s.zombies) == 1)
+    assert [p.pid for p in one_zombie.zombies] == [zombie_pid]
+    assert one_zombie.process(zombie_pid).state == "Z" == children(server.pid)[zombie_pid]
+    assert one_zombie.process(zombie_pid).thread_count == 0
+    assert [e.text for e in diff(two, one_zombie) if e.kind == "exit"] == [
+        f"exit {zombie_pid}: zombie until its parent {server.pid} waits"]
+
+    os.kill(server.pid, signal.SIGUSR2)  # the fork model reaps every zombie now
+    reaped = sample_until(observer, lambda s: not s.zombies and len(s.processes) == 2)
+    assert zombie_pid not in children(server.pid)
+    assert [e.pid for e in diff(one_zombie, reaped) if e.kind == "reaped"] == [zombie_pid]
+    assert second.fileno() >= 0
+
+
+def test_thread_server_threads_grow_and_each_serves_one_client(serve, clients, observe):
+    server = serve("thread")
+    observer = observe(pid=server.pid)
+    alone = observer.sample()
+    assert alone.thread_total == threads(server.pid) == 1
+    mine = [clients(server.port) for _ in range(3)]
+    snapshot = sample_until(observer, lambda s: s.thread_total == 4 and all(c.tid for c in s.connections))
+    process = snapshot.process(server.pid)
+    assert process.thread_count == threads(server.pid) == 4
+    assert {t.tid for t in process.threads} == {int(t) for t in os.listdir(f"/proc/{server.pid}/task")}
+    serving = {c.client_port: c.tid for c in snapshot.connections}
+    assert set(serving) == {local_port(s) for s in mine}
+    assert len(set(serving.values())) == 3 and server.pid not in serving.values()  # one worker thread each
+    started = sorted(e.text.split()[1] for e in diff(alone, snapshot) if e.kind == "thread_start")
+    assert started == sorted(str(tid) for tid in serving.values())
+
+
+def test_fork_leak_fd_parent_holds_every_connection(serve, clients, observe):
+    server = serve("fork", "--leak-fd")
+    observer = observe(pid=server.pid)
+    mine = [clients(server.port) for _ in range(2)]
+    snapshot = sample_until(observer, lambda s: len(s.processes) == 3 and states(s) == ["accepted", "accepted"])
+    parent = snapshot.process(server.pid)
+    held = sorted(int(fd.peer.rsplit(":", 1)[1]) for fd in parent.fds if fd.kind == "conn")
+    assert held == sorted(local_port(s) for s in mine)
+    assert socket_fds(server.pid) == 3  # listen + the two leaked connections
+    # each connection is served by a child, not by the parent that only forgot to close it
+    assert {c.pid for c in snapshot.connections} == set(children(server.pid))
+
+
+def test_full_backlog_leaves_the_client_in_syn_sent(serve, clients, observe):
+    server = serve("listen-only", "--backlog", "1")
+    observer = observe(port=server.port)
+    for _ in range(2):  # the queue holds backlog+1
+        clients(server.port)
+    wait_until(lambda: listen_queue(server.port) == (2, 1))
+    knocking = socket.socket()
+    knocking.setblocking(False)
+    try:
+        assert knocking.connect_ex(("127.0.0.1", server.port)) == errno.EINPROGRESS
+        snapshot = sample_until(observer, lambda s: "syn_sent" in states(s))
+        waiting = [c for c in snapshot.connections if c.state == "syn_sent"]
+        assert [c.client_port for c in waiting] == [local_port(knocking)]
+        assert waiting[0].tcp_state == "SYN_SENT" and waiting[0].pid is None
+        assert states(snapshot).count("queued") == snapshot.queue_length == 2
+        later = sample_until(observer, lambda s: s.counters.listen_overflows > snapshot.counters.listen_overflows,
+                             timeout=4)  # the SYN is sent again after ~1 s, and dropped again
+        assert later.counters.listen_overflows > snapshot.counters.listen_overflows
+        assert "dropped" in [e.kind for e in diff(snapshot, later)]
+    finally:
+        knocking.close()
+
+
+def test_orphans_stay_adopted_when_the_server_is_killed(serve, clients, observe):
+    server = serve("fork")
+    observer = observe(pid=server.pid)
+    clients(server.port)
+    before = sample_until(observer, lambda s: len(s.processes) == 2)
+    child = next(p.pid for p in before.processes if p.pid != server.pid)
+    os.kill(server.pid, signal.SIGKILL)
+    server.proc.wait(5)
+    try:
+        after = sample_until(observer, lambda s: s.process(server.pid) is None)
+        # pytest is a child subreaper (conftest): the orphan is its child now
+        assert [(p.pid, p.adopted, p.ppid) for p in after.processes] == [(child, True, os.getpid())]
+        assert "adopted" in [e.kind for e in diff(before, after)]
+        assert [s.pid for s in after.listen] == [child]  # it inherited the listening socket
+    finally:
+        os.kill(child, signal.SIGKILL)
+
+
+def test_ipv6_listener_and_connections(serve, clients, observe):
+    if not socket.has_ipv6 or not os.path.exists("/proc/net/tcp6"):
+        pytest.skip("no IPv6 here")
+    server = serve("serial", "--host", "::1")
+    observer = observe(port=server.port)
+    clients(server.port, "::1"), clients(server.port, "::1")
+    snapshot = sample_until(observer, lambda s: states(s) == ["accepted", "queued"])
+    assert [s.addr for s in snapshot.listen] == [f"[::1]:{server.port}"]
+    assert all(c.server == f"[::1]:{server.port}" and c.client.startswith("[::1]:") for c in snapshot.connections)
+    assert snapshot.listen[0].queue == listen_queue(server.port)[0] == 1

@@ -1,0 +1,194 @@
+"""`svcviz watch --once`: bad targets, JSON, and servers svcviz did not write (C, http.server)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import wait_until
+from kernel import children, connect, listen_queue, threads
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def watch(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "svcviz", "watch", *args], capture_output=True, text=True,
+                          timeout=30, env={**os.environ, "COLUMNS": "200"})
+
+
+def watch_json(*args: str) -> dict:
+    result = watch(*args, "--once", "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def started():
+    """started(argv) -> Popen in its own process group; the group is killed when the test ends."""
+    procs: list[subprocess.Popen] = []
+
+    def start(argv: list[str]) -> subprocess.Popen:
+        procs.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                      start_new_session=True))
+        return procs[-1]
+
+    yield start
+    for proc in procs:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+        proc.stdout.close()
+
+
+def process_state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def one_error_line(result: subprocess.CompletedProcess, expected: str) -> None:
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == f"svcviz watch: {expected}\n"
+
+
+def test_nothing_listening_on_the_port():
+    port = free_port()
+    one_error_line(watch("--port", str(port), "--once"), f"nothing is listening on port {port}")
+
+
+def test_no_such_process():
+    with open("/proc/sys/kernel/pid_max") as f:
+        missing = int(f.read())  # pids are below pid_max
+    one_error_line(watch("--pid", str(missing), "--once"), f"no process {missing}")
+
+
+def test_a_process_that_listens_on_nothing(started):
+    sleeper = started(["sleep", "30"])
+    one_error_line(watch("--pid", str(sleeper.pid), "--once", "--json"), f"process {sleeper.pid} listens on nothing")
+
+
+def test_json_has_the_documented_keys_and_agrees_with_the_kernel(serve):
+    server = serve("fork", "--backlog", "5")
+    client = connect(server.port)
+    try:
+        wait_until(lambda: len(children(server.pid)) == 1)
+        check_json(watch_json("--port", str(server.port)), server, client)
+    finally:
+        client.close()
+
+
+def check_json(data: dict, server, client: socket.socket) -> None:
+    assert set(data) >= {"time", "listen", "processes", "connections", "counters"}
+    (listen,) = data["listen"]
+    assert set(listen) >= {"addr", "queue", "backlog", "pid", "fd"}
+    assert (listen["addr"], listen["pid"]) == (f"127.0.0.1:{server.port}", server.pid)
+    assert (listen["queue"], listen["backlog"]) == listen_queue(server.port) == (0, 5)
+    pids = {p["pid"] for p in data["processes"]}
+    assert pids == {server.pid, *children(server.pid)}
+    for process in data["processes"]:
+        assert set(process) >= {"pid", "ppid", "name", "state", "threads", "fds"}
+        for fd in process["fds"]:
+            assert set(fd) >= {"fd", "kind", "peer"} and fd["kind"] in ("listen", "conn", "other")
+    (conn,) = data["connections"]
+    assert set(conn) >= {"client", "state", "pid", "fd"}
+    assert (conn["client"], conn["state"]) == (f"127.0.0.1:{client.getsockname()[1]}", "accepted")
+    assert conn["pid"] in children(server.pid)
+    assert set(data["counters"]) >= {"listen_overflows", "listen_drops"}
+
+
+@pytest.fixture(scope="module")
+def tiny_server(tmp_path_factory) -> Path:
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed: no C server to watch")
+    binary = tmp_path_factory.mktemp("c") / "tiny_server"
+    subprocess.run(["gcc", "-O1", "-pthread", "-o", str(binary), str(FIXTURES / "tiny_server.c")], check=True)
+    return binary
+
+
+def test_stopped_c_fork_server_queues_then_forks(tiny_server, started):
+    server = started([str(tiny_server), "fork"])
+    port = int(server.stdout.readline())
+    os.kill(server.pid, signal.SIGSTOP)  # it cannot accept: clients wait in the queue
+    assert wait_until(lambda: process_state(server.pid) == "T")
+    held = [connect(port) for _ in range(2)]
+    try:
+        wait_until(lambda: listen_queue(port) == (2, 4))
+        stopped = watch_json("--port", str(port))
+        assert stopped["listen"][0]["queue"] == 2 and stopped["listen"][0]["backlog"] == 4
+        assert [(p["pid"], p["state"], p["name"]) for p in stopped["processes"]] == [(server.pid, "T", "tiny_server")]
+        assert [(c["state"], c["pid"]) for c in stopped["connections"]] == [("queued", None)] * 2
+
+        os.kill(server.pid, signal.SIGCONT)
+        wait_until(lambda: len(children(server.pid)) == 2 and listen_queue(port) == (0, 4))
+        serving = watch_json("--pid", str(server.pid))
+        assert {p["pid"] for p in serving["processes"]} == {server.pid, *children(server.pid)}
+        owners = {c["client"]: c["pid"] for c in serving["connections"]}
+        assert set(owners) == {f"127.0.0.1:{s.getsockname()[1]}" for s in held}
+        assert set(owners.values()) == set(children(server.pid))
+
+        held.pop().close()  # its child exits and, never waited for, stays a zombie
+        wait_until(lambda: "Z" in children(server.pid).values())
+        zombie = watch_json("--pid", str(server.pid))
+        assert sorted(p["state"] for p in zombie["processes"] if p["pid"] != server.pid) == \
+            sorted(children(server.pid).values())
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def test_c_thread_server_threads_and_who_serves_whom(tiny_server, started):
+    server = started([str(tiny_server), "thread"])
+    port = int(server.stdout.readline())
+    held = [connect(port) for _ in range(3)]
+    try:
+        wait_until(lambda: threads(server.pid) == 4)
+        data = watch_json("--port", str(port))
+        (process,) = data["processes"]
+        assert process["threads"] == threads(server.pid) == 4
+        tids = {t["tid"] for t in process["thread_list"]}
+        assert tids == {int(t) for t in os.listdir(f"/proc/{server.pid}/task")}
+        served = {c["client"]: c["tid"] for c in data["connections"]}
+        assert set(served) == {f"127.0.0.1:{s.getsockname()[1]}" for s in held}
+        assert set(served.values()) == tids - {server.pid}  # a thread each, blocked in recv()
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def test_once_on_python_http_server_shows_listen_and_accepted(started):
+    server = started([sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1"])
+    port = int(server.stdout.readline().split(" port ")[1].split()[0])
+    client = connect(port)  # sends nothing: a handler thread waits for its request line
+    try:
+        wait_until(lambda: threads(server.pid) == 2)
+        handler = next(int(t) for t in os.listdir(f"/proc/{server.pid}/task") if int(t) != server.pid)
+        result = watch("--port", str(port), "--once")
+    finally:
+        client.close()
+    assert result.returncode == 0, result.stderr
+    assert f"listen 127.0.0.1:{port}  queue 0/" in result.stdout
+    assert f"127.0.0.1:{client_port(result.stdout, port)}" in result.stdout
+    assert "accepted" in result.stdout and f"pid {server.pid} fd" in result.stdout
+    assert f"thread {handler}" in result.stdout  # the handler thread, blocked reading its request
+
+
+def client_port(text: str, port: int) -> int:
+    """The client's port in the connections table (the one row whose server is the port)."""
+    row = next(line for line in text.splitlines() if f"127.0.0.1:{port}" in line and "accepted" in line)
+    return int(row.split("127.0.0.1:")[1].split()[0])
