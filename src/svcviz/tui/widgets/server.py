@@ -57,9 +57,15 @@ class ServerPanel(Panel):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.update_ = None
+        self._key = None
 
     def show(self, update) -> None:
-        self.update_ = update
+        # Most samples find the tree as it was: comparing it costs a tenth of drawing it.
+        key = (update.snapshot.processes, update.config.model,
+               tuple((c.local_port, c.id) for c in update.clients))
+        if key == self._key:
+            return
+        self.update_, self._key = update, key
         self.changed()
 
     def build(self) -> Text:
