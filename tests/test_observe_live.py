@@ -69,7 +69,9 @@ def test_serial_serves_one_and_queues_the_rest(serve, clients, observe):
     observer = observe(port=server.port)
     assert (observer.root_pid, observer.ports, observer.port) == (server.pid, (server.port,), server.port)
     mine = [clients(server.port) for _ in range(4)]
-    snapshot = sample_until(observer, lambda s: states(s) == ["accepted", "queued", "queued", "queued"])
+    # the listen row and the connection rows are read one after the other: wait for both to agree
+    snapshot = sample_until(observer, lambda s: states(s) == ["accepted", "queued", "queued", "queued"]
+                            and s.queue_length == 3)
     assert states(snapshot) == ["accepted", "queued", "queued", "queued"]
     (listen,) = snapshot.listen
     assert (listen.queue, listen.backlog) == listen_queue(server.port) == (3, 8)
@@ -191,7 +193,7 @@ def test_ipv6_listener_and_connections(serve, clients, observe):
     server = serve("serial", "--host", "::1")
     observer = observe(port=server.port)
     clients(server.port, "::1"), clients(server.port, "::1")
-    snapshot = sample_until(observer, lambda s: states(s) == ["accepted", "queued"])
+    snapshot = sample_until(observer, lambda s: states(s) == ["accepted", "queued"] and s.queue_length == 1)
     assert [s.addr for s in snapshot.listen] == [f"[::1]:{server.port}"]
     assert all(c.server == f"[::1]:{server.port}" and c.client.startswith("[::1]:") for c in snapshot.connections)
     assert snapshot.listen[0].queue == listen_queue(server.port)[0] == 1
