@@ -11,10 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 from conftest import wait_until
-from kernel import children, connect, listen_queue, threads
+from kernel import children, connect, listen_queue, tcp_states, threads
+from svcviz.servers.registry import NAMES
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -192,3 +194,44 @@ def client_port(text: str, port: int) -> int:
     """The client's port in the connections table (the one row whose server is the port)."""
     row = next(line for line in text.splitlines() if f"127.0.0.1:{port}" in line and "accepted" in line)
     return int(row.split("127.0.0.1:")[1].split()[0])
+
+
+def tree_pids(pid: int) -> set[int]:
+    return {pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))}
+
+
+def disagreements(data: dict, server) -> list[str]:
+    """Where watch's JSON and ss / ps / /proc differ (read right after it; empty: they agree)."""
+    said = []
+    listen = [(sock["queue"], sock["backlog"]) for sock in data["listen"]]
+    if listen != [listen_queue(server.port)]:
+        said.append(f"listen {listen} vs ss {listen_queue(server.port)}")
+    if {p["pid"] for p in data["processes"]} != tree_pids(server.pid):
+        said.append(f"pids {[p['pid'] for p in data['processes']]} vs ps {tree_pids(server.pid)}")
+    for process in data["processes"]:
+        if process["state"] != "Z" and process["threads"] != threads(process["pid"]):
+            said.append(f"pid {process['pid']} threads {process['threads']} vs {threads(process['pid'])}")
+    established = sum(c["state"] in ("queued", "accepted") for c in data["connections"])
+    if established != tcp_states(server.port).count("ESTAB"):
+        said.append(f"{established} connections vs ss {tcp_states(server.port)}")
+    queued = sum(c["state"] == "queued" for c in data["connections"])
+    if queued != sum(sock["queue"] for sock in data["listen"]):
+        said.append(f"{queued} queued vs listen queue {data['listen']}")
+    return said
+
+
+@pytest.mark.parametrize("model", NAMES)
+def test_watch_json_agrees_with_ss_and_ps_for_every_model(model, serve):
+    server = serve(model)
+    once = model in ("accept-once", "relisten")  # the first client takes the listening socket away
+    held = [] if once else [connect(server.port) for _ in range(2)]
+    try:
+        agreed = wait_until(lambda: not disagreements(watch_json("--port", str(server.port)), server), timeout=5)
+        assert agreed, disagreements(watch_json("--port", str(server.port)), server)
+        if once:
+            held.append(connect(server.port))
+            assert wait_until(lambda: listen_queue(server.port) is None)
+            one_error_line(watch("--pid", str(server.pid), "--once"), f"process {server.pid} listens on nothing")
+    finally:
+        for sock in held:
+            sock.close()
