@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from svcviz.clients import ClientView, Fleet, FleetError, FleetFull
+from svcviz.clients import CLIENT_STATES, ClientView, Fleet, FleetError, FleetFull
 from tests.kernel import children, listen_queue, ss
 
 pytestmark = pytest.mark.timeout(30)
@@ -25,6 +25,7 @@ async def until(fleet: Fleet, client_id: int, *states: str, timeout: float = 5.0
     deadline = time.monotonic() + timeout
     while True:
         view = next(c for c in fleet.clients() if c.id == client_id)
+        assert view.state in CLIENT_STATES
         if view.state in states:
             return view
         if time.monotonic() > deadline:
@@ -253,6 +254,7 @@ async def test_concurrent_adds_never_pass_the_cap(serve):
     server = serve("event", "--backlog", "512")
     fleet = Fleet("127.0.0.1", server.port, cap=120)
     outcomes = await asyncio.gather(fleet.add(count=100), fleet.add(count=100), return_exceptions=True)
-    assert [type(o) for o in outcomes].count(FleetFull) == 1
-    assert fleet.alive() == 120 == len(fleet.clients())
+    added = [o.added if isinstance(o, FleetFull) else o for o in outcomes]
+    assert any(isinstance(o, FleetFull) for o in outcomes)  # one or both were cut short
+    assert sum(map(len, added)) == 120 == fleet.alive() == len(fleet.clients())
     await fleet.aclose()

@@ -2,6 +2,6 @@
 
 from svcviz.clients.blast import blast_main
 from svcviz.clients.fleet import Fleet, FleetError, FleetFull
-from svcviz.clients.view import ClientView
+from svcviz.clients.view import CLIENT_STATES, KINDS, ClientView
 
-__all__ = ["ClientView", "Fleet", "FleetError", "FleetFull", "blast_main"]
+__all__ = ["CLIENT_STATES", "KINDS", "ClientView", "Fleet", "FleetError", "FleetFull", "blast_main"]

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 KINDS = ("interactive", "scripted", "silent", "half-close")
 
-# Each state says what the client itself has seen; the kernel's side (queued, SYN_SENT,
-# which process holds the connection) is the observer's, matched by local_port.
-STATES = {
+# Each state and what it means (for a help screen). A state is what the client itself
+# has seen; the kernel's side (queued, SYN_SENT, which process holds the connection) is
+# the observer's, matched by local_port.
+CLIENT_STATES = {
     "connecting": "connect() in progress: SYN sent, no answer yet",
     "waiting": "connected, a request not answered yet (often still in the accept queue)",
     "idle": "connected, nothing asked (an open telnet nobody types into)",
@@ -21,7 +22,6 @@ STATES = {
     "error": "another socket error",
     "quit": "the client closed the connection itself",
 }
-OPEN_STATES = ("connecting", "waiting", "idle", "served", "hung")
 
 
 @dataclass(frozen=True)
