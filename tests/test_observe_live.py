@@ -197,3 +197,21 @@ def test_ipv6_listener_and_connections(serve, clients, observe):
     assert [s.addr for s in snapshot.listen] == [f"[::1]:{server.port}"]
     assert all(c.server == f"[::1]:{server.port}" and c.client.startswith("[::1]:") for c in snapshot.connections)
     assert snapshot.listen[0].queue == listen_queue(server.port)[0] == 1
+
+
+def test_proc_net_tcp_fallback_sees_what_netlink_sees(serve, clients, observe):
+    server = serve("serial", "--backlog", "4")
+    for _ in range(3):
+        clients(server.port)
+    by_netlink = observe(pid=server.pid)
+    by_text = observe(pid=server.pid, netlink=False)
+
+    def agree(snapshot) -> bool:
+        return states(snapshot) == ["accepted", "queued", "queued"] and snapshot.queue_length == 2
+
+    fast = sample_until(by_netlink, agree)
+    slow = sample_until(by_text, agree)
+    assert slow.connections == fast.connections
+    assert slow.process(server.pid).fds == fast.process(server.pid).fds
+    assert [(s.addr, s.queue, s.pid, s.fd) for s in slow.listen] == [(s.addr, s.queue, s.pid, s.fd) for s in fast.listen]
+    assert (fast.listen[0].backlog, slow.listen[0].backlog) == (4, 0)  # /proc/net/tcp does not show it

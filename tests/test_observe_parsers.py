@@ -93,7 +93,7 @@ def test_netlink_dump_agrees_with_proc_net_tcp():
     while offset < len(raw):
         length, kind, _flags, _seq, _pid = NLMSG_HEADER.unpack_from(raw, offset)
         if kind == SOCK_DIAG_BY_FAMILY:
-            rows.append(parse_message(raw[offset + NLMSG_HEADER.size:offset + length]))
+            rows.append(parse_message(raw, offset))
         done |= kind == NLMSG_DONE
         offset += (length + 3) & ~3
     port = server_port("proc_net_tcp.txt")

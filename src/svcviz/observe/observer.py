@@ -7,6 +7,7 @@ sample costs what the server has, not what the machine has.
 
 from __future__ import annotations
 
+import operator
 import os
 import socket
 import threading
@@ -20,7 +21,7 @@ from svcviz.observe.snapshot import Connection, Counters, Fd, ListenSocket, Proc
 
 FAMILIES = (socket.AF_INET, socket.AF_INET6)
 WILDCARDS = {"0.0.0.0", "::"}
-CLOSING = {"FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "CLOSING"}
+BY_SERVER_THEN_CLIENT_PORT = operator.itemgetter(0, 3)  # TcpRow: local, remote_port
 
 
 class ObserveError(Exception):
@@ -36,24 +37,30 @@ class _Member:
     """A process of the tree while a sample is assembled."""
     stat: procfs.Stat
     adopted: bool
-    links: dict[int, str]
+    fds: dict[int, int | None]  # fd -> socket inode, None for other files
     readable: bool = True
 
 
 class Observer:
-    def __init__(self, pid: int | None = None, port: int | None = None) -> None:
+    def __init__(self, pid: int | None = None, port: int | None = None, *, netlink: bool = True) -> None:
+        """netlink=False reads /proc/net/tcp{,6} instead of asking sock_diag (the fallback
+        where netlink is unavailable; it cannot tell a listening socket's backlog)."""
         if (pid is None) == (port is None):
             raise ValueError("Observer needs exactly one of pid and port")
         if not os.path.isdir("/proc/self"):
             raise TargetError("no /proc: svcviz watch needs Linux")
-        try:
-            self._diag: SockDiag | None = SockDiag()
-        except OSError:
-            self._diag = None  # no sock_diag here: /proc/net/tcp will do, slower
+        self._diag: SockDiag | None = None
+        if netlink:
+            try:
+                self._diag = SockDiag()
+            except OSError:
+                pass  # no sock_diag here: /proc/net/tcp will do, slower
         self._known: dict[int, int] = {}      # pid -> start time, of every process seen in the tree
         self._outsiders: set[int] = set()     # pids seen outside the tree (they cannot join it)
         self._cmdlines: dict[tuple[int, int], str] = {}
         self._lock = threading.Lock()  # one sample at a time: they share the netlink socket
+        self._objects: dict[tuple, object] = {}
+        self._previous_objects: dict[tuple, object] = {}
         self._totals = read_netstat()
         try:
             self.root_pid = self._root_listening_on(port) if port is not None else self._existing(pid)
@@ -88,10 +95,10 @@ class Observer:
             if not name.isdigit():
                 continue
             try:
-                links = procfs.read_fd_links(int(name)) or {}
+                fds = procfs.read_fd_sockets(int(name)) or {}
             except procfs.FdTableUnreadable:
                 continue
-            if any(procfs.socket_inode(link) in inodes for link in links.values()):
+            if any(inode in inodes for inode in fds.values()):
                 stat = procfs.read_stat(int(name))
                 if stat:
                     holders[stat.pid] = stat
@@ -148,7 +155,7 @@ class Observer:
             member = _Member(stat, adopted, {})
             if stat.state != "Z":
                 try:
-                    member.links = procfs.read_fd_links(pid) or {}
+                    member.fds = procfs.read_fd_sockets(pid) or {}
                 except procfs.FdTableUnreadable:
                     member.readable = False
             tree[pid] = member
@@ -170,13 +177,14 @@ class Observer:
             self._diag.close()
             self._diag = None
 
-    def _port_rows(self, ports: frozenset[int]) -> tuple[list[TcpRow], list[TcpRow]]:
-        """(server-side rows on the ports, LISTEN excluded; clients in SYN_SENT toward them)."""
+    def _port_rows(self, ports: frozenset[int], families: tuple[int, ...]) -> tuple[list[TcpRow], list[TcpRow]]:
+        """(server-side rows on the ports, LISTEN excluded; clients in SYN_SENT toward them).
+        Each dump walks the kernel's whole connection table: only the families listened on."""
         if self._diag is not None:
             try:
                 served, knocking = [], []
                 for port in sorted(ports):
-                    for family in FAMILIES:
+                    for family in families:
                         served += self._diag.dump(family, ALL_STATES & ~(1 << LISTEN), sport=port)
                         knocking += self._diag.dump(family, 1 << SYN_SENT, dport=port)
                 return served, knocking
@@ -207,8 +215,10 @@ class Observer:
         holders = _socket_holders(tree)
         listening = self._listening(tree, holders)
         ports = frozenset(self.ports) | {sock.port for sock in listening}
-        served, knocking = self._port_rows(ports)
-        served = [row for row in served if _belongs(row.local, row.local_port, listening)]
+        families = tuple({_family(sock.addr) for sock in listening}) or FAMILIES
+        served, knocking = self._port_rows(ports, families)
+        belongs = _Belongs(listening)
+        served = sorted((row for row in served if belongs(row.local)), key=BY_SERVER_THEN_CLIENT_PORT)
         by_inode = {row.inode: row for row in served if row.inode}
         listen_inodes = {sock.inode: sock for sock in listening}
         serving_threads = self._serving_threads(tree, by_inode)
@@ -216,12 +226,11 @@ class Observer:
         connections = []
         for row in served:
             pid, fd = _owner(tree, holders.get(row.inode, []), self.root_pid) if row.inode else (None, None)
-            connections.append(Connection(row.remote, row.local, _conn_state(row), row.state, pid, fd,
+            connections.append(self._made(Connection, row.remote, row.local, _conn_state(row), row.state, pid, fd,
                                           serving_threads.get((pid, fd))))
-        for row in knocking:
+        for row in sorted(knocking, key=lambda row: (row.remote, row.local_port)):
             if listening and _knocks_on(row, listening):
-                connections.append(Connection(row.local, row.remote, "syn_sent", row.state))
-        connections.sort(key=lambda c: (c.server, c.client_port))
+                connections.append(self._made(Connection, row.local, row.remote, "syn_sent", row.state))
 
         totals = read_netstat()
         counters = Counters(totals[0], totals[1], max(0, totals[0] - self._totals[0]),
@@ -229,24 +238,48 @@ class Observer:
         self._totals = totals
         processes = tuple(self._process(pid, member, listen_inodes, by_inode) for pid, member in tree.items())
         unreadable = tuple(f"pid {pid} fds: permission denied" for pid, m in tree.items() if not m.readable)
+        self._previous_objects, self._objects = self._objects, {}
         return Snapshot(now, self.root_pid, tuple(listening), processes, tuple(connections), counters, unreadable)
+
+    def _made(self, kind: type, *fields):
+        """kind(*fields), reusing the previous sample's equal object: most fds and
+        connections do not change between samples, and a frozen dataclass is slow to make."""
+        key = (kind, *fields)
+        made = self._objects.get(key) or self._previous_objects.get(key) or kind(*fields)
+        self._objects[key] = made
+        return made
 
     def _process(self, pid: int, member: _Member, listen_inodes: dict[int, ListenSocket], conns: dict[int, TcpRow]) -> Process:
         stat = member.stat
         return Process(pid, stat.ppid, stat.name, stat.state, self._threads(stat), stat.rss,
-                       _fds(member.links, listen_inodes, conns), member.readable, member.adopted,
+                       self._fds(member.fds, listen_inodes, conns), member.readable, member.adopted,
                        self._cmdline(stat))
+
+    def _fds(self, inodes: dict[int, int | None], listen_inodes: dict[int, ListenSocket],
+             conns: dict[int, TcpRow]) -> tuple[Fd, ...]:
+        fds = []
+        for fd, inode in inodes.items():
+            if inode is None:
+                fds.append(self._made(Fd, fd, "other"))
+            elif inode in listen_inodes:
+                fds.append(self._made(Fd, fd, "listen", None, listen_inodes[inode].addr, inode, "LISTEN"))
+            elif inode in conns:
+                row = conns[inode]
+                fds.append(self._made(Fd, fd, "conn", row.remote, row.local, inode, row.state))
+            else:
+                fds.append(self._made(Fd, fd, "other", None, None, inode))
+        return tuple(fds)
 
     def _threads(self, stat: procfs.Stat) -> tuple[Thread, ...]:
         if stat.state == "Z":
             return ()
         if stat.threads <= 1:
-            return (Thread(stat.pid, stat.state, stat.name),)
+            return (self._made(Thread, stat.pid, stat.state, stat.name),)
         threads = []
         for tid in procfs.list_tids(stat.pid):
             task = procfs.read_stat(stat.pid, tid)
             if task is not None:
-                threads.append(Thread(tid, task.state, task.name))
+                threads.append(self._made(Thread, tid, task.state, task.name))
         return tuple(threads)
 
     def _cmdline(self, stat: procfs.Stat) -> str:
@@ -264,7 +297,7 @@ class Observer:
         for pid, member in tree.items():
             if member.stat.threads <= 1 or member.stat.state == "Z":
                 continue
-            conn_fds = {fd for fd, link in member.links.items() if procfs.socket_inode(link) in conns}
+            conn_fds = {fd for fd, inode in member.fds.items() if inode in conns}
             if not conn_fds:
                 continue
             for tid in procfs.list_tids(pid):
@@ -288,8 +321,7 @@ def _socket_holders(tree: dict[int, _Member]) -> dict[int, list[tuple[int, int]]
     """socket inode -> [(pid, fd), ...] over the tree."""
     holders: dict[int, list[tuple[int, int]]] = {}
     for pid, member in tree.items():
-        for fd, link in member.links.items():
-            inode = procfs.socket_inode(link)
+        for fd, inode in member.fds.items():
             if inode is not None:
                 holders.setdefault(inode, []).append((pid, fd))
     return holders
@@ -323,11 +355,27 @@ def _host_matches(listen_host: str, host: str) -> bool:
         host.startswith("::ffff:") and listen_host == host[7:])
 
 
-def _belongs(local: str, port: int, listening: list[ListenSocket]) -> bool:
-    """A connection on the port belongs to our listener (not another one sharing the port
-    number on another address). With no listener left, every row on the port is ours."""
-    mine = [sock for sock in listening if sock.port == port]
-    return not mine or any(_host_matches(addr_host(sock.addr), addr_host(local)) for sock in mine)
+class _Belongs:
+    """Whether a connection on a port belongs to our listener, not to another one sharing
+    the port number on another address. With no listener left, every row on the port is
+    ours. Remembered per address: a thousand rows share a handful."""
+
+    def __init__(self, listening: list[ListenSocket]) -> None:
+        self.listening = listening
+        self.known: dict[str, bool] = {}
+
+    def __call__(self, local: str) -> bool:
+        answer = self.known.get(local)
+        if answer is None:
+            port = int(local.rsplit(":", 1)[1])
+            mine = [sock for sock in self.listening if sock.port == port]
+            answer = not mine or any(_host_matches(addr_host(sock.addr), addr_host(local)) for sock in mine)
+            self.known[local] = answer
+        return answer
+
+
+def _family(addr: str) -> int:
+    return socket.AF_INET6 if addr.startswith("[") else socket.AF_INET
 
 
 def _knocks_on(row: TcpRow, listening: list[ListenSocket]) -> bool:
@@ -338,19 +386,3 @@ def _knocks_on(row: TcpRow, listening: list[ListenSocket]) -> bool:
     return any(sock.port == row.remote_port and (addr_host(sock.addr) == host or
                                                  (addr_host(sock.addr) in WILDCARDS and loopback))
                for sock in listening)
-
-
-def _fds(links: dict[int, str], listen_inodes: dict[int, ListenSocket], conns: dict[int, TcpRow]) -> tuple[Fd, ...]:
-    fds = []
-    for fd in sorted(links):
-        inode = procfs.socket_inode(links[fd])
-        if inode is None:
-            fds.append(Fd(fd, "other"))
-        elif inode in listen_inodes:
-            fds.append(Fd(fd, "listen", local=listen_inodes[inode].addr, inode=inode, tcp_state="LISTEN"))
-        elif inode in conns:
-            row = conns[inode]
-            fds.append(Fd(fd, "conn", row.remote, row.local, inode, row.state))
-        else:
-            fds.append(Fd(fd, "other", inode=inode))
-    return tuple(fds)

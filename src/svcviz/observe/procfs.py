@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+READ_SIZE = 8192
 
 
 @dataclass(frozen=True)
@@ -34,11 +35,20 @@ def parse_stat(text: str) -> Stat:
 
 
 def read_text(path: str) -> str | None:
+    """The whole of a small /proc file; raw os calls, as a sample reads hundreds of them."""
     try:
-        with open(path, "rb") as f:
-            return f.read().decode(errors="replace")
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        data = os.read(fd, READ_SIZE)
+        while len(data) % READ_SIZE == 0 and (more := os.read(fd, READ_SIZE)):  # rarely: a long file
+            data += more
+        return data.decode(errors="replace")
+    except OSError:
+        return None  # the process went away while we read
+    finally:
+        os.close(fd)
 
 
 def read_stat(pid: int, tid: int | None = None) -> Stat | None:
@@ -75,9 +85,9 @@ class FdTableUnreadable(Exception):
     """The fd table is there but we may not read it (another user's process)."""
 
 
-def read_fd_links(pid: int) -> dict[int, str] | None:
-    """fd number -> link text ("socket:[123]", "/dev/null", "pipe:[9]"); None if the process
-    is gone; FdTableUnreadable if we may not look."""
+def read_fd_sockets(pid: int) -> dict[int, int | None] | None:
+    """fd number -> socket inode (None for anything but a socket), in fd order; None if the
+    process is gone; FdTableUnreadable if we may not look."""
     base = f"/proc/{pid}/fd"
     try:
         names = os.listdir(base)
@@ -85,13 +95,14 @@ def read_fd_links(pid: int) -> dict[int, str] | None:
         raise FdTableUnreadable(f"pid {pid} fds: permission denied") from None
     except OSError:
         return None
-    links = {}
-    for name in names:
+    fds = {}
+    for fd in sorted(map(int, names)):
         try:
-            links[int(name)] = os.readlink(f"{base}/{name}")
+            link = os.readlink(f"{base}/{fd}")
         except OSError:
             continue  # closed between listdir and readlink
-    return links
+        fds[fd] = socket_inode(link)
+    return fds
 
 
 # The syscalls a thread sits in while it waits for a client's bytes: first argument = fd.

@@ -6,10 +6,12 @@ sockets: the kernel skips the rest of the table without copying it to us.
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
+import sys
 
-from svcviz.observe.sockets import TCP_STATES, TcpRow, format_addr
+from svcviz.observe.sockets import TCP_STATES, TcpRow
 
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
@@ -25,11 +27,11 @@ NLMSG_HEADER = struct.Struct("=IHHII")
 # struct inet_diag_req_v2: family, protocol, ext, pad, states; then inet_diag_sockid.
 REQUEST = struct.Struct("=BBBBI")
 SOCKID_PORTS = struct.Struct("!HH")
-# struct inet_diag_msg after its sockid: expires, rqueue, wqueue, uid, inode.
-MSG_HEAD = struct.Struct("=BBBB")
-MSG_TAIL = struct.Struct("=IIIII")
-MSG_SIZE = 72
+# nlmsghdr, then struct inet_diag_msg: family, state, timer, retrans; sockid (ports in
+# network order, src, dst, ifindex and cookie skipped); expires, rqueue, wqueue, uid, inode.
+MESSAGE = struct.Struct("=IHHII4B2H16s16s12x5I")
 ADDR_LEN = {socket.AF_INET: 4, socket.AF_INET6: 16}
+SWAP_PORTS = sys.byteorder == "little"
 
 
 def request(family: int, states: int, sport: int = 0, dport: int = 0, seq: int = 1) -> bytes:
@@ -40,14 +42,30 @@ def request(family: int, states: int, sport: int = 0, dport: int = 0, seq: int =
                              NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body
 
 
-def parse_message(payload: bytes | memoryview) -> TcpRow:
-    family, state, _timer, _retrans = MSG_HEAD.unpack_from(payload, 0)
-    sport, dport = SOCKID_PORTS.unpack_from(payload, 4)
-    size = ADDR_LEN.get(family, 4)
-    src = bytes(payload[8:8 + size])
-    dst = bytes(payload[24:24 + size])
-    _expires, rqueue, wqueue, _uid, inode = MSG_TAIL.unpack_from(payload, 52)
-    return TcpRow(format_addr(family, src, sport), sport, format_addr(family, dst, dport), dport,
+def _port(raw: int) -> int:
+    return ((raw & 0xFF) << 8) | (raw >> 8) if SWAP_PORTS else raw
+
+
+class _Hosts(dict):
+    """(family, packed address) -> text, remembered: a server's sockets share few addresses."""
+
+    def __missing__(self, key: tuple[int, bytes]) -> str:
+        family, packed = key
+        host = socket.inet_ntop(family, packed[:ADDR_LEN.get(family, 4)])
+        text = f"[{host}]" if family == socket.AF_INET6 else host
+        if len(self) > 4096:
+            self.clear()
+        self[key] = text
+        return text
+
+
+def parse_message(message: bytes | memoryview, offset: int = 0, hosts: dict | None = None) -> TcpRow:
+    """The socket in one netlink message (header included) at offset."""
+    hosts = _Hosts() if hosts is None else hosts
+    (_len, _kind, _flags, _seq, _pid, family, state, _timer, _retrans, sport, dport, src, dst,
+     _expires, rqueue, wqueue, _uid, inode) = MESSAGE.unpack_from(message, offset)
+    sport, dport = _port(sport), _port(dport)
+    return TcpRow(f"{hosts[family, src]}:{sport}", sport, f"{hosts[family, dst]}:{dport}", dport,
                   TCP_STATES.get(state, str(state)), rqueue, wqueue, inode, family)
 
 
@@ -60,27 +78,28 @@ class SockDiag:
         self.sock.settimeout(DUMP_TIMEOUT)  # the kernel answers at once; never hang a sample
         self._seq = 0
         self._buffer = bytearray(1 << 17)
+        self._hosts = _Hosts()
 
     def dump(self, family: int, states: int = ALL_STATES, sport: int = 0, dport: int = 0) -> list[TcpRow]:
         self._seq += 1
         self.sock.send(request(family, states, sport, dport, self._seq))
         rows: list[TcpRow] = []
-        view = memoryview(self._buffer)
+        buffer, hosts, header, message = self._buffer, self._hosts, NLMSG_HEADER.unpack_from, MESSAGE.size
         while True:
-            size = self.sock.recv_into(self._buffer)
+            size = self.sock.recv_into(buffer)
             offset = 0
             while offset + NLMSG_HEADER.size <= size:
-                length, kind, _flags, seq, _pid = NLMSG_HEADER.unpack_from(self._buffer, offset)
+                length, kind, _flags, seq, _pid = header(buffer, offset)
                 if length < NLMSG_HEADER.size:
                     return rows
                 if seq == self._seq:
-                    if kind == NLMSG_DONE:
+                    if kind == SOCK_DIAG_BY_FAMILY and length >= message:
+                        rows.append(parse_message(buffer, offset, hosts))
+                    elif kind == NLMSG_DONE:
                         return rows
-                    if kind == NLMSG_ERROR:
-                        error = -struct.unpack_from("=i", self._buffer, offset + NLMSG_HEADER.size)[0]
-                        raise OSError(error, f"sock_diag: {error}")
-                    if kind == SOCK_DIAG_BY_FAMILY and length >= NLMSG_HEADER.size + MSG_SIZE:
-                        rows.append(parse_message(view[offset + NLMSG_HEADER.size:offset + length]))
+                    elif kind == NLMSG_ERROR:
+                        error = -struct.unpack_from("=i", buffer, offset + NLMSG_HEADER.size)[0]
+                        raise OSError(error, f"sock_diag: {os.strerror(error)}")
                 offset += (length + 3) & ~3
 
     def close(self) -> None:
