@@ -6,6 +6,7 @@ import errno
 import os
 import signal
 import socket
+import subprocess
 
 import pytest
 
@@ -215,3 +216,40 @@ def test_proc_net_tcp_fallback_sees_what_netlink_sees(serve, clients, observe):
     assert slow.process(server.pid).fds == fast.process(server.pid).fds
     assert [(s.addr, s.queue, s.pid, s.fd) for s in slow.listen] == [(s.addr, s.queue, s.pid, s.fd) for s in fast.listen]
     assert (fast.listen[0].backlog, slow.listen[0].backlog) == (4, 0)  # /proc/net/tcp does not show it
+
+
+def test_a_child_reusing_an_outsiders_pid_is_seen(serve, clients, observe):
+    """The observer skips processes it saw outside the tree; a child that gets the pid of one
+    that died must still be found. ns_last_pid (root) makes the kernel hand out that pid."""
+    if not os.access("/proc/sys/kernel/ns_last_pid", os.W_OK):
+        pytest.skip("needs write access to /proc/sys/kernel/ns_last_pid")
+    server = serve("fork")
+    observer = observe(pid=server.pid)
+    for tries in range(1, 6):  # another process on the machine may take the pid first: try again
+        outsider = subprocess.Popen(["sleep", "30"])
+        observer.sample()  # seen, outside the tree
+        outsider.kill()
+        outsider.wait()
+        with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+            f.write(str(outsider.pid - 1))
+        clients(server.port)  # the server forks a child for it: that pid, if nobody forked first
+        wait_until(lambda: len(child_pids(server.pid)) == tries)
+        if outsider.pid in child_pids(server.pid):
+            break
+    else:
+        pytest.skip("the pid went to another process each time")
+    snapshot = sample_until(observer, lambda s: s.process(outsider.pid) is not None, timeout=2)
+    assert snapshot.process(outsider.pid).ppid == server.pid
+
+
+def child_pids(pid: int) -> set[int]:
+    """From /proc directly: ps would fork, and take the pid the test wants the server to get."""
+    found = set()
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                if name.isdigit() and int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.add(int(name))
+        except (OSError, ValueError):
+            pass
+    return found

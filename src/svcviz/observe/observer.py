@@ -56,7 +56,7 @@ class Observer:
             except OSError:
                 pass  # no sock_diag here: /proc/net/tcp will do, slower
         self._known: dict[int, int] = {}      # pid -> start time, of every process seen in the tree
-        self._outsiders: set[int] = set()     # pids seen outside the tree (they cannot join it)
+        self._outsiders: dict[int, int] = {}  # pid -> /proc inode, of processes seen outside the tree
         self._cmdlines: dict[tuple[int, int], str] = {}
         self._lock = threading.Lock()  # one sample at a time: they share the netlink socket
         self._objects: dict[tuple, object] = {}
@@ -113,15 +113,20 @@ class Observer:
 
     def _tree(self) -> dict[int, _Member]:
         """The root and its descendants, plus what was in the tree and was reparented out of
-        it (adopted). Processes seen outside the tree are not read again: a process can only
-        join the tree by being forked into it, as a new pid."""
-        listed = {int(name) for name in os.listdir("/proc") if name.isdigit()}
-        self._outsiders &= listed  # a pid that vanished may come back as someone's child
+        it (adopted).
+
+        A process seen outside the tree is not read again: a process can only join the tree
+        by being forked into it, as a new process. A new process may reuse a dead one's pid,
+        but not its /proc directory's inode number (the kernel drops the dead one's dentry),
+        so an outsider is known by both."""
+        listed = procfs.list_processes()
+        self._outsiders = {pid: ino for pid, ino in self._outsiders.items() if listed.get(pid) == ino}
         stats = {}
-        for pid in listed - self._outsiders:
-            stat = procfs.read_stat(pid)
-            if stat is not None:
-                stats[pid] = stat
+        for pid, ino in listed.items():
+            if self._outsiders.get(pid) != ino:
+                stat = procfs.read_stat(pid)
+                if stat is not None:
+                    stats[pid] = stat
         children: dict[int, list[int]] = {}
         for stat in stats.values():
             children.setdefault(stat.ppid, []).append(stat.pid)
@@ -147,7 +152,7 @@ class Observer:
             if stat is not None and stat.start == start and pid not in seen:
                 descend(pid, True)
         self._known = {pid: stats[pid].start for pid, _ in order}
-        self._outsiders |= stats.keys() - seen
+        self._outsiders.update((pid, listed[pid]) for pid in stats.keys() - seen)
 
         tree = {}
         for pid, adopted in order:

@@ -62,6 +62,13 @@ def read_stat(pid: int, tid: int | None = None) -> Stat | None:
         return None
 
 
+def list_processes() -> dict[int, int]:
+    """pid -> the inode number of its /proc directory, which tells a process from a later
+    one that reuses its pid."""
+    with os.scandir("/proc") as entries:
+        return {int(entry.name): entry.inode() for entry in entries if entry.name.isdigit()}
+
+
 def read_cmdline(pid: int) -> str:
     text = read_text(f"/proc/{pid}/cmdline")
     return text.replace("\0", " ").strip() if text else ""
