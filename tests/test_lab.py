@@ -160,10 +160,12 @@ LAB_SCRIPT = textwrap.dedent("""
     from svcviz.servers.config import ServerConfig
 
     async def main():
-        lab = Lab(ServerConfig(model="fork", port=0))
+        # A backlog the 20 fit in: with the default 8, an overflowed handshake waits out
+        # the kernel's SYN-ACK retries (1 s, 3 s, 7 s) before its child is forked.
+        lab = Lab(ServerConfig(model="fork", port=0, backlog=64))
         await lab.start()
         await lab.add_clients(20)
-        for _ in range(100):
+        for _ in range(200):
             update = await lab.sample()
             if len(update.snapshot.processes) == 21:
                 break
@@ -201,3 +203,12 @@ def _ppid(pid: int) -> int | None:
     except OSError:
         return None
     return None if fields[0] == "Z" else int(fields[1])
+
+
+async def test_sigchld_controls_are_refused_on_models_that_would_die_of_them(lab_of):
+    lab = await lab_of("serial")
+    with pytest.raises(LabError, match="fork"):
+        await lab.cycle_sigchld()
+    with pytest.raises(LabError, match="fork"):
+        await lab.reap_now()
+    assert (await lab.sample()).status == "running"
