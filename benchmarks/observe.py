@@ -90,11 +90,21 @@ def unrelated_connections(count: int) -> list[socket.socket]:
     return held
 
 
+def machine() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
+    except OSError:
+        cpu = "?"
+    return f"{cpu}, {os.cpu_count()} cores, Linux {os.uname().release}, Python {sys.version.split()[0]}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=60)
     rounds = parser.parse_args().rounds
     raise_fd_limit(CONNECTIONS + 2 * UNRELATED + 256)
+    print(f"machine: {machine()}")
     proc, port = start_server()
     clients: list[socket.socket] = []
     unrelated: list[socket.socket] = []

@@ -253,3 +253,24 @@ def child_pids(pid: int) -> set[int]:
         except (OSError, ValueError):
             pass
     return found
+
+
+def test_fd_changes_of_a_sleeping_server_are_seen(serve, observe):
+    """The observer skips re-reading the fds of a process that has not run since; one that
+    woke to accept or close must be read again (fd_open and fd_close from real samples)."""
+    server = serve("serial")
+    observer = observe(pid=server.pid)
+    idle = sample_until(observer, lambda s: s.process(server.pid).state == "S")
+    idle_again = observer.sample()
+    assert idle_again.process(server.pid).fds == idle.process(server.pid).fds
+    client = connect(server.port)
+    with client:
+        serving = sample_until(observer, lambda s: states(s) == ["accepted"])
+        opened = [e for e in diff(idle_again, serving) if e.kind == "fd_open"]
+        assert [e.pid for e in opened] == [server.pid]
+        conn_fd = serving.connections[0].fd
+        assert os.readlink(f"/proc/{server.pid}/fd/{conn_fd}").startswith("socket:[")
+    closed = sample_until(observer, lambda s: all(fd.kind != "conn" for fd in s.process(server.pid).fds))
+    assert [e.text for e in diff(serving, closed) if e.kind == "fd_close"] == [
+        f"fd {conn_fd} closed in {server.pid} (connection from {serving.connections[0].client})"]
+    assert not os.path.exists(f"/proc/{server.pid}/fd/{conn_fd}")

@@ -58,10 +58,14 @@ class Observer:
         self._known: dict[int, int] = {}      # pid -> start time, of every process seen in the tree
         self._outsiders: dict[int, int] = {}  # pid -> /proc inode, of processes seen outside the tree
         self._cmdlines: dict[tuple[int, int], str] = {}
+        # pid -> ((start, schedstat before the read), fds): see _fd_table
+        self._fd_tables: dict[int, tuple[tuple[int, str], dict[int, int | None]]] = {}
+        self._next_fd_tables: dict[int, tuple[tuple[int, str], dict[int, int | None]]] = {}
         self._lock = threading.Lock()  # one sample at a time: they share the netlink socket
         self._objects: dict[tuple, object] = {}
         self._previous_objects: dict[tuple, object] = {}
         self._totals = read_netstat()
+        self._no_knocking_at: tuple[int, int] | None = None  # drop counters when no client waited in SYN_SENT
         try:
             self.root_pid = self._root_listening_on(port) if port is not None else self._existing(pid)
             tree = self._tree()
@@ -160,11 +164,34 @@ class Observer:
             member = _Member(stat, adopted, {})
             if stat.state != "Z":
                 try:
-                    member.fds = procfs.read_fd_sockets(pid) or {}
+                    member.fds = self._fd_table(stat)
                 except procfs.FdTableUnreadable:
                     member.readable = False
             tree[pid] = member
+        self._fd_tables, self._next_fd_tables = self._next_fd_tables, {}
         return tree
+
+    def _fd_table(self, stat: procfs.Stat) -> dict[int, int | None]:
+        """The process's fds; read again only if it may have changed them.
+
+        readlink() on every fd is most of a sample's cost, and most of a server's processes
+        sleep in accept() or recv() between samples. A process changes its fd table only by
+        running; a single-threaded one that has not run since we last read its table has
+        the same table. /proc/PID/schedstat tells: its run time (ns) grows when it leaves a
+        CPU, its count of times on a CPU when it gets one. So: not running now, and both
+        unchanged since the read taken just before its table was read last -> the same
+        table. (Threads share the table but have their own counts: only single-threaded
+        processes are skipped.)"""
+        pid = stat.pid
+        ran = procfs.read_text(f"/proc/{pid}/schedstat") if stat.threads == 1 and stat.state != "R" else None
+        previous = self._fd_tables.get(pid)
+        if ran and previous and previous[0] == (stat.start, ran):
+            fds = previous[1]
+        else:
+            fds = procfs.read_fd_sockets(pid) or {}
+        if ran:
+            self._next_fd_tables[pid] = ((stat.start, ran), fds)
+        return fds
 
     # -- sockets --------------------------------------------------------------------
 
@@ -182,16 +209,25 @@ class Observer:
             self._diag.close()
             self._diag = None
 
-    def _port_rows(self, ports: frozenset[int], families: tuple[int, ...]) -> tuple[list[TcpRow], list[TcpRow]]:
+    def _port_rows(self, ports: frozenset[int], families: tuple[int, ...],
+                   drops: tuple[int, int]) -> tuple[list[TcpRow], list[TcpRow]]:
         """(server-side rows on the ports, LISTEN excluded; clients in SYN_SENT toward them).
-        Each dump walks the kernel's whole connection table: only the families listened on."""
+
+        Each dump walks the kernel's whole connection table, so: only the families listened
+        on, and clients in SYN_SENT only when there may be some. A local client waits in
+        SYN_SENT because its SYN was dropped, and every drop counts in the machine's listen
+        drop counters: while they stand where they were when no client waited, none does."""
         if self._diag is not None:
             try:
+                look_for_knocking = drops != self._no_knocking_at
                 served, knocking = [], []
                 for port in sorted(ports):
                     for family in families:
                         served += self._diag.dump(family, ALL_STATES & ~(1 << LISTEN), sport=port)
-                        knocking += self._diag.dump(family, 1 << SYN_SENT, dport=port)
+                        if look_for_knocking:
+                            knocking += self._diag.dump(family, 1 << SYN_SENT, dport=port)
+                if look_for_knocking:
+                    self._no_knocking_at = None if knocking else drops
                 return served, knocking
             except OSError:
                 self._drop_netlink()
@@ -221,7 +257,8 @@ class Observer:
         listening = self._listening(tree, holders)
         ports = frozenset(self.ports) | {sock.port for sock in listening}
         families = tuple({_family(sock.addr) for sock in listening}) or FAMILIES
-        served, knocking = self._port_rows(ports, families)
+        totals = read_netstat()
+        served, knocking = self._port_rows(ports, families, totals)
         belongs = _Belongs(listening)
         served = sorted((row for row in served if belongs(row.local)), key=BY_SERVER_THEN_CLIENT_PORT)
         by_inode = {row.inode: row for row in served if row.inode}
@@ -237,7 +274,6 @@ class Observer:
             if listening and _knocks_on(row, listening):
                 connections.append(self._made(Connection, row.local, row.remote, "syn_sent", row.state))
 
-        totals = read_netstat()
         counters = Counters(totals[0], totals[1], max(0, totals[0] - self._totals[0]),
                             max(0, totals[1] - self._totals[1]))
         self._totals = totals
