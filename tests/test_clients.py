@@ -214,10 +214,10 @@ async def test_clear_errors_for_bad_requests(serve):
         await fleet.add()
 
 
-async def test_finished_clients_are_forgotten_past_twice_the_cap():
+async def test_finished_clients_are_forgotten_past_twice_the_kept_number():
     holder = socket.socket()
     holder.bind(("127.0.0.1", 0))  # nobody listening: every client is refused at once
-    fleet = Fleet("127.0.0.1", holder.getsockname()[1], cap=10)
+    fleet = Fleet("127.0.0.1", holder.getsockname()[1], cap=10, kept_finished=10)
     try:
         for _ in range(5):
             ids = await fleet.add(count=10)

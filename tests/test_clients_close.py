@@ -47,7 +47,7 @@ async def test_close_all_with_hundreds_of_clients_in_every_state(serve):
     event = serve("event", "--backlog", "256")
     serial = serve("serial", "--backlog", "128")
     listen = serve("listen-only", "--backlog", "127")
-    fleet = Fleet("127.0.0.1", event.port, connect_timeout=60)
+    fleet = Fleet("127.0.0.1", event.port, connect_timeout=60, kept_finished=1000)
 
     served = await fleet.add("interactive", count=100)
     await all_in(fleet, served, {"idle"})

@@ -451,9 +451,10 @@ class Lab:
             for fd in process.fds:
                 if fd.kind == "conn" and fd.peer:
                     holders_now.setdefault(int(fd.peer.rsplit(":", 1)[1]), set()).add(process.pid)
-        for port, holders in holders_now.items():
-            seen = self._holders.setdefault(port, set())
-            seen |= holders
-            if port not in self._marked_gone and seen - living and holders:
+        # Only connections alive now are remembered: a long churn must not grow these.
+        self._holders = {port: self._holders.get(port, set()) | holders for port, holders in holders_now.items()}
+        self._marked_gone &= holders_now.keys()
+        for port, seen in self._holders.items():
+            if port not in self._marked_gone and seen - living:
                 self._marked_gone.add(port)
                 self.fleet.mark_server_gone(port)

@@ -87,14 +87,17 @@ def _wake(future: asyncio.Future, why: str) -> None:
 
 class Fleet:
     def __init__(self, host: str, port: int, *, cap: int = 2000, connect_timeout: float = 10.0,
-                 hung_after: float = 1.0, on_change: Callable[[], None] | None = None) -> None:
+                 hung_after: float = 1.0, on_change: Callable[[], None] | None = None,
+                 kept_finished: int = 200) -> None:
         self.host = host
         self.port = port
         self.cap = cap
         self.connect_timeout = connect_timeout
         self.hung_after = hung_after
         self.on_change = on_change
+        self.kept_finished = kept_finished
         self.version = 0
+        self._finished = 0  # finished clients still in _clients
         self._clients: dict[int, _Client] = {}  # in id order
         self._ids = itertools.count(1)
         self._views: tuple[ClientView, ...] | None = ()
@@ -357,6 +360,7 @@ class Fleet:
             client.sock = None
         client.state, error = client.ending
         client.error = error or client.error
+        self._finished += 1
         self._forget_old()
         self._changed()
 
@@ -380,13 +384,14 @@ class Fleet:
             self.on_change()
 
     def _forget_old(self) -> None:
-        """Keep every open client and the newest `cap` finished ones, so memory stays
-        bounded; pruned only past twice the cap, so a mass close is not quadratic."""
-        if len(self._clients) <= 2 * self.cap:
+        """Keep every open client and the newest `kept_finished` finished ones, so a long
+        churn does not grow memory; pruned only past twice that, so it is not quadratic."""
+        if self._finished <= 2 * self.kept_finished:
             return
         finished = [i for i, c in self._clients.items() if not c.open]
-        for client_id in finished[:max(0, len(finished) - self.cap)]:
+        for client_id in finished[:max(0, len(finished) - self.kept_finished)]:
             del self._clients[client_id]
+        self._finished = min(len(finished), self.kept_finished)
 
     def _get(self, client_id: int) -> _Client:
         try:
