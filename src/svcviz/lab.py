@@ -40,6 +40,7 @@ READY = re.compile(r"svcviz: \S+ listening on (\S+):(\d+) \(pid (\d+)\)")
 START_TIMEOUT = 10.0
 STOP_GRACE = 1.0
 EXIT_POLL = 0.05
+MAX_PENDING_EVENTS = 1000
 
 
 class LabError(Exception):
@@ -139,11 +140,9 @@ class Lab:
         self._spawned: set[int] = set()
         self._observer: Observer | None = None
         self._watch_target: dict[str, int] | None = None
-        self._tasks: list[asyncio.Task] = []
         self._server_tasks: list[asyncio.Task] = []
         self._pending: list[Event] = []
-        self._latest: LabUpdate | None = None
-        self._wakeup = asyncio.Event()
+        self._sampling = asyncio.Lock()
         self._prev: Snapshot | None = None
         self._holders: dict[int, set[int]] = {}  # client port -> pids that held its connection
         self._marked_gone: set[int] = set()
@@ -177,13 +176,8 @@ class Lab:
             self.config = replace(self.config, port=self._observer.port or self.config.port)
             self.fleet.retarget(self.config.host, self.config.port)
             self.status = "watching"
-        self._tasks.append(asyncio.create_task(self._sample_forever()))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
         await self.fleet.close_all()
         await self._stop_server()
         self.status = "stopped"
@@ -266,17 +260,22 @@ class Lab:
     # -- updates ---------------------------------------------------------------------
 
     async def updates(self) -> AsyncIterator[LabUpdate]:
-        """The latest state, once per sample; a slow consumer gets the newest, events kept."""
+        """A sample every 1/rate seconds (none while paused).
+
+        The consumer sets the pace: a slow one is sampled less often, so nothing piles up
+        and no event is dropped. Each event is delivered once, to whichever takes the
+        sample (this stream, or sample())."""
+        period = 1.0 / self.rate
         while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            update, self._latest = self._latest, None
-            if update is not None:
-                yield update
+            started = time.monotonic()
+            if not self.paused:
+                yield await self.sample()
+            await asyncio.sleep(max(0.0, period - (time.monotonic() - started)))
 
     async def sample(self) -> LabUpdate:
         """Take one sample now (the scenarios want one at a chosen moment)."""
-        return await self._sample_once()
+        async with self._sampling:
+            return await self._sample_once()
 
     # -- the server process ----------------------------------------------------------
 
@@ -386,18 +385,10 @@ class Lab:
     # -- sampling --------------------------------------------------------------------
 
     def _note(self, kind: str, text: str) -> None:
-        self._pending.append(Event(time=time.time(), kind=kind, text=text, pid=self.server_pid))
+        if len(self._pending) < MAX_PENDING_EVENTS:  # nobody sampling: keep the first ones
+            self._pending.append(Event(time=time.time(), kind=kind, text=text, pid=self.server_pid))
 
-    async def _sample_forever(self) -> None:
-        period = 1.0 / self.rate
-        while True:
-            started = time.monotonic()
-            if not self.paused:
-                self._latest = await self._sample_once(carry=self._latest)
-                self._wakeup.set()
-            await asyncio.sleep(max(0.0, period - (time.monotonic() - started)))
-
-    async def _sample_once(self, carry: LabUpdate | None = None) -> LabUpdate:
+    async def _sample_once(self) -> LabUpdate:
         observer = self._observer
         snapshot = await asyncio.to_thread(observer.sample) if observer else Snapshot(time=time.time(), root_pid=None)
         events = diff(self._prev, snapshot) if self._prev is not None else []
@@ -406,7 +397,7 @@ class Lab:
         self._check_caps(snapshot)
         self._notice_hung_clients(snapshot)
         lab_events, self._pending = self._pending, []
-        merged = tuple(sorted([*(carry.events if carry else ()), *events, *lab_events], key=lambda e: e.time))
+        merged = tuple(sorted([*events, *lab_events], key=lambda e: e.time))
         return LabUpdate(snapshot=snapshot, events=merged, clients=self.fleet.clients(),
                          config=self.config, server_pid=self.server_pid, status=self.status,
                          cap_hit=self.cap_hit)
