@@ -266,9 +266,9 @@ def test_fd_changes_of_a_sleeping_server_are_seen(serve, observe):
     client = connect(server.port)
     with client:
         serving = sample_until(observer, lambda s: states(s) == ["accepted"])
-        opened = [e for e in diff(idle_again, serving) if e.kind == "fd_open"]
-        assert [e.pid for e in opened] == [server.pid]
         conn_fd = serving.connections[0].fd
+        opened = [e for e in diff(idle_again, serving) if e.kind == "fd_open" and "connection" in e.text]
+        assert [(e.pid, e.text.split()[1]) for e in opened] == [(server.pid, str(conn_fd))]
         assert os.readlink(f"/proc/{server.pid}/fd/{conn_fd}").startswith("socket:[")
     closed = sample_until(observer, lambda s: all(fd.kind != "conn" for fd in s.process(server.pid).fds))
     assert [e.text for e in diff(serving, closed) if e.kind == "fd_close"] == [

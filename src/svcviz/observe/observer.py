@@ -260,7 +260,9 @@ class Observer:
         totals = read_netstat()
         served, knocking = self._port_rows(ports, families, totals)
         belongs = _Belongs(listening)
-        served = sorted((row for row in served if belongs(row.local)), key=BY_SERVER_THEN_CLIENT_PORT)
+        # A row with no peer is a socket merely bound to the port (state CLOSE), not a connection.
+        served = sorted((row for row in served if row.remote_port and belongs(row.local)),
+                        key=BY_SERVER_THEN_CLIENT_PORT)
         by_inode = {row.inode: row for row in served if row.inode}
         listen_inodes = {sock.inode: sock for sock in listening}
         serving_threads = self._serving_threads(tree, by_inode)

@@ -79,12 +79,17 @@ class SockDiag:
         self._seq = 0
         self._buffer = bytearray(1 << 17)
         self._hosts = _Hosts()
+        self._known_rows: dict[tuple, dict[bytes, TcpRow]] = {}  # per kind of dump: message -> row
 
     def dump(self, family: int, states: int = ALL_STATES, sport: int = 0, dport: int = 0) -> list[TcpRow]:
         self._seq += 1
         self.sock.send(request(family, states, sport, dport, self._seq))
         rows: list[TcpRow] = []
         buffer, hosts, header, message = self._buffer, self._hosts, NLMSG_HEADER.unpack_from, MESSAGE.size
+        view = memoryview(buffer)
+        key = (family, states, sport, dport)
+        known, seen = self._known_rows.get(key, {}), {}
+        self._known_rows[key] = seen
         while True:
             size = self.sock.recv_into(buffer)
             offset = 0
@@ -94,7 +99,11 @@ class SockDiag:
                     return rows
                 if seq == self._seq:
                     if kind == SOCK_DIAG_BY_FAMILY and length >= message:
-                        rows.append(parse_message(buffer, offset, hosts))
+                        # Most sockets are as they were last time: the same bytes, the same row.
+                        raw = bytes(view[offset + NLMSG_HEADER.size:offset + length])
+                        row = known.get(raw) or parse_message(buffer, offset, hosts)
+                        seen[raw] = row
+                        rows.append(row)
                     elif kind == NLMSG_DONE:
                         return rows
                     elif kind == NLMSG_ERROR:
