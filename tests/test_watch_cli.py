@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import psutil
@@ -16,6 +17,8 @@ import pytest
 
 from conftest import wait_until
 from kernel import children, connect, listen_queue, tcp_states, threads
+from svcviz.observe.export import to_json
+from svcviz.observe.observer import Observer, TargetError
 from svcviz.servers.registry import NAMES
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -43,9 +46,9 @@ def started():
     """started(argv) -> Popen in its own process group; the group is killed when the test ends."""
     procs: list[subprocess.Popen] = []
 
-    def start(argv: list[str]) -> subprocess.Popen:
+    def start(argv: list[str], user: int | None = None) -> subprocess.Popen:
         procs.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                      start_new_session=True))
+                                      start_new_session=True, user=user, group=user))
         return procs[-1]
 
     yield start
@@ -115,12 +118,17 @@ def check_json(data: dict, server, client: socket.socket) -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_server(tmp_path_factory) -> Path:
+def tiny_server():
     if shutil.which("gcc") is None:
         pytest.skip("gcc is not installed: no C server to watch")
-    binary = tmp_path_factory.mktemp("c") / "tiny_server"
-    subprocess.run(["gcc", "-O1", "-pthread", "-o", str(binary), str(FIXTURES / "tiny_server.c")], check=True)
-    return binary
+    place = Path(tempfile.mkdtemp(prefix="svcviz-c-"))
+    place.chmod(0o755)  # another user runs it too (the permission tests)
+    binary = place / "tiny_server"
+    try:
+        subprocess.run(["gcc", "-O1", "-pthread", "-o", str(binary), str(FIXTURES / "tiny_server.c")], check=True)
+        yield binary
+    finally:
+        shutil.rmtree(place)
 
 
 def test_stopped_c_fork_server_queues_then_forks(tiny_server, started):
@@ -235,3 +243,58 @@ def test_watch_json_agrees_with_ss_and_ps_for_every_model(model, serve):
     finally:
         for sock in held:
             sock.close()
+
+
+NOBODY = 65534
+
+
+def observed_as_nobody(pid: int) -> dict:
+    """Observer(pid).sample() in a child process that has become user nobody: the JSON of
+    the snapshot, or {"error": message}."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to become another user")
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            try:
+                with Observer(pid=pid) as observer:
+                    result = to_json(observer.sample())
+            except TargetError as exc:
+                result = {"error": str(exc)}
+            os.write(writer, json.dumps(result).encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader) as pipe:
+        data = pipe.read()
+    os.waitpid(child, 0)
+    return json.loads(data)
+
+
+def test_another_users_server_is_one_clear_line(serve):
+    server = serve("serial")  # ours, root's: nobody may not read its fds
+    assert observed_as_nobody(server.pid) == {
+        "error": f"process {server.pid}: its fds cannot be read (permission denied)"}
+
+
+def test_a_process_we_may_not_read_is_shown_as_such(tiny_server, started):
+    server = started([str(tiny_server), "fork-private"], user=NOBODY)  # children: non-dumpable
+    port = int(server.stdout.readline())
+    client = connect(port)
+    try:
+        assert wait_until(lambda: len(children(server.pid)) == 1)
+        (child,) = children(server.pid)
+        data = observed_as_nobody(server.pid)
+    finally:
+        client.close()
+    by_pid = {p["pid"]: p for p in data["processes"]}
+    assert set(by_pid) == {server.pid, child}
+    assert by_pid[server.pid]["readable"] and not by_pid[child]["readable"]
+    assert by_pid[child]["fds"] == [] and by_pid[child]["state"] in "SR"
+    assert data["unreadable"] == [f"pid {child} fds: permission denied"]
+    # the connection is there; who holds it cannot be told
+    assert [(c["state"], c["pid"]) for c in data["connections"]] == [("accepted", None)]

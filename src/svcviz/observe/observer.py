@@ -75,6 +75,8 @@ class Observer:
             raise
         if not listening:
             self.close()
+            if not tree[self.root_pid].readable:
+                raise TargetError(f"process {self.root_pid}: its fds cannot be read (permission denied)")
             raise TargetError(f"process {self.root_pid} listens on nothing")
         self.ports: tuple[int, ...] = tuple(sorted({sock.port for sock in listening}))
         self.port: int | None = self.ports[0]
@@ -85,7 +87,7 @@ class Observer:
         stat = procfs.read_stat(pid)
         if stat is None:
             raise TargetError(f"no process {pid}")
-        self._known[pid] = stat.start
+        self._known[pid] = self._root_start = stat.start
         return pid
 
     def _root_listening_on(self, port: int) -> int:
@@ -110,7 +112,7 @@ class Observer:
         if not tops:
             raise TargetError(f"port {port}: the listening process cannot be read")
         root = min(tops, key=lambda stat: (stat.start, stat.pid))
-        self._known[root.pid] = root.start
+        self._known[root.pid] = self._root_start = root.start
         return root.pid
 
     # -- the process tree -----------------------------------------------------------
@@ -149,7 +151,7 @@ class Observer:
                 stack.extend(sorted(children.get(pid, ()), reverse=True))
 
         root = stats.get(self.root_pid)
-        if root is not None and self._known.get(self.root_pid, root.start) == root.start:
+        if root is not None and root.start == self._root_start:  # not a later process with its pid
             descend(self.root_pid, False)
         for pid, start in sorted(self._known.items()):
             stat = stats.get(pid)
@@ -260,8 +262,10 @@ class Observer:
         totals = read_netstat()
         served, knocking = self._port_rows(ports, families, totals)
         belongs = _Belongs(listening)
-        # A row with no peer is a socket merely bound to the port (state CLOSE), not a connection.
-        served = sorted((row for row in served if row.remote_port and belongs(row.local)),
+        # Ours: on one of our listeners' addresses, or held by our processes (the listener
+        # may be closed, and the port someone else's now). A row with no peer is a socket
+        # merely bound to the port (state CLOSE), not a connection.
+        served = sorted((row for row in served if row.remote_port and (belongs(row.local) or row.inode in holders)),
                         key=BY_SERVER_THEN_CLIENT_PORT)
         by_inode = {row.inode: row for row in served if row.inode}
         listen_inodes = {sock.inode: sock for sock in listening}
@@ -399,9 +403,9 @@ def _host_matches(listen_host: str, host: str) -> bool:
 
 
 class _Belongs:
-    """Whether a connection on a port belongs to our listener, not to another one sharing
-    the port number on another address. With no listener left, every row on the port is
-    ours. Remembered per address: a thousand rows share a handful."""
+    """Whether a connection on a port belongs to one of our listeners, not to another one
+    sharing the port number on another address. Remembered per address: a thousand rows
+    share a handful."""
 
     def __init__(self, listening: list[ListenSocket]) -> None:
         self.listening = listening
@@ -412,7 +416,7 @@ class _Belongs:
         if answer is None:
             port = int(local.rsplit(":", 1)[1])
             mine = [sock for sock in self.listening if sock.port == port]
-            answer = not mine or any(_host_matches(addr_host(sock.addr), addr_host(local)) for sock in mine)
+            answer = any(_host_matches(addr_host(sock.addr), addr_host(local)) for sock in mine)
             self.known[local] = answer
         return answer
 
