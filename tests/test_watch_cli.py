@@ -88,6 +88,11 @@ def test_a_process_that_listens_on_nothing(started):
     one_error_line(watch("--pid", str(sleeper.pid), "--once", "--json"), f"process {sleeper.pid} listens on nothing")
 
 
+def test_json_without_once_is_a_bad_argument(serve):
+    server = serve("serial")
+    one_error_line(watch("--port", str(server.port), "--json"), "--json needs --once (one snapshot as JSON)")
+
+
 def test_json_has_the_documented_keys_and_agrees_with_the_kernel(serve):
     server = serve("fork", "--backlog", "5")
     client = connect(server.port)

@@ -19,6 +19,10 @@ def main(args) -> int:
     except ObserveError as exc:
         print(f"svcviz watch: {exc}", file=sys.stderr)
         return 2
+    if args.json and not args.once:
+        observer.close()
+        print("svcviz watch: --json needs --once (one snapshot as JSON)", file=sys.stderr)
+        return 2
     if not args.once:
         observer.close()  # the dashboard makes its own, in its lab
         from svcviz.tui.app import watch_main
