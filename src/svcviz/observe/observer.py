@@ -42,6 +42,11 @@ class _Member:
 
 
 class Observer:
+    """One server, watched: Observer(pid=...) or Observer(port=...) finds it at once
+    (TargetError if it cannot), then each sample() returns a Snapshot. ports: the ports it
+    listened on when found; port: the lowest. sample() may run in any thread, one at a
+    time; close() releases the netlink socket."""
+
     def __init__(self, pid: int | None = None, port: int | None = None, *, netlink: bool = True) -> None:
         """netlink=False reads /proc/net/tcp{,6} instead of asking sock_diag (the fallback
         where netlink is unavailable; it cannot tell a listening socket's backlog)."""
