@@ -274,3 +274,13 @@ def test_fd_changes_of_a_sleeping_server_are_seen(serve, observe):
     assert [e.text for e in diff(serving, closed) if e.kind == "fd_close"] == [
         f"fd {conn_fd} closed in {server.pid} (connection from {serving.connections[0].client})"]
     assert not os.path.exists(f"/proc/{server.pid}/fd/{conn_fd}")
+
+
+def test_wildcard_listener_owns_its_connections(serve, clients, observe):
+    server = serve("serial", "--host", "0.0.0.0")
+    observer = observe(port=server.port)
+    clients(server.port), clients(server.port)
+    snapshot = sample_until(observer, lambda s: states(s) == ["accepted", "queued"] and s.queue_length == 1)
+    assert [s.addr for s in snapshot.listen] == [f"0.0.0.0:{server.port}"]
+    assert {c.server for c in snapshot.connections} == {f"127.0.0.1:{server.port}"}
+    assert tcp_states(server.port).count("ESTAB") == 2
