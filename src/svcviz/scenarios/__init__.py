@@ -1,0 +1,62 @@
+"""`svcviz scenario`: the lecture's experiments, run on real servers and checked.
+
+    svcviz scenario --list
+    svcviz scenario serial
+    svcviz scenario --all [--json] [--quick]
+
+Exit 0 when every claim holds, 1 when one does not, 2 for a name that is no scenario.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from rich.console import Console
+
+from svcviz.scenarios.base import Claim, Result, Scenario
+from svcviz.scenarios.lecture import BY_NAME, SCENARIOS
+from svcviz.scenarios.report import as_json, print_list, print_result, print_summary
+
+__all__ = ["BY_NAME", "SCENARIOS", "Claim", "Result", "Scenario", "main", "run_all"]
+
+
+def chosen(args: argparse.Namespace) -> tuple[Scenario, ...] | str:
+    """The scenarios asked for, or the one line that says what is wrong."""
+    if args.all and args.name:
+        return f"either a scenario name or --all, not both"
+    if args.all:
+        return SCENARIOS
+    if not args.name:
+        return "name a scenario, or give --all or --list"
+    if args.name not in BY_NAME:
+        return f"no scenario {args.name!r} (see svcviz scenario --list)"
+    return (BY_NAME[args.name],)
+
+
+async def run_all(scenarios, quick: bool, on_result=None) -> list[Result]:
+    results = []
+    for scenario in scenarios:
+        results.append(await scenario.run(quick=quick))
+        if on_result:
+            on_result(results[-1])
+    return results
+
+
+def main(args: argparse.Namespace) -> int:
+    console = Console(highlight=False)
+    if args.list:
+        print_list(console, SCENARIOS)
+        return 0
+    scenarios = chosen(args)
+    if isinstance(scenarios, str):
+        print(f"svcviz scenario: {scenarios}", file=sys.stderr)
+        return 2
+    show = None if args.json else (lambda result: print_result(console, result))
+    results = asyncio.run(run_all(scenarios, args.quick, show))
+    if args.json:
+        print(as_json(results))
+    else:
+        print_summary(console, results)
+    return 0 if all(r.passed for r in results) else 1

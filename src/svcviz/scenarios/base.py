@@ -1,0 +1,166 @@
+"""A scenario: one experiment of the lecture, run on a real lab and checked against the kernel.
+
+A scenario's steps drive the lab (start a model, add clients, type lines, quit them) and
+state claims. Each claim polls fresh snapshots until it holds (or a timeout), or watches
+that it keeps holding for a while, and records what was expected and what was observed.
+The first claim that fails ends the scenario: what follows would build on a false premise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field, replace
+from typing import Awaitable, Callable, NamedTuple
+
+from svcviz.clients import FleetError
+from svcviz.lab import Lab, LabError, LabUpdate
+from svcviz.servers.config import ServerConfig
+
+POLL = 0.05  # seconds between samples while a claim is watched
+
+
+class Look(NamedTuple):
+    """A probe's verdict on one sample: does the claim hold, and what was seen."""
+    holds: bool
+    observed: str
+
+
+Probe = Callable[[LabUpdate], Look]
+
+
+@dataclass(frozen=True)
+class Claim:
+    claim: str
+    expected: str
+    observed: str
+    passed: bool
+
+    def as_json(self) -> dict:
+        return {"claim": self.claim, "expected": self.expected, "observed": self.observed,
+                "passed": self.passed}
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    title: str
+    claims: tuple[Claim, ...]
+    seconds: float
+    error: str | None = None          # the scenario could not run to its end
+    server_said: tuple[str, ...] = ()  # the server's own words: context, never evidence
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and bool(self.claims) and all(c.passed for c in self.claims)
+
+    def as_json(self) -> dict:
+        return {"name": self.name, "title": self.title, "passed": self.passed,
+                "claims": [c.as_json() for c in self.claims], "seconds": round(self.seconds, 2),
+                "error": self.error, "server_said": list(self.server_said)}
+
+
+@dataclass(frozen=True)
+class Timing:
+    timeout: float  # the longest wait for a claim to come true
+    hold: float     # how long a claim that must keep holding is watched
+
+    @classmethod
+    def full(cls) -> "Timing":
+        return cls(timeout=10.0, hold=1.0)
+
+    @classmethod
+    def quick(cls) -> "Timing":
+        return cls(timeout=4.0, hold=0.3)
+
+
+class ClaimFailed(Exception):
+    """A claim did not hold: the scenario stops here (the claim is already recorded)."""
+
+
+class Run:
+    """One run of a scenario: its lab, its timing, and the claims checked so far."""
+
+    def __init__(self, config: ServerConfig, timing: Timing, quick: bool) -> None:
+        self.lab = Lab(config)
+        self.timing = timing
+        self.quick = quick
+        self.claims: list[Claim] = []
+        self.server_said: list[str] = []
+        self.last: LabUpdate | None = None
+
+    async def sample(self) -> LabUpdate:
+        self.last = await self.lab.sample()
+        self.server_said += [e.text for e in self.last.events if e.kind in ("error", "cap")]
+        return self.last
+
+    async def add(self, count: int = 1, kind: str = "interactive", **options) -> list[int]:
+        """Add clients; their ids (the lab's fleet numbers them)."""
+        before = {c.id for c in self.lab.fleet.clients()}
+        await self.lab.add_clients(count, kind, **options)
+        return sorted(c.id for c in self.lab.fleet.clients() if c.id not in before)
+
+    async def until(self, claim: str, expected: str, probe: Probe,
+                    timeout: float | None = None) -> list[LabUpdate]:
+        """Sample until probe holds; every update seen (the last one holds)."""
+        deadline = time.monotonic() + (timeout or self.timing.timeout)
+        seen = []
+        while True:
+            seen.append(await self.sample())
+            look = probe(seen[-1])
+            if look.holds or time.monotonic() > deadline:
+                self.record(claim, expected, look.observed, look.holds)
+                return seen
+            await asyncio.sleep(POLL)
+
+    async def throughout(self, claim: str, expected: str, probe: Probe,
+                         seconds: float | None = None) -> list[LabUpdate]:
+        """Sample for a while: probe must hold in every sample."""
+        deadline = time.monotonic() + (seconds or self.timing.hold)
+        seen = []
+        while True:
+            seen.append(await self.sample())
+            look = probe(seen[-1])
+            if not look.holds or time.monotonic() > deadline:
+                self.record(claim, expected, look.observed, look.holds)
+                return seen
+            await asyncio.sleep(POLL)
+
+    def record(self, claim: str, expected: str, observed: str, passed: bool) -> None:
+        """A claim judged directly (from samples already taken, or a syscall's outcome)."""
+        self.claims.append(Claim(claim, expected, observed, passed))
+        if not passed:
+            raise ClaimFailed(claim)
+
+
+Steps = Callable[[Run], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str            # the lecture's claim, in words
+    lecture: str          # where in the lecture: "serviceserver03"
+    config: ServerConfig  # the model (port 0: any free port)
+    steps: Steps = field(repr=False)
+
+    async def run(self, quick: bool = False, **changes) -> Result:
+        """Run the steps on a fresh lab; changes alter the config (a negative test runs a
+        scenario against a model that must not satisfy it)."""
+        began = time.monotonic()
+        run = Run(replace(self.config, **changes), Timing.quick() if quick else Timing.full(), quick)
+        error = None
+        try:
+            await run.lab.start()
+            run.lab.pause()  # every sample is the scenario's own, so no event is missed
+            await self.steps(run)
+        except ClaimFailed:
+            pass
+        except (LabError, FleetError) as exc:
+            error = str(exc)
+        except Exception as exc:  # a bug in a scenario fails that scenario, not the report
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            await run.lab.stop()
+        return Result(self.name, self.title, tuple(run.claims), time.monotonic() - began,
+                      error, tuple(dict.fromkeys(run.server_said)))

@@ -1,0 +1,64 @@
+"""The lecture's experiments: all of them pass on the real models, and a scenario fails,
+truthfully, when run against a model that must not satisfy it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from svcviz.scenarios import BY_NAME, SCENARIOS
+
+
+def svcviz(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "svcviz", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_all_scenarios_pass_quick():
+    done = svcviz("scenario", "--all", "--quick", "--json")
+    results = json.loads(done.stdout)
+    failed = {r["name"]: [c for c in r["claims"] if not c["passed"]] or r["error"] for r in results if not r["passed"]}
+    assert not failed and done.returncode == 0, failed
+    assert [r["name"] for r in results] == [s.name for s in SCENARIOS]
+    for result in results:
+        assert result["claims"], result["name"]
+        for claim in result["claims"]:
+            assert set(claim) == {"claim", "expected", "observed", "passed"}
+            assert claim["observed"] and claim["passed"] is True
+
+
+def test_list_names_every_scenario():
+    done = svcviz("scenario", "--list")
+    assert done.returncode == 0
+    for scenario in SCENARIOS:
+        assert scenario.name in done.stdout
+    assert len(SCENARIOS) >= 13
+
+
+def test_bad_name_and_no_name_are_one_line_and_exit_2():
+    for args in (["scenario", "no-such-thing"], ["scenario"], ["scenario", "serial", "--all"]):
+        done = svcviz(*args)
+        assert done.returncode == 2, args
+        assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+        assert done.stdout == ""
+
+
+def test_one_scenario_as_a_table_exits_0():
+    done = svcviz("scenario", "fork", "--quick")
+    assert done.returncode == 0
+    assert "PASS fork" in done.stdout and "3 processes" in done.stdout
+
+
+async def test_serial_claims_fail_against_the_fork_model():
+    result = await BY_NAME["serial"].run(quick=True, model="fork")
+    assert not result.passed
+    failed = result.claims[-1]
+    assert not failed.passed and "accept queue" in failed.claim
+    assert "accept queue 0" in failed.observed and "#2 accepted, #3 accepted" in failed.observed
+
+
+async def test_no_zombies_claim_fails_when_sigchld_is_left_default():
+    result = await BY_NAME["fork-sigchld-reap"].run(quick=True, sigchld="default")
+    assert not result.passed
+    failed = result.claims[-1]
+    assert not failed.passed and "2 zombies" in failed.observed
