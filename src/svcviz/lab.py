@@ -434,6 +434,9 @@ class Lab:
     def _notice_hung_clients(self, snapshot: Snapshot) -> None:
         """Tell the fleet when the process that served a client is gone but the connection
         lives on in another (the fork server that leaks its fds): that client will hang."""
+        if not self.fleet.alive():  # watching a busy server with no clients of ours: nothing to do
+            self._holders, self._marked_gone = {}, set()
+            return
         living = {p.pid for p in snapshot.processes if not p.zombie}
         holders_now: dict[int, set[int]] = {}
         for process in snapshot.processes:

@@ -56,7 +56,7 @@ def _threads_and_fds(prev: Snapshot, next: Snapshot, say: _Sayer) -> None:
     before = {p.pid: p for p in prev.processes}
     for now in next.processes:
         was = before.get(now.pid)
-        if was is None or now.zombie:
+        if was is None or was is now or now.zombie:  # the observer reuses what did not change
             continue
         _threads(was, now, say)
         if was.readable and now.readable:
@@ -64,6 +64,8 @@ def _threads_and_fds(prev: Snapshot, next: Snapshot, say: _Sayer) -> None:
 
 
 def _threads(was: Process, now: Process, say: _Sayer) -> None:
+    if was.threads == now.threads:  # cheap: the observer reuses unchanged Thread objects
+        return
     old = {t.tid for t in was.threads}
     new = {t.tid for t in now.threads}
     for tid in sorted(new - old):
@@ -81,6 +83,8 @@ def _describe(fd: Fd) -> str:
 
 
 def _fds(was: Process, now: Process, say: _Sayer) -> None:
+    if was.fds == now.fds:
+        return
     old = {fd.fd: fd for fd in was.fds}
     new = {fd.fd: fd for fd in now.fds}
     for number, fd in old.items():
@@ -97,6 +101,8 @@ def _identity(fd: Fd) -> tuple:
 
 
 def _connections(prev: Snapshot, next: Snapshot, say: _Sayer) -> None:
+    if prev.connections == next.connections:
+        return
     before = {(c.client, c.server): c for c in prev.connections}
     after = {(c.client, c.server): c for c in next.connections}
     queue = f"queue {next.queue_length}/{next.listen[0].backlog}" if next.listen else "no listener"
