@@ -142,7 +142,7 @@ async def test_switching_through_all_models_twice_leaves_nothing(lab_of):
 
 async def test_fork_blasted_never_passes_the_cap_and_a_shell_still_starts(lab_of):
     lab = await lab_of("fork", cap_procs=64, backlog=64)
-    await lab.blast(300)
+    await lab.blast(1000)
     most = 0
     for _ in range(20):
         update = await lab.sample()
