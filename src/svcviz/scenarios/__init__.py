@@ -25,7 +25,7 @@ __all__ = ["BY_NAME", "SCENARIOS", "Claim", "Result", "Scenario", "main", "run_a
 def chosen(args: argparse.Namespace) -> tuple[Scenario, ...] | str:
     """The scenarios asked for, or the one line that says what is wrong."""
     if args.all and args.name:
-        return f"either a scenario name or --all, not both"
+        return "either a scenario name or --all, not both"
     if args.all:
         return SCENARIOS
     if not args.name:
@@ -47,7 +47,7 @@ async def run_all(scenarios, quick: bool, on_result=None) -> list[Result]:
 def main(args: argparse.Namespace) -> int:
     console = Console(highlight=False)
     if args.list:
-        print_list(console, SCENARIOS)
+        print_list(SCENARIOS)
         return 0
     scenarios = chosen(args)
     if isinstance(scenarios, str):

@@ -16,7 +16,7 @@ import time
 from svcviz.lab import LabUpdate
 from svcviz.scenarios.base import Look, Run, Scenario
 from svcviz.scenarios.probes import (ANSWER, accepted_by_distinct, accepted_by_server, all_hold_the_listening_socket,
-                                     all_of, answered, client_state, client_state_in, conn_state, connected, fd_table_full,
+                                     all_of, answered, client_state, conn_state, connected, fd_table_full,
                                      listening, no_eof, open_file_limit, plural, processes, queue, queue_at_least,
                                      server_alive, server_exited, server_holds, threads, unanswered, zombies)
 from svcviz.servers.config import ServerConfig

@@ -73,16 +73,6 @@ def client_state(state: str, *client_ids: int) -> Probe:
     return look
 
 
-def client_state_in(states: tuple[str, ...], *client_ids: int) -> Probe:
-    """Every client in one of the states; observed: how many are in each."""
-    def look(update: LabUpdate) -> Look:
-        counts: dict[str, int] = {}
-        for view in (client(update, i) for i in client_ids):
-            counts[view.state] = counts.get(view.state, 0) + 1
-        return Look(set(counts) <= set(states), ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
-    return look
-
-
 def connected(*client_ids: int) -> Probe:
     """The clients' connect() completed (the kernel did the handshake for them)."""
     def look(update: LabUpdate) -> Look:

@@ -13,11 +13,11 @@ from svcviz.scenarios.base import Result, Scenario
 def table(result: Result) -> Table:
     verdict = "[green]PASS[/]" if result.passed else "[red]FAIL[/]"
     grid = Table(title=f"{verdict} {result.name}: {result.title} ({result.seconds:.1f} s)",
-                 title_justify="left", expand=False, show_lines=False)
+                 title_justify="left", expand=True)
     grid.add_column("", width=1)
     grid.add_column("claim", ratio=3)
     grid.add_column("expected", ratio=2)
-    grid.add_column("observed", ratio=2)
+    grid.add_column("observed", ratio=3)
     for claim in result.claims:
         grid.add_row("[green]✓[/]" if claim.passed else "[red]✗[/]", claim.claim, claim.expected, claim.observed)
     if result.error:
@@ -44,8 +44,8 @@ def as_json(results: list[Result]) -> str:
     return json.dumps([r.as_json() for r in results], indent=2)
 
 
-def print_list(console: Console, scenarios: tuple[Scenario, ...]) -> None:
+def print_list(scenarios: tuple[Scenario, ...]) -> None:
+    """One line each, unwrapped: for a person and for grep."""
     width = max(len(s.name) for s in scenarios)
     for number, scenario in enumerate(scenarios, 1):
-        console.print(f"{number:2}  {scenario.name:<{width}}  {scenario.title}  [dim]({scenario.lecture})[/]",
-                      highlight=False)
+        print(f"{number:2}  {scenario.name:<{width}}  {scenario.title} ({scenario.lecture})")

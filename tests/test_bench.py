@@ -1,0 +1,57 @@
+"""`svcviz bench`: the utilization table, measured for real (one second per model)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from svcviz.bench import SERVING
+from svcviz.servers.registry import NAMES
+
+
+def svcviz(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "svcviz", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_bench_json_shape_and_the_utilization_story():
+    done = svcviz("bench", "--seconds", "1", "--json")
+    assert done.returncode == 0, done.stderr
+    table = json.loads(done.stdout)
+    assert (table["clients"], table["delay"], table["seconds"]) == (8, 0.05, 1.0)
+    rows = {row["model"]: row for row in table["models"]}
+    assert list(rows) == list(NAMES)
+    for name, row in rows.items():
+        if name not in SERVING:
+            assert row["note"].startswith("not measured") and row["served"] == 0
+            continue
+        assert row["served"] > 0 and row["failed"] == 0, row
+        assert 0 < row["p50_ms"] <= row["p99_ms"], row
+        assert row["processes"] >= 1 and row["threads"] >= 1 and row["cpu_percent"] >= 0
+    serial = rows["serial"]
+    # One request at a time: at most 1/D answered per second, and a request waits for the
+    # seven ahead of it.
+    assert serial["throughput"] <= 1 / 0.05 * 1.1
+    assert serial["p50_ms"] >= 7 * 50 * 0.9
+    for concurrent in ("event", "thread", "fork"):
+        assert rows[concurrent]["throughput"] > 3 * serial["throughput"], concurrent
+    for pool in ("prefork", "threadpool"):  # four workers: about four times serial
+        assert 2 * serial["throughput"] < rows[pool]["throughput"] < rows["event"]["throughput"], pool
+    assert (rows["event"]["processes"], rows["event"]["threads"]) == (1, 1)
+    assert rows["thread"]["processes"] == 1 and rows["thread"]["threads"] > 1
+    assert rows["prefork"]["processes"] == 5 and rows["fork"]["processes"] > 1
+
+
+def test_bench_table_on_a_terminal():
+    done = svcviz("bench", "--seconds", "0.3", "--clients", "2")
+    assert done.returncode == 0
+    for name in SERVING:
+        assert name in done.stdout
+    assert "Not measured" in done.stdout and "relisten" in done.stdout
+
+
+def test_bench_bad_arguments_exit_2():
+    for args in (["--clients", "0"], ["--seconds", "0"], ["--clients", "x"]):
+        done = svcviz("bench", *args)
+        assert done.returncode == 2, args
+        assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
