@@ -22,6 +22,9 @@ from svcviz.observe.snapshot import Connection, Counters, Fd, ListenSocket, Proc
 FAMILIES = (socket.AF_INET, socket.AF_INET6)
 WILDCARDS = {"0.0.0.0", "::"}
 BY_SERVER_THEN_CLIENT_PORT = operator.itemgetter(0, 3)  # TcpRow: local, remote_port
+# Fds, threads and connections kept for reuse: two generations, the older dropped when the
+# newer grows past this (churn), so a busy server cannot grow them without bound.
+OBJECTS_KEPT = 32768
 
 
 class ObserveError(Exception):
@@ -69,6 +72,13 @@ class Observer:
         self._lock = threading.Lock()  # one sample at a time: they share the netlink socket
         self._objects: dict[tuple, object] = {}
         self._previous_objects: dict[tuple, object] = {}
+        # What the last sample derived, kept to be reused while its inputs stay equal
+        # (most of a server sleeps between samples): see _sample.
+        self._stats: dict[int, tuple[str, procfs.Stat]] = {}  # pid -> (stat text, parsed)
+        self._holders_of: tuple[tuple, dict[int, list[tuple[int, int]]]] = ((), {})
+        self._sockets_of: tuple[tuple, tuple] = ((), ())
+        self._processes: dict[int, tuple[procfs.Stat, bool, bool, dict, Process]] = {}
+        self._connections_for: tuple[dict, tuple[Connection, ...]] = ({}, ())
         self._totals = read_netstat()
         self._no_knocking_at: tuple[int, int] | None = None  # drop counters when no client waited in SYN_SENT
         try:
@@ -133,11 +143,17 @@ class Observer:
         listed = procfs.list_processes()
         self._outsiders = {pid: ino for pid, ino in self._outsiders.items() if listed.get(pid) == ino}
         stats = {}
+        texts, known_texts = {}, self._stats
         for pid, ino in listed.items():
             if self._outsiders.get(pid) != ino:
-                stat = procfs.read_stat(pid)
+                text = procfs.read_text(f"/proc/{pid}/stat")
+                known = known_texts.get(pid)
+                # The same text (it holds the start time) is the same process, as it was.
+                stat = known[1] if known is not None and known[0] == text else procfs.stat_of(text)
                 if stat is not None:
                     stats[pid] = stat
+                    texts[pid] = (text, stat)
+        self._stats = texts
         children: dict[int, list[int]] = {}
         for stat in stats.values():
             children.setdefault(stat.ppid, []).append(stat.pid)
@@ -258,24 +274,58 @@ class Observer:
             return self._sample()
 
     def _sample(self) -> Snapshot:
+        """Each step below is a function of inputs that mostly stay equal between samples
+        (fd tables are reused objects, netlink rows too): the previous result is kept with
+        its inputs, compared (identity first, so cheaply) and reused when they are equal."""
         now = time.time()
         tree = self._tree()
-        holders = _socket_holders(tree)
+        # The fds of the tree, and who came first (start time): all that holders depend on.
+        tree_key = tuple([(pid, member.stat.start, member.fds) for pid, member in tree.items()])
+        if self._holders_of[0] != tree_key:
+            self._holders_of = (tree_key, _socket_holders(tree))
+        holders = self._holders_of[1]
         listening = self._listening(tree, holders)
         ports = frozenset(self.ports) | {sock.port for sock in listening}
         families = tuple({_family(sock.addr) for sock in listening}) or FAMILIES
         totals = read_netstat()
         served, knocking = self._port_rows(ports, families, totals)
+        sockets_key = (served, knocking, listening, tree_key)
+        sockets_reused = self._sockets_of[0] == sockets_key
+        if not sockets_reused:
+            self._sockets_of = (sockets_key, self._served_rows(served, listening, holders))
+        served, by_inode = self._sockets_of[1]
+        serving_threads = self._serving_threads(tree, by_inode)
+        connections = self._connections(tree, holders, served, knocking, listening, serving_threads,
+                                        sockets_reused)
+
+        counters = Counters(totals[0], totals[1], max(0, totals[0] - self._totals[0]),
+                            max(0, totals[1] - self._totals[1]))
+        self._totals = totals
+        listen_inodes = {sock.inode: sock for sock in listening}
+        known, self._processes = self._processes if sockets_reused else {}, {}
+        processes = tuple([self._process(pid, member, listen_inodes, by_inode, known.get(pid))
+                           for pid, member in tree.items()])
+        unreadable = tuple(f"pid {pid} fds: permission denied" for pid, m in tree.items() if not m.readable)
+        if len(self._objects) > OBJECTS_KEPT:
+            self._previous_objects, self._objects = self._objects, {}
+        return Snapshot(now, self.root_pid, tuple(listening), processes, connections, counters, unreadable)
+
+    def _served_rows(self, served: list[TcpRow], listening: list[ListenSocket],
+                     holders: dict[int, list[tuple[int, int]]]) -> tuple[list[TcpRow], dict[int, TcpRow]]:
+        """(our connections' rows in order, inode -> row). Ours: on one of our listeners'
+        addresses, or held by our processes (the listener may be closed, and the port
+        someone else's now). A row with no peer is a socket merely bound to the port
+        (state CLOSE), not a connection."""
         belongs = _Belongs(listening)
-        # Ours: on one of our listeners' addresses, or held by our processes (the listener
-        # may be closed, and the port someone else's now). A row with no peer is a socket
-        # merely bound to the port (state CLOSE), not a connection.
         served = sorted((row for row in served if row.remote_port and (belongs(row.local) or row.inode in holders)),
                         key=BY_SERVER_THEN_CLIENT_PORT)
-        by_inode = {row.inode: row for row in served if row.inode}
-        listen_inodes = {sock.inode: sock for sock in listening}
-        serving_threads = self._serving_threads(tree, by_inode)
+        return served, {row.inode: row for row in served if row.inode}
 
+    def _connections(self, tree: dict[int, _Member], holders: dict[int, list[tuple[int, int]]],
+                     served: list[TcpRow], knocking: list[TcpRow], listening: list[ListenSocket],
+                     serving_threads: dict[tuple[int, int], int], sockets_reused: bool) -> tuple[Connection, ...]:
+        if sockets_reused and self._connections_for[0] == serving_threads:
+            return self._connections_for[1]
         connections = []
         for row in served:
             pid, fd = _owner(tree, holders.get(row.inode, []), self.root_pid) if row.inode else (None, None)
@@ -284,28 +334,33 @@ class Observer:
         for row in sorted(knocking, key=lambda row: (row.remote, row.local_port)):
             if listening and _knocks_on(row, listening):
                 connections.append(self._made(Connection, row.local, row.remote, "syn_sent", row.state))
-
-        counters = Counters(totals[0], totals[1], max(0, totals[0] - self._totals[0]),
-                            max(0, totals[1] - self._totals[1]))
-        self._totals = totals
-        processes = tuple(self._process(pid, member, listen_inodes, by_inode) for pid, member in tree.items())
-        unreadable = tuple(f"pid {pid} fds: permission denied" for pid, m in tree.items() if not m.readable)
-        self._previous_objects, self._objects = self._objects, {}
-        return Snapshot(now, self.root_pid, tuple(listening), processes, tuple(connections), counters, unreadable)
+        self._connections_for = (serving_threads, tuple(connections))
+        return self._connections_for[1]
 
     def _made(self, kind: type, *fields):
         """kind(*fields), reusing the previous sample's equal object: most fds and
         connections do not change between samples, and a frozen dataclass is slow to make."""
         key = (kind, *fields)
-        made = self._objects.get(key) or self._previous_objects.get(key) or kind(*fields)
-        self._objects[key] = made
+        made = self._objects.get(key)
+        if made is None:
+            made = self._objects[key] = self._previous_objects.get(key) or kind(*fields)
         return made
 
-    def _process(self, pid: int, member: _Member, listen_inodes: dict[int, ListenSocket], conns: dict[int, TcpRow]) -> Process:
+    def _process(self, pid: int, member: _Member, listen_inodes: dict[int, ListenSocket],
+                 conns: dict[int, TcpRow], known: tuple | None) -> Process:
+        """known: what the previous sample made of this pid, if the sockets were the same.
+        A single-threaded process with the same stat text, fd table and place in the tree
+        is the same Process (a multi-threaded one's threads are read anew)."""
         stat = member.stat
-        return Process(pid, stat.ppid, stat.name, stat.state, self._threads(stat), stat.rss,
-                       self._fds(member.fds, listen_inodes, conns), member.readable, member.adopted,
-                       self._cmdline(stat))
+        if (known is not None and known[0] is stat and known[1] == member.adopted
+                and known[2] == member.readable and known[3] == member.fds and stat.threads <= 1):
+            process = known[4]
+        else:
+            process = Process(pid, stat.ppid, stat.name, stat.state, self._threads(stat), stat.rss,
+                              self._fds(member.fds, listen_inodes, conns), member.readable, member.adopted,
+                              self._cmdline(stat))
+        self._processes[pid] = (stat, member.adopted, member.readable, member.fds, process)
+        return process
 
     def _fds(self, inodes: dict[int, int | None], listen_inodes: dict[int, ListenSocket],
              conns: dict[int, TcpRow]) -> tuple[Fd, ...]:

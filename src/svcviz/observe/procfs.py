@@ -53,7 +53,11 @@ def read_text(path: str) -> str | None:
 
 def read_stat(pid: int, tid: int | None = None) -> Stat | None:
     path = f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat"
-    text = read_text(path)
+    return stat_of(read_text(path))
+
+
+def stat_of(text: str | None) -> Stat | None:
+    """parse_stat, or None for an empty or cut-short text (the process went away)."""
     if not text:
         return None
     try:
