@@ -10,6 +10,7 @@ import os
 import socket
 import struct
 import sys
+from dataclasses import dataclass
 
 from svcviz.observe.sockets import TCP_STATES, TcpRow
 
@@ -69,6 +70,15 @@ def parse_message(message: bytes | memoryview, offset: int = 0, hosts: dict | No
                   TCP_STATES.get(state, str(state)), rqueue, wqueue, inode, family)
 
 
+@dataclass
+class _Chunk:
+    """What one recv() of a dump brought: its bytes, its rows, and whether it ended the dump."""
+    data: bytes
+    rows: list[TcpRow]
+    by_message: dict[bytes, TcpRow]
+    done: bool
+
+
 class SockDiag:
     """One netlink socket, reused for every dump; OSError at construction if unavailable."""
 
@@ -76,40 +86,79 @@ class SockDiag:
         self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
         self.sock.bind((0, 0))
         self.sock.settimeout(DUMP_TIMEOUT)  # the kernel answers at once; never hang a sample
-        self._seq = 0
         self._buffer = bytearray(1 << 17)
         self._hosts = _Hosts()
-        self._known_rows: dict[tuple, dict[bytes, TcpRow]] = {}  # per kind of dump: message -> row
+        self._seqs: dict[tuple, int] = {}  # per kind of dump: its sequence number
+        self._known: dict[tuple, list[_Chunk]] = {}  # per kind of dump: what the last one received
+        self._answered = True  # the last dump was read to its end
 
     def dump(self, family: int, states: int = ALL_STATES, sport: int = 0, dport: int = 0) -> list[TcpRow]:
-        self._seq += 1
-        self.sock.send(request(family, states, sport, dport, self._seq))
-        rows: list[TcpRow] = []
-        buffer, hosts, header, message = self._buffer, self._hosts, NLMSG_HEADER.unpack_from, MESSAGE.size
-        view = memoryview(buffer)
+        """The sockets asked for. Each kind of dump keeps its sequence number, so that an
+        unchanged answer comes back as the same bytes: a received chunk equal to the last
+        dump's is not parsed again (most of a server's sockets stay as they were)."""
         key = (family, states, sport, dport)
-        known, seen = self._known_rows.get(key, {}), {}
-        self._known_rows[key] = seen
+        seq = self._seqs.setdefault(key, len(self._seqs) + 1)
+        if not self._answered:
+            self._drain()
+        self._answered = False
+        self.sock.send(request(family, states, sport, dport, seq))
+        known = self._known.pop(key, [])
+        chunks: list[_Chunk] = []
+        rows: list[TcpRow] = []
+        view = memoryview(self._buffer)
         while True:
-            size = self.sock.recv_into(buffer)
-            offset = 0
-            while offset + NLMSG_HEADER.size <= size:
-                length, kind, _flags, seq, _pid = header(buffer, offset)
-                if length < NLMSG_HEADER.size:
-                    return rows
-                if seq == self._seq:
-                    if kind == SOCK_DIAG_BY_FAMILY and length >= message:
-                        # Most sockets are as they were last time: the same bytes, the same row.
-                        raw = bytes(view[offset + NLMSG_HEADER.size:offset + length])
-                        row = known.get(raw) or parse_message(buffer, offset, hosts)
-                        seen[raw] = row
-                        rows.append(row)
-                    elif kind == NLMSG_DONE:
-                        return rows
-                    elif kind == NLMSG_ERROR:
-                        error = -struct.unpack_from("=i", buffer, offset + NLMSG_HEADER.size)[0]
-                        raise OSError(error, f"sock_diag: {os.strerror(error)}")
-                offset += (length + 3) & ~3
+            size = self.sock.recv_into(self._buffer)
+            data = bytes(view[:size])
+            index = len(chunks)
+            chunk = known[index] if index < len(known) and known[index].data == data else None
+            if chunk is None:
+                chunk = self._parse(data, seq, known)
+            chunks.append(chunk)
+            rows += chunk.rows
+            if chunk.done:
+                self._known[key] = chunks
+                self._answered = True
+                return rows
+
+    def _drain(self) -> None:
+        """Drop whatever an earlier dump left unread (one cut short by an error), so that
+        every message received after the request answers it, even with a reused number."""
+        self.sock.settimeout(0)
+        try:
+            while self.sock.recv_into(self._buffer):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+        finally:
+            self.sock.settimeout(DUMP_TIMEOUT)
+
+    def _parse(self, data: bytes, seq: int, known: list["_Chunk"]) -> "_Chunk":
+        """The rows of one received chunk; a message seen in the last dump is not parsed
+        again either (the same bytes, the same row)."""
+        by_message: dict[bytes, TcpRow] = {}
+        for chunk in known:
+            by_message.update(chunk.by_message)
+        chunk = _Chunk(data, [], {}, False)
+        hosts, header, message, offset = self._hosts, NLMSG_HEADER.unpack_from, MESSAGE.size, 0
+        while offset + NLMSG_HEADER.size <= len(data):
+            length, kind, _flags, msg_seq, _pid = header(data, offset)
+            if length < NLMSG_HEADER.size:
+                chunk.done = True
+                return chunk
+            if msg_seq == seq:
+                if kind == SOCK_DIAG_BY_FAMILY and length >= message:
+                    raw = data[offset + NLMSG_HEADER.size:offset + length]
+                    row = by_message.get(raw) or parse_message(data, offset, hosts)
+                    chunk.by_message[raw] = row
+                    chunk.rows.append(row)
+                elif kind == NLMSG_DONE:
+                    chunk.done = True
+                    return chunk
+                elif kind == NLMSG_ERROR:
+                    error = -struct.unpack_from("=i", data, offset + NLMSG_HEADER.size)[0]
+                    raise OSError(error, f"sock_diag: {os.strerror(error)}")
+            offset += (length + 3) & ~3
+        return chunk
 
     def close(self) -> None:
         self.sock.close()
