@@ -14,22 +14,20 @@ import socket
 import time
 
 from svcviz.lab import LabUpdate
-from svcviz.scenarios.base import Look, Run, Scenario
-from svcviz.scenarios.probes import (ANSWER, accepted_by_distinct, accepted_by_server, all_hold_the_listening_socket,
-                                     all_of, answered, client_state, conn_state, connected, fd_table_full,
-                                     listening, no_eof, open_file_limit, plural, processes, queue, queue_at_least,
-                                     server_alive, server_exited, server_holds, threads, unanswered, zombies)
+from svcviz.scenarios.base import Run, Scenario
+from svcviz.scenarios.probes import (
+    ANSWER, REQUEST, accepted_by_distinct, accepted_by_server, all_hold_the_listening_socket, all_of, answered,
+    client_state, conn_state, connected, fd_table_full, listening, no_eof, open_file_limit, plural, processes,
+    queue, queue_at_least, server_alive, server_exited, server_holds, threaded_or_closed, threads, unanswered,
+    zombies)
 from svcviz.servers.config import ServerConfig
 
-REQUEST = "discard"
-
-
-async def arrive(run: Run, count: int, ask: bool = True) -> list[int]:
+async def arrive(run: Run, count: int, asking: bool = True) -> list[int]:
     """Telnets started one after another (each connected before the next), each asking once."""
     arrived = []
     for _ in range(count):
         [new] = await run.add()
-        if ask:
+        if asking:
             await run.lab.send_line(new, REQUEST)
         await run.until(f"telnet #{new} connects", "connected", connected(new))
         arrived.append(new)
@@ -166,7 +164,7 @@ async def fork(run: Run) -> None:
 
 
 async def two_finished_children(run: Run) -> None:
-    clients = await arrive(run, 2, ask=False)
+    clients = await arrive(run, 2, asking=False)
     await run.until("each client gets a child process", "3 processes", processes(3))
     for client_id in clients:
         await run.lab.close_client(client_id)
@@ -187,7 +185,7 @@ async def fork_sigchld_ignore(run: Run) -> None:
     mode = await run.lab.cycle_sigchld()
     run.record("the server now ignores SIGCHLD (SIGUSR1: signal(SIGCHLD, SIG_IGN))", "ignore", mode, mode == "ignore")
     await run.throughout("the zombies that exist stay: SIG_IGN reaps no one", "2 zombies", zombies(2))
-    later = await arrive(run, 2, ask=False)
+    later = await arrive(run, 2, asking=False)
     await run.until("two more clients get a child each", "5 processes (2 of them zombies)",
                     all_of(processes(5), zombies(2)))
     for client_id in later:
@@ -282,19 +280,6 @@ async def thread_memory(run: Run) -> None:
     await ask(run, kept)
     await run.until("the server lives on and serves the clients it has", f"#{kept} answered; the server alive",
                     all_of(answered(kept), server_alive()))
-
-
-def threaded_or_closed(crowd: list[int]):
-    """Every client either has a thread of its own (idle, the server's thread waiting for
-    its first line) or was closed by the server."""
-    def look(update: LabUpdate) -> Look:
-        views = [c for c in update.clients if c.id in crowd]
-        closed = sum(1 for v in views if v.state == "closed")
-        idle = sum(1 for v in views if v.state == "idle")
-        made = update.snapshot.thread_total - 1
-        return Look(closed + idle == len(crowd) and made + closed == len(crowd),
-                    f"{plural(made, 'client thread')}, {closed} closed, {idle} idle")
-    return look
 
 
 # -- pools and the event loop -----------------------------------------------------------

@@ -13,7 +13,8 @@ from svcviz.observe.snapshot import Connection, Process
 from svcviz.scenarios.base import Look, Probe
 from svcviz.services import load_db, reply
 
-ANSWER = reply(b"discard", load_db())  # what every client asks, and the right answer to it
+REQUEST = "discard"  # what every client asks, and the right answer to it
+ANSWER = reply(REQUEST.encode(), load_db())
 
 
 def client(update: LabUpdate, client_id: int) -> ClientView:
@@ -88,6 +89,19 @@ def no_eof(client_id: int) -> Probe:
         view = client(update, client_id)
         ended = view.state in ("closed", "reset", "error") or not view.open
         return Look(not ended, f"#{client_id} {view.state}" + (", open" if view.open else ", ended"))
+    return look
+
+
+def threaded_or_closed(crowd: list[int]) -> Probe:
+    """Every client either has a thread of its own (idle, the server's thread waiting for
+    its first line) or was closed by the server."""
+    def look(update: LabUpdate) -> Look:
+        views = [c for c in update.clients if c.id in crowd]
+        closed = sum(1 for v in views if v.state == "closed")
+        idle = sum(1 for v in views if v.state == "idle")
+        made = update.snapshot.thread_total - 1
+        return Look(closed + idle == len(crowd) and made + closed == len(crowd),
+                    f"{plural(made, 'client thread')}, {closed} closed, {idle} idle")
     return look
 
 
