@@ -25,16 +25,22 @@ class History:
     def columns(self, name: str, width: int) -> list[int | None]:
         """The minute cut into width columns, newest on the right: each column's peak, or
         None where nothing was sampled (before the lab started)."""
+        return self.all_columns(width)[name]
+
+    def all_columns(self, width: int) -> dict[str, list[int | None]]:
+        """columns() of every series, in one pass over the minute."""
+        peaks: dict[str, list[int | None]] = {name: [None] * max(width, 0) for name in SERIES}
         if not self.samples or width <= 0:
-            return [None] * max(width, 0)
-        end = self.samples[-1][0]
+            return peaks
+        start = self.samples[-1][0] - WINDOW
         step = WINDOW / width
-        peaks: list[int | None] = [None] * width
         for when, values in self.samples:
-            column = min(width - 1, int((when - (end - WINDOW)) / step))
+            column = min(width - 1, int((when - start) / step))
             if column >= 0:
-                value = values[name]
-                peaks[column] = value if peaks[column] is None else max(peaks[column], value)
+                for name, value in values.items():
+                    series = peaks[name]
+                    if series[column] is None or value > series[column]:
+                        series[column] = value
         return peaks
 
     def latest(self, name: str) -> int:

@@ -24,9 +24,16 @@ class ListenPanel(Panel):
         super().__init__(**kwargs)
         self.update_ = None
         self.drops = 0
+        self._key = None
 
     def show(self, update, drops: int) -> None:
-        self.update_, self.drops = update, drops
+        # The observer hands back the same connections while they stay as they were:
+        # comparing them is cheap, rebuilding the text for a thousand of them is not.
+        key = (update.snapshot.listen, update.snapshot.connections, drops,
+               tuple((c.local_port, c.id) for c in update.clients))
+        if key == self._key:
+            return
+        self.update_, self.drops, self._key = update, drops, key
         self.changed()
 
     def build(self) -> Text:

@@ -33,9 +33,10 @@ class SparksPanel(Panel):
     def build(self) -> Text:
         width = max(0, self.content_size.width - LABEL - FIGURE)
         lines = []
+        columns = self.history.all_columns(width)
         for name in SERIES:
             line = Text(f"{name:<{LABEL}}", style="bold")
-            line.append(spark(self.history.columns(name, width)), style="red" if name == "zombies" else "cyan")
+            line.append(spark(columns[name]), style="red" if name == "zombies" else "cyan")
             line.append(f"{self.history.latest(name):>{FIGURE}}")
             lines.append(line)
         return one_per_row(lines)
