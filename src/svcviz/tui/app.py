@@ -142,6 +142,8 @@ class SvcvizApp(App[int]):
             self.post_message(LabUpdated(update))
 
     def on_lab_updated(self, message: LabUpdated) -> None:
+        if not self.is_running:
+            return  # an update queued before the app began to shut down: its panels are gone
         update = message.update
         self.latest = update
         self.history.add(update.snapshot)
