@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test clean screenshots bench
+.PHONY: run test clean screenshots bench soak
 
 $(BIN)/svcviz: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ screenshots: $(BIN)/svcviz
 bench: $(BIN)/svcviz
 	$(BIN)/python benchmarks/observe.py
 	$(BIN)/python benchmarks/blast.py
+	$(BIN)/python benchmarks/dashboard.py
+
+soak: $(BIN)/svcviz
+	$(BIN)/python benchmarks/soak.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

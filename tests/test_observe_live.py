@@ -284,3 +284,23 @@ def test_wildcard_listener_owns_its_connections(serve, clients, observe):
     assert [s.addr for s in snapshot.listen] == [f"0.0.0.0:{server.port}"]
     assert {c.server for c in snapshot.connections} == {f"127.0.0.1:{server.port}"}
     assert tcp_states(server.port).count("ESTAB") == 2
+
+
+def test_the_same_fd_number_taking_the_next_client_is_seen(serve, clients, observe):
+    """Serial: when the first client quits, the server accepts the queued one, usually
+    into the same fd number. The observer reuses what did not change between samples; the
+    same fd with a new socket behind it must not be mistaken for the old one."""
+    server = serve("serial")
+    observer = observe(pid=server.pid)
+    first, second = clients(server.port), clients(server.port)
+    before = sample_until(observer, lambda s: states(s) == ["accepted", "queued"])
+    [conn] = [fd for fd in before.process(server.pid).fds if fd.kind == "conn"]
+    assert conn.peer.endswith(f":{local_port(first)}")
+    observer.sample()  # one more sample with nothing changed: the reuse path is taken
+    first.close()
+    after = sample_until(observer, lambda s: states(s) == ["accepted"]
+                         and s.connections[0].client_port == local_port(second))
+    [now] = [fd for fd in after.process(server.pid).fds if fd.kind == "conn"]
+    assert now.peer.endswith(f":{local_port(second)}") and now.inode != conn.inode
+    assert (after.connections[0].pid, after.connections[0].fd) == (server.pid, now.fd)
+    assert socket_fds(server.pid) == sum(1 for fd in after.process(server.pid).fds if fd.inode)
