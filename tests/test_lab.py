@@ -212,3 +212,15 @@ async def test_sigchld_controls_are_refused_on_models_that_would_die_of_them(lab
     with pytest.raises(LabError, match="fork"):
         await lab.reap_now()
     assert (await lab.sample()).status == "running"
+
+
+async def test_add_clients_says_which_were_added_even_past_the_cap(lab_of):
+    lab = await lab_of("event")
+    lab.fleet.cap = 5
+    first = await lab.add_clients(3)
+    more = await lab.add_clients(4)
+    assert len(first) == 3 and len(more) == 2 and set(first).isdisjoint(more)
+    update = await lab.sample()
+    assert update.cap_hit == "client cap reached: 5 clients"
+    assert any(e.kind == "cap" for e in update.events)
+    assert sorted(c.id for c in update.clients) == sorted(first + more)

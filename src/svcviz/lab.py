@@ -232,12 +232,14 @@ class Lab:
 
     # -- clients ---------------------------------------------------------------------
 
-    async def add_clients(self, count: int = 1, kind: str = "interactive", **options) -> None:
+    async def add_clients(self, count: int = 1, kind: str = "interactive", **options) -> list[int]:
+        """The ids of the clients added: all of them, or those that fitted under the cap."""
         try:
-            await self.fleet.add(kind=kind, count=count, **options)
+            return await self.fleet.add(kind=kind, count=count, **options)
         except FleetFull as exc:
             self.cap_hit = str(exc)
             self._note("cap", str(exc))
+            return exc.added
 
     async def blast(self, count: int = 100) -> None:
         """The serviceblaster from inside the lab: count clients that each ask once and quit."""

@@ -96,9 +96,7 @@ class Run:
 
     async def add(self, count: int = 1, kind: str = "interactive", **options) -> list[int]:
         """Add clients; their ids (the lab's fleet numbers them)."""
-        before = {c.id for c in self.lab.fleet.clients()}
-        await self.lab.add_clients(count, kind, **options)
-        return sorted(c.id for c in self.lab.fleet.clients() if c.id not in before)
+        return sorted(await self.lab.add_clients(count, kind, **options))
 
     async def until(self, claim: str, expected: str, probe: Probe,
                     timeout: float | None = None) -> list[LabUpdate]:
