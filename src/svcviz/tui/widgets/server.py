@@ -73,7 +73,8 @@ class ServerPanel(Panel):
         if u is None or not u.snapshot.processes:
             return Text("no server process" if u is not None else "", style="dim")
         client_ids = {c.local_port: c.id for c in u.clients if c.local_port}
-        list_threads = u.config.model in THREAD_MODELS
+        # A watched server's model is unknown: its threads are listed, as for our threaded ones.
+        list_threads = u.config.model in THREAD_MODELS or u.config.model == "watch"
         height = self.content_size.height or 1000
         lines: list[Text] = []
         hidden = 0
