@@ -265,3 +265,13 @@ async def test_watch_of_a_port_nobody_listens_on_exits_2():
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda a: a.error is not None, what="the attach error")
     assert app.return_code == 2 and "\n" not in app.error
+
+
+async def test_watching_a_threaded_server_lists_its_threads(serve):
+    server = serve("thread")
+    async with dashboard("watch", watch_port=server.port) as pilot:
+        await pilot.press("c", "c")
+        await until(pilot, lambda a: len(clients_in(a, "served", "idle")) == 2, what="two clients served")
+        await until(pilot, lambda a: drawn(a, ServerPanel).count("· thread") == 2, what="two threads listed")
+        listed = {int(line.split()[2]) for line in drawn(pilot.app, ServerPanel).splitlines() if "· thread" in line}
+        assert listed == {int(tid) for tid in os.listdir(f"/proc/{server.pid}/task")} - {server.pid}
