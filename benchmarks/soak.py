@@ -43,12 +43,14 @@ async def consume(lab: Lab, counter: list[int]) -> None:
         counter[0] += 1
 
 
-async def churn(lab: Lab, rate: int, stop_at: float, made: list[int]) -> None:
+async def churn(lab: Lab, rate: int, stop_at: float) -> int:
+    """rate new clients a second until stop_at; how many were made."""
+    made = 0
     while time.monotonic() < stop_at:
         started = time.monotonic()
-        await lab.add_clients(rate, kind="scripted", queries=1)
-        made[0] += rate
+        made += len(await lab.add_clients(rate, kind="scripted", queries=1))
         await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
+    return made
 
 
 async def settle(lab: Lab) -> None:
@@ -64,9 +66,9 @@ async def soak(minutes: float, rate: int, switch: float, warmup: float) -> int:
     await lab.start()
     updates = [0]
     consumer = asyncio.create_task(consume(lab, updates))
-    made = [0]
+    made = 0
     try:
-        await churn(lab, rate, time.monotonic() + warmup, made)
+        made += await churn(lab, rate, time.monotonic() + warmup)
         await settle(lab)
         base_rss, base_fds = own_rss(), own_fds()
         print(f"baseline after {warmup:.0f} s warm-up: rss {base_rss / 2**20:.1f} MB, fds {base_fds}")
@@ -76,8 +78,8 @@ async def soak(minutes: float, rate: int, switch: float, warmup: float) -> int:
             turn += 1
             model = SERVING[turn % len(SERVING)]
             await lab.switch_model(model)
-            await churn(lab, rate, min(end, time.monotonic() + switch), made)
-            print(f"{model:<10} clients so far {made[0]:>6}  rss {own_rss() / 2**20:6.1f} MB  "
+            made += await churn(lab, rate, min(end, time.monotonic() + switch))
+            print(f"{model:<10} clients so far {made:>6}  rss {own_rss() / 2**20:6.1f} MB  "
                   f"fds {own_fds():>4}  updates {updates[0]}", flush=True)
         await settle(lab)
         rss, fds = own_rss(), own_fds()
@@ -86,7 +88,7 @@ async def soak(minutes: float, rate: int, switch: float, warmup: float) -> int:
         await asyncio.gather(consumer, return_exceptions=True)
         await lab.stop()
     grown = rss - base_rss
-    print(f"clients {made[0]}, updates {updates[0]}")
+    print(f"clients {made}, updates {updates[0]}")
     print(f"memory: {base_rss / 2**20:.1f} -> {rss / 2**20:.1f} MB (grew {grown / 2**20:+.1f} MB, budget 10 MB)")
     print(f"fds: {base_fds} -> {fds} (baseline {'kept' if fds <= base_fds else 'NOT kept'})")
     ok = grown <= MEMORY_BUDGET and fds <= base_fds

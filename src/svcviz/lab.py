@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import ctypes
+import math
 import os
 import re
 import signal
@@ -112,7 +113,7 @@ def reap_adopted(spawned: set[int]) -> int:
     return reaped
 
 
-async def _exited(proc: asyncio.subprocess.Process, timeout: float) -> bool:
+async def _exited(proc: asyncio.subprocess.Process, timeout: float = math.inf, poll: float = 0.01) -> bool:
     """Whether proc exited within timeout.
 
     Not proc.wait(): asyncio only returns from it once the pipes close too, and a fork
@@ -120,7 +121,7 @@ async def _exited(proc: asyncio.subprocess.Process, timeout: float) -> bool:
     """
     deadline = time.monotonic() + timeout
     while proc.returncode is None and time.monotonic() < deadline:
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(poll)
     return proc.returncode is not None
 
 
@@ -360,8 +361,7 @@ class Lab:
             pass
 
     async def _watch_exit(self, proc: asyncio.subprocess.Process) -> None:
-        while proc.returncode is None:
-            await asyncio.sleep(EXIT_POLL)
+        await _exited(proc, poll=EXIT_POLL)
         code = proc.returncode
         if self._proc is not proc:
             return  # stopped on purpose
