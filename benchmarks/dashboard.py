@@ -38,8 +38,11 @@ time.sleep(3600)
 """
 
 
+SOCKET = f"svcviz-bench-{os.getpid()}"  # a private tmux server: never the default socket
+
+
 def tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=10).stdout
+    return subprocess.run(["tmux", "-L", SOCKET, *args], capture_output=True, text=True, timeout=10).stdout
 
 
 def cpu_seconds(pid: int) -> float:
@@ -198,6 +201,7 @@ def main() -> int:
     finally:
         for session in sessions:
             session.close()
+        tmux("kill-server")
         for proc in (holder, server):
             if proc is not None:
                 try:

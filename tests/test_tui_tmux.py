@@ -1,7 +1,9 @@
 """The dashboard in a real terminal: `svcviz --port 0` under tmux, read off the screen.
 
-tmux's server is not our child, so the conftest guard cannot see what svcviz leaves:
-each test checks the server's session itself, and kills the tmux session in finally.
+Each test runs its own tmux server on a private socket (`tmux -L NAME`), never the
+default one where other people's sessions live, and kills that server in finally. The
+server daemonizes; pytest is a subreaper, so it is adopted here and the conftest guard
+would see it if it were left. Each test also checks the svcviz server's session itself.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from kernel import listen_queue
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 
 
-def tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=10).stdout
+def tmux(socket_name: str, *args: str) -> str:
+    return subprocess.run(["tmux", "-L", socket_name, *args], capture_output=True, text=True, timeout=10).stdout
 
 
 def living_in_session(sid: int) -> list[int]:
@@ -43,16 +45,16 @@ def living_in_session(sid: int) -> list[int]:
 
 class Terminal:
     def __init__(self, command: str) -> None:
-        self.name = f"svcviz-test-{uuid.uuid4().hex[:8]}"
-        tmux("new-session", "-d", "-s", self.name, "-x", "120", "-y", "40", command)
-        self.pid = int(tmux("list-panes", "-t", self.name, "-F", "#{pane_pid}").strip())
+        self.name = f"svcviz-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"  # also the private socket's name
+        tmux(self.name, "new-session", "-d", "-s", self.name, "-x", "120", "-y", "40", command)
+        self.pid = int(tmux(self.name, "list-panes", "-t", self.name, "-F", "#{pane_pid}").strip())
 
     def screen(self) -> str:
-        return tmux("capture-pane", "-p", "-t", self.name)
+        return tmux(self.name, "capture-pane", "-p", "-t", self.name)
 
     def press(self, *keys: str) -> None:
         for key in keys:
-            tmux("send-keys", "-t", self.name, key)
+            tmux(self.name, "send-keys", "-t", self.name, key)
             time.sleep(0.15)
 
     def shows(self, text: str, timeout: float = 8.0) -> bool:
@@ -65,7 +67,7 @@ class Terminal:
         return os.path.exists(f"/proc/{self.pid}") and open(f"/proc/{self.pid}/stat").read().split()[2] != "Z"
 
     def close(self) -> None:
-        tmux("kill-session", "-t", self.name)
+        tmux(self.name, "kill-server")
 
 
 @pytest.fixture
