@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test clean screenshots bench soak
+.PHONY: run test lint clean screenshots bench soak
 
 $(BIN)/svcviz: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,12 @@ $(BIN)/svcviz: pyproject.toml
 run: $(BIN)/svcviz
 	$(BIN)/svcviz $(ARGS)
 
-test: $(BIN)/svcviz
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(BIN)/svcviz
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 screenshots: $(BIN)/svcviz
 	$(BIN)/python screenshots/make_screenshots.py

@@ -30,8 +30,12 @@ SETTLE = 0.3  # seconds between runs: the server accepts and closes the last run
 
 
 def start_server() -> tuple[subprocess.Popen, int]:
-    proc = subprocess.Popen([sys.executable, "-m", "svcviz", "serve", "event", "--backlog", "4096",
-                             "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "svcviz", "serve", "event", "--backlog", "4096", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     match = READY.search(proc.stdout.readline())
     if not match:
         stop(proc)
@@ -56,8 +60,12 @@ def build_c(directory: str) -> str:
 
 
 def run_blast(port: int, count: int) -> float:
-    out = subprocess.run([sys.executable, "-m", "svcviz", "blast", str(count), "--port", str(port), "--json"],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "svcviz", "blast", str(count), "--port", str(port), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     result = json.loads(out.stdout)
     if result["connected"] != count:
         raise SystemExit(f"blast connected only {result['connected']} of {count}: {out.stdout}")
@@ -98,8 +106,10 @@ async def fleet_figures(port: int, count: int) -> str:
     await fleet.aclose()
     closed = time.perf_counter() - began
     tick.cancel()
-    return (f"fleet: {count} interactive clients connected in {connected * 1000:.0f} ms, "
-            f"closed in {closed * 1000:.0f} ms; longest loop stall {stalls[0] * 1000:.0f} ms")
+    return (
+        f"fleet: {count} interactive clients connected in {connected * 1000:.0f} ms, "
+        f"closed in {closed * 1000:.0f} ms; longest loop stall {stalls[0] * 1000:.0f} ms"
+    )
 
 
 def main() -> int:
@@ -119,9 +129,12 @@ def main() -> int:
                     seconds = run()
                     (blast_times if name == "blast" else c_times).append(seconds)
                     time.sleep(SETTLE)
-                print(f"round {round_ + 1}: blast {args.count / blast_times[-1]:8.0f}/s "
-                      f"({blast_times[-1] * 1000:.1f} ms)  C {args.count / c_times[-1]:8.0f}/s "
-                      f"({c_times[-1] * 1000:.1f} ms)", flush=True)
+                print(
+                    f"round {round_ + 1}: blast {args.count / blast_times[-1]:8.0f}/s "
+                    f"({blast_times[-1] * 1000:.1f} ms)  C {args.count / c_times[-1]:8.0f}/s "
+                    f"({c_times[-1] * 1000:.1f} ms)",
+                    flush=True,
+                )
             print(asyncio.run(fleet_figures(port, args.count)), flush=True)
     finally:
         stop(proc)

@@ -13,6 +13,7 @@ polling tmux capture-pane), and ratio = svcviz CPU / htop CPU (target: at most 2
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import os
 import re
@@ -89,15 +90,38 @@ class Session:
 
 def start_lab(clients: int, children: int) -> tuple[subprocess.Popen, subprocess.Popen, int]:
     server = subprocess.Popen(
-        [sys.executable, "-m", "svcviz", "serve", "fork", "--port", "0", "--backlog", str(max(1024, clients)),
-         "--max-children", str(children), "--cap-procs", str(children + 56), "--max-fds", "4096"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "svcviz",
+            "serve",
+            "fork",
+            "--port",
+            "0",
+            "--backlog",
+            str(max(1024, clients)),
+            "--max-children",
+            str(children),
+            "--cap-procs",
+            str(children + 56),
+            "--max-fds",
+            "4096",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
     match = re.search(r":(\d+) \(pid", server.stdout.readline())
     if not match:
         raise SystemExit("benchmarks/dashboard.py: the fork server did not start")
     port = int(match.group(1))
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(port), str(clients)],
-                              stdout=subprocess.PIPE, text=True, start_new_session=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(port), str(clients)],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     holder.stdout.readline()
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and len(tree(server.pid)) < children + 1:
@@ -122,6 +146,7 @@ def tree(root: int) -> list[int]:
 def observer_cost(port: int, rounds: int = 20) -> float:
     """CPU seconds of one observer sample of the lab: the floor under the dashboard's cost."""
     from svcviz.observe.observer import Observer
+
     observer = Observer(port=port)
     observer.sample()
     started = time.process_time()
@@ -143,7 +168,7 @@ def reap_all(timeout: float = 5.0) -> None:
 
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 def main() -> int:
@@ -166,8 +191,11 @@ def main() -> int:
     sessions: list[Session] = []
     try:
         server, holder, port = start_lab(args.clients, args.children)
-        print(f"lab: fork server pid {server.pid} on port {port}, {len(tree(server.pid)) - 1} children, "
-              f"{args.clients} clients", flush=True)
+        print(
+            f"lab: fork server pid {server.pid} on port {port}, {len(tree(server.pid)) - 1} children, "
+            f"{args.clients} clients",
+            flush=True,
+        )
         app = Session(f"{sys.executable} -m svcviz watch --port {port}")
         sessions.append(app)
         first_frame = app.wait_for("accept queue:")
@@ -190,11 +218,15 @@ def main() -> int:
         print(f"svcviz (watch, 10 samples/s): {100 * app_cpu:.1f}% of a core over {wall:.1f} s")
         print(f"htop -d 1 -t: {100 * htop_cpu:.1f}% of a core over {wall:.1f} s")
         print(f"first frame: {first_frame * 1000:.0f} ms (target < 1000)")
-        print(f"key press to screen: p50 {sorted(latencies)[len(latencies) // 2] * 1000:.0f} ms, "
-              f"p95 {p95(latencies) * 1000:.0f} ms over {len(latencies)} presses (target < 100)")
+        print(
+            f"key press to screen: p50 {sorted(latencies)[len(latencies) // 2] * 1000:.0f} ms, "
+            f"p95 {p95(latencies) * 1000:.0f} ms over {len(latencies)} presses (target < 100)"
+        )
         sample_cpu = observer_cost(port)
-        print(f"of which the observer alone (same lab, in-process): {sample_cpu * 1000:.1f} ms CPU per sample, "
-              f"{100 * sample_cpu * 10:.1f}% of a core at 10 samples/s")
+        print(
+            f"of which the observer alone (same lab, in-process): {sample_cpu * 1000:.1f} ms CPU per sample, "
+            f"{100 * sample_cpu * 10:.1f}% of a core at 10 samples/s"
+        )
         ratio = app_cpu / htop_cpu if htop_cpu else float("inf")
         print(f"ratio={ratio:.2f} (target <= 2)")
         return 0
@@ -204,10 +236,8 @@ def main() -> int:
         tmux("kill-server")
         for proc in (holder, server):
             if proc is not None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 proc.wait()
         reap_all()
 

@@ -17,6 +17,7 @@ server, not the machine: `ss -tanp` has to look at them all.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import resource
@@ -42,10 +43,27 @@ def raise_fd_limit(need: int) -> None:
 
 
 def start_server() -> tuple[subprocess.Popen, int]:
-    proc = subprocess.Popen([sys.executable, "-m", "svcviz", "serve", "fork", "--port", "0",
-                             "--backlog", "1024", "--cap-procs", "400", "--max-children", str(CHILDREN)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "svcviz",
+            "serve",
+            "fork",
+            "--port",
+            "0",
+            "--backlog",
+            "1024",
+            "--cap-procs",
+            "400",
+            "--max-children",
+            str(CHILDREN),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
     match = READY.search(proc.stdout.readline())
     if not match:
         raise RuntimeError("the fork server did not start")
@@ -115,12 +133,13 @@ def main() -> int:
             wait_for(lambda: len(observer.sample().processes) == CHILDREN + 1)
             snapshot = observer.sample()
             states = [c.state for c in snapshot.connections]
-            print(f"lab: {len(snapshot.processes)} processes, {len(snapshot.connections)} connections "
-                  f"({states.count('accepted')} accepted, {states.count('queued')} queued), "
-                  f"listen queue {snapshot.queue_length}/{snapshot.listen[0].backlog}")
+            print(
+                f"lab: {len(snapshot.processes)} processes, {len(snapshot.connections)} connections "
+                f"({states.count('accepted')} accepted, {states.count('queued')} queued), "
+                f"listen queue {snapshot.queue_length}/{snapshot.listen[0].backlog}"
+            )
             sample_ms, ss_ms = measure(observer, rounds)
-            print(f"lab alone:        sample {sample_ms:.2f} ms   ss -tanp {ss_ms:.2f} ms   "
-                  f"({rounds} rounds, medians)")
+            print(f"lab alone:        sample {sample_ms:.2f} ms   ss -tanp {ss_ms:.2f} ms   ({rounds} rounds, medians)")
             unrelated = unrelated_connections(UNRELATED)
             busy_sample_ms, busy_ss_ms = measure(observer, rounds)
             print(f"+{UNRELATED} unrelated: sample {busy_sample_ms:.2f} ms   ss -tanp {busy_ss_ms:.2f} ms")
@@ -129,10 +148,8 @@ def main() -> int:
     finally:
         for sock in clients + unrelated:
             sock.close()
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait()
         proc.stdout.close()
 

@@ -79,8 +79,11 @@ async def soak(minutes: float, rate: int, switch: float, warmup: float) -> int:
             model = SERVING[turn % len(SERVING)]
             await lab.switch_model(model)
             made += await churn(lab, rate, min(end, time.monotonic() + switch))
-            print(f"{model:<10} clients so far {made:>6}  rss {own_rss() / 2**20:6.1f} MB  "
-                  f"fds {own_fds():>4}  updates {updates[0]}", flush=True)
+            print(
+                f"{model:<10} clients so far {made:>6}  rss {own_rss() / 2**20:6.1f} MB  "
+                f"fds {own_fds():>4}  updates {updates[0]}",
+                flush=True,
+            )
         await settle(lab)
         rss, fds = own_rss(), own_fds()
     finally:

@@ -48,8 +48,12 @@ class Server:
 
 def start_server(model: str, *args: str, timeout: float = 10.0) -> Server:
     """`svcviz serve MODEL --port 0 ARGS`, running, with its port read off the ready line."""
-    proc = subprocess.Popen([sys.executable, "-m", "svcviz", "serve", model, "--port", "0", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "svcviz", "serve", model, "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     line = proc.stdout.readline()
     match = READY.search(line)
     if not match:

@@ -5,6 +5,7 @@ Tests judge the models from here, never from the servers' own words.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -44,10 +45,8 @@ def threads(pid: int) -> int:
 def socket_fds(pid: int) -> int:
     count = 0
     for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
+        with contextlib.suppress(OSError):
             count += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
-        except OSError:
-            pass
     return count
 
 

@@ -11,17 +11,22 @@ import subprocess
 import sys
 
 import pytest
-
-from svcviz.servers.registry import NAMES
 from tests.conftest import wait_until
 from tests.kernel import listen_queue, ss, tcp_states
+
+from svcviz.servers.registry import NAMES
 
 pytestmark = pytest.mark.timeout(30)
 
 
 def blast(*args: str, **popen) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "svcviz", "blast", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    return subprocess.Popen(
+        [sys.executable, "-m", "svcviz", "blast", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
 
 
 def finish(proc: subprocess.Popen) -> tuple[int, dict | str, str]:
@@ -45,8 +50,13 @@ def test_blast_holds_what_it_says_it_connected(serve):
     code, rest, err = finish(proc)
     assert rest == ""
     assert code == 0, err
-    assert {k: result[k] for k in ("requested", "connected", "refused", "timed_out", "errors")} == \
-        {"requested": 200, "connected": 200, "refused": 0, "timed_out": 0, "errors": 0}
+    assert {k: result[k] for k in ("requested", "connected", "refused", "timed_out", "errors")} == {
+        "requested": 200,
+        "connected": 200,
+        "refused": 0,
+        "timed_out": 0,
+        "errors": 0,
+    }
     assert 0 < result["seconds"] < 1.5  # connecting them, not the hold
     assert 0 <= result["connect_ms"]["p50"] <= result["connect_ms"]["p99"]
     assert wait_until(lambda: "ESTAB" not in client_side(server.port))
@@ -83,12 +93,22 @@ def test_blast_against_every_model(serve, model):
         assert result["connected"] == 5  # the default backlog (8) queues five everywhere
 
 
-@pytest.mark.parametrize("args", [
-    ["0", "--port", "9"], ["5", "--port", "0"], ["5", "--port", "9", "--rate", "0"],
-    ["5", "--port", "9", "--rate", "nan"], ["5", "--port", "9", "--timeout", "0"],
-    ["5", "--port", "9", "--host", "no-such-host.invalid"], ["5", "--port", "9", "--query", "a\tb"],
-    ["-1", "--port", "9"], ["5"], ["many", "--port", "9"], ["5", "--port", "9", "--hold", "-1"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["0", "--port", "9"],
+        ["5", "--port", "0"],
+        ["5", "--port", "9", "--rate", "0"],
+        ["5", "--port", "9", "--rate", "nan"],
+        ["5", "--port", "9", "--timeout", "0"],
+        ["5", "--port", "9", "--host", "no-such-host.invalid"],
+        ["5", "--port", "9", "--query", "a\tb"],
+        ["-1", "--port", "9"],
+        ["5"],
+        ["many", "--port", "9"],
+        ["5", "--port", "9", "--hold", "-1"],
+    ],
+)
 def test_bad_arguments_exit_2_with_one_line(args):
     code, out, err = finish(blast(*args))
     assert code == 2 and out == ""
@@ -105,8 +125,11 @@ def test_summary_table_without_a_bar_when_not_a_terminal(serve):
 def test_progress_bar_on_a_terminal(serve):
     server = serve("event", "--backlog", "64")
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "svcviz", "blast", "50", "--port", str(server.port)],
-                            stdout=slave, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "svcviz", "blast", "50", "--port", str(server.port)],
+        stdout=slave,
+        stderr=subprocess.DEVNULL,
+    )
     os.close(slave)
     out = b""
     while True:
@@ -132,6 +155,7 @@ def test_rate_paces_the_connects(serve):
 def _soft_fd_limit(soft: int, hard: int | None = None):
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard or resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
     return limit
 
 

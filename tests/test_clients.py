@@ -13,9 +13,9 @@ import socket
 import time
 
 import pytest
+from tests.kernel import children, listen_queue, ss
 
 from svcviz.clients import CLIENT_STATES, ClientView, Fleet, FleetError, FleetFull
-from tests.kernel import children, listen_queue, ss
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -12,9 +12,9 @@ import time
 from collections import Counter
 
 import pytest
+from tests.kernel import ss
 
 from svcviz.clients import Fleet
-from tests.kernel import ss
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -185,6 +185,7 @@ def test_killing_svcviz_leaves_nothing(sig):
         assert len(session_pids(server_pid)) == 21
         proc.send_signal(sig)
         proc.wait(5)
+
         def gone():
             reap_adopted_zombies()  # the server's zombie, orphaned to us as it would be to init
             return session_pids(server_pid) == [] and listen_queue(port) is None

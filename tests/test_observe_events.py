@@ -9,14 +9,19 @@ LISTEN = ListenSocket("127.0.0.1:6168", 6168, 0, 8, 100, 3, inode=900)
 LISTEN_FD = Fd(3, "listen", local="127.0.0.1:6168", inode=900)
 
 
-def proc(pid: int, ppid: int = 100, state: str = "S", tids: tuple[int, ...] = (), fds=(LISTEN_FD,),
-         adopted: bool = False) -> Process:
+def proc(
+    pid: int, ppid: int = 100, state: str = "S", tids: tuple[int, ...] = (), fds=(LISTEN_FD,), adopted: bool = False
+) -> Process:
     threads = tuple(Thread(tid, "S") for tid in (tids or (pid,)))
-    return Process(pid, ppid, "server", state, threads if state != "Z" else (), fds=fds if state != "Z" else (),
-                   adopted=adopted)
+    return Process(
+        pid, ppid, "server", state, threads if state != "Z" else (), fds=fds if state != "Z" else (), adopted=adopted
+    )
 
 
-def snap(*processes: Process, connections=(), counters=Counters(), time: float = 1.0, queue: int = 0) -> Snapshot:
+NO_DROPS = Counters()
+
+
+def snap(*processes: Process, connections=(), counters=NO_DROPS, time: float = 1.0, queue: int = 0) -> Snapshot:
     listen = (ListenSocket(LISTEN.addr, LISTEN.port, queue, LISTEN.backlog, LISTEN.pid, LISTEN.fd, LISTEN.inode),)
     return Snapshot(time, 100, listen, tuple(processes), tuple(connections), counters)
 
@@ -61,7 +66,7 @@ def test_adopted():
 def test_thread_start_and_exit():
     one, three = snap(proc(100, 1, tids=(100,))), snap(proc(100, 1, tids=(100, 105, 106)))
     assert kinds(diff(one, three)) == ["thread_start", "thread_start"]
-    assert "thread 105 started in 100 (3 threads)" == diff(one, three)[0].text
+    assert diff(one, three)[0].text == "thread 105 started in 100 (3 threads)"
     assert kinds(diff(three, one)) == ["thread_exit", "thread_exit"]
 
 

@@ -71,8 +71,9 @@ def test_serial_serves_one_and_queues_the_rest(serve, clients, observe):
     assert (observer.root_pid, observer.ports, observer.port) == (server.pid, (server.port,), server.port)
     mine = [clients(server.port) for _ in range(4)]
     # the listen row and the connection rows are read one after the other: wait for both to agree
-    snapshot = sample_until(observer, lambda s: states(s) == ["accepted", "queued", "queued", "queued"]
-                            and s.queue_length == 3)
+    snapshot = sample_until(
+        observer, lambda s: states(s) == ["accepted", "queued", "queued", "queued"] and s.queue_length == 3
+    )
     assert states(snapshot) == ["accepted", "queued", "queued", "queued"]
     (listen,) = snapshot.listen
     assert (listen.queue, listen.backlog) == listen_queue(server.port) == (3, 8)
@@ -108,7 +109,8 @@ def test_fork_children_zombies_and_their_events(serve, clients, observe):
     assert one_zombie.process(zombie_pid).state == "Z" == children(server.pid)[zombie_pid]
     assert one_zombie.process(zombie_pid).thread_count == 0
     assert [e.text for e in diff(two, one_zombie) if e.kind == "exit"] == [
-        f"exit {zombie_pid}: zombie until its parent {server.pid} waits"]
+        f"exit {zombie_pid}: zombie until its parent {server.pid} waits"
+    ]
 
     os.kill(server.pid, signal.SIGUSR2)  # the fork model reaps every zombie now
     reaped = sample_until(observer, lambda s: not s.zombies and len(s.processes) == 2)
@@ -162,8 +164,9 @@ def test_full_backlog_leaves_the_client_in_syn_sent(serve, clients, observe):
         assert [c.client_port for c in waiting] == [local_port(knocking)]
         assert waiting[0].tcp_state == "SYN_SENT" and waiting[0].pid is None
         assert states(snapshot).count("queued") == snapshot.queue_length == 2
-        later = sample_until(observer, lambda s: s.counters.listen_overflows > snapshot.counters.listen_overflows,
-                             timeout=4)  # the SYN is sent again after ~1 s, and dropped again
+        later = sample_until(
+            observer, lambda s: s.counters.listen_overflows > snapshot.counters.listen_overflows, timeout=4
+        )  # the SYN is sent again after ~1 s, and dropped again
         assert later.counters.listen_overflows > snapshot.counters.listen_overflows
         assert "dropped" in [e.kind for e in diff(snapshot, later)]
     finally:
@@ -214,7 +217,9 @@ def test_proc_net_tcp_fallback_sees_what_netlink_sees(serve, clients, observe):
     slow = sample_until(by_text, agree)
     assert slow.connections == fast.connections
     assert slow.process(server.pid).fds == fast.process(server.pid).fds
-    assert [(s.addr, s.queue, s.pid, s.fd) for s in slow.listen] == [(s.addr, s.queue, s.pid, s.fd) for s in fast.listen]
+    assert [(s.addr, s.queue, s.pid, s.fd) for s in slow.listen] == [
+        (s.addr, s.queue, s.pid, s.fd) for s in fast.listen
+    ]
     assert (fast.listen[0].backlog, slow.listen[0].backlog) == (4, 0)  # /proc/net/tcp does not show it
 
 
@@ -233,7 +238,7 @@ def test_a_child_reusing_an_outsiders_pid_is_seen(serve, clients, observe):
         with open("/proc/sys/kernel/ns_last_pid", "w") as f:
             f.write(str(outsider.pid - 1))
         clients(server.port)  # the server forks a child for it: that pid, if nobody forked first
-        wait_until(lambda: len(child_pids(server.pid)) == tries)
+        wait_until(lambda tries=tries: len(child_pids(server.pid)) == tries)
         if outsider.pid in child_pids(server.pid):
             break
     else:
@@ -272,7 +277,8 @@ def test_fd_changes_of_a_sleeping_server_are_seen(serve, observe):
         assert os.readlink(f"/proc/{server.pid}/fd/{conn_fd}").startswith("socket:[")
     closed = sample_until(observer, lambda s: all(fd.kind != "conn" for fd in s.process(server.pid).fds))
     assert [e.text for e in diff(serving, closed) if e.kind == "fd_close"] == [
-        f"fd {conn_fd} closed in {server.pid} (connection from {serving.connections[0].client})"]
+        f"fd {conn_fd} closed in {server.pid} (connection from {serving.connections[0].client})"
+    ]
     assert not os.path.exists(f"/proc/{server.pid}/fd/{conn_fd}")
 
 
@@ -298,8 +304,9 @@ def test_the_same_fd_number_taking_the_next_client_is_seen(serve, clients, obser
     assert conn.peer.endswith(f":{local_port(first)}")
     observer.sample()  # one more sample with nothing changed: the reuse path is taken
     first.close()
-    after = sample_until(observer, lambda s: states(s) == ["accepted"]
-                         and s.connections[0].client_port == local_port(second))
+    after = sample_until(
+        observer, lambda s: states(s) == ["accepted"] and s.connections[0].client_port == local_port(second)
+    )
     [now] = [fd for fd in after.process(server.pid).fds if fd.kind == "conn"]
     assert now.peer.endswith(f":{local_port(second)}") and now.inode != conn.inode
     assert (after.connections[0].pid, after.connections[0].fd) == (server.pid, now.fd)

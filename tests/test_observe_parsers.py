@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 from pathlib import Path
 
@@ -35,13 +36,18 @@ def as_ss(row, backlog_known: bool = False) -> tuple:
 
 
 def without_backlog(rows: set[tuple]) -> set[tuple]:
-    return {(state, recv_q, None if state == "LISTEN" else send_q, local, peer)
-            for state, recv_q, send_q, local, peer in rows}
+    return {
+        (state, recv_q, None if state == "LISTEN" else send_q, local, peer)
+        for state, recv_q, send_q, local, peer in rows
+    }
 
 
 def server_port(name: str) -> int:
-    return next(row for row in parse_proc_net_tcp(text(name), socket.AF_INET if "6" not in name else socket.AF_INET6)
-                if row.state == "LISTEN").local_port
+    return next(
+        row
+        for row in parse_proc_net_tcp(text(name), socket.AF_INET if "6" not in name else socket.AF_INET6)
+        if row.state == "LISTEN"
+    ).local_port
 
 
 def test_ipv4_rows_agree_with_ss():
@@ -111,14 +117,17 @@ def test_netlink_request_asks_for_the_port():
     length, kind, flags, seq, _ = NLMSG_HEADER.unpack_from(message)
     assert (length, kind, seq) == (len(message), SOCK_DIAG_BY_FAMILY, 7)
     assert flags & 0x300  # a dump
-    assert message[NLMSG_HEADER.size + 8:NLMSG_HEADER.size + 10] == (6168).to_bytes(2, "big")
+    assert message[NLMSG_HEADER.size + 8 : NLMSG_HEADER.size + 10] == (6168).to_bytes(2, "big")
 
 
 def test_netstat_counters():
     lines = text("proc_net_netstat.txt").splitlines()
-    names, values = next((a.split(), b.split()) for a, b in zip(lines, lines[1:])
-                         if a.startswith("TcpExt:") and b.startswith("TcpExt:"))
-    table = dict(zip(names, values))
+    names, values = next(
+        (a.split(), b.split())
+        for a, b in itertools.pairwise(lines)
+        if a.startswith("TcpExt:") and b.startswith("TcpExt:")
+    )
+    table = dict(zip(names, values, strict=False))
     assert parse_netstat(text("proc_net_netstat.txt")) == (int(table["ListenOverflows"]), int(table["ListenDrops"]))
     assert parse_netstat("Ip: Forwarding\nIp: 1\n") == (0, 0)
 

@@ -10,7 +10,11 @@ def test_parse_answers_every_kind_of_line():
     out = subprocess.run([*SVCVIZ, "parse"], input=b"discard\r\nnosuch\n\n\xff\nsmtp", capture_output=True)
     assert out.returncode == 0
     assert out.stdout.decode().splitlines() == [
-        "discard,9", "error: unknown service 'nosuch'", "error: not a service name", "smtp,25"]
+        "discard,9",
+        "error: unknown service 'nosuch'",
+        "error: not a service name",
+        "smtp,25",
+    ]
 
 
 def test_parse_streams_one_reply_per_line_before_eof():
@@ -26,8 +30,12 @@ def test_parse_streams_one_reply_per_line_before_eof():
 
 
 def test_parse_ends_quietly_when_the_reader_goes_away():
-    out = subprocess.run(f"yes discard | {sys.executable} -m svcviz parse | head -3",
-                         shell=True, capture_output=True, executable="/bin/bash",
-                         env={"PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        f"yes discard | {sys.executable} -m svcviz parse | head -3",
+        shell=True,
+        capture_output=True,
+        executable="/bin/bash",
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert out.stdout.decode().splitlines() == ["discard,9"] * 3
     assert out.stderr == b""

@@ -29,20 +29,23 @@ def test_ready_line_names_model_address_and_pid(serve):
     assert server.proc.pid == server.pid
 
 
-@pytest.mark.parametrize("args, words", [
-    (["serve", "nosuch"], "unknown model 'nosuch'"),
-    (["serve", "serial", "--port", "99999"], "not a port"),
-    (["serve", "serial", "--backlog", "x"], "not a whole number"),
-    (["serve", "serial", "--delay", "-1"], "must be 0..86400"),
-    (["serve", "fork", "--sigchld", "sometimes"], "invalid choice"),
-    (["serve", "prefork", "--workers", "300"], "the process cap is 256"),
-    (["serve", "threadpool", "--workers", "0"], "--workers 0"),
-    (["serve", "fork", "--max-fds", "3"], "--max-fds 3"),
-    (["serve", "thread", "--max-memory", "1"], "--max-memory 1"),
-    (["serve", "serial", "--host", "no.such.host.invalid"], "cannot listen on"),
-    (["serve", "serial", "--host", "192.0.2.1"], "no such address"),
-    (["frobnicate"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["serve", "nosuch"], "unknown model 'nosuch'"),
+        (["serve", "serial", "--port", "99999"], "not a port"),
+        (["serve", "serial", "--backlog", "x"], "not a whole number"),
+        (["serve", "serial", "--delay", "-1"], "must be 0..86400"),
+        (["serve", "fork", "--sigchld", "sometimes"], "invalid choice"),
+        (["serve", "prefork", "--workers", "300"], "the process cap is 256"),
+        (["serve", "threadpool", "--workers", "0"], "--workers 0"),
+        (["serve", "fork", "--max-fds", "3"], "--max-fds 3"),
+        (["serve", "thread", "--max-memory", "1"], "--max-memory 1"),
+        (["serve", "serial", "--host", "no.such.host.invalid"], "cannot listen on"),
+        (["serve", "serial", "--host", "192.0.2.1"], "no such address"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
 def test_bad_arguments_get_one_line_and_exit_2(args, words):
     result = run(*args, "--port", "0") if args[0] == "serve" else run(*args)
     assert result.returncode == 2
@@ -66,8 +69,9 @@ def test_privileged_port_without_root_exits_2():
     as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
     if subprocess.run([*as_nobody, sys.executable, "-c", "import svcviz"], capture_output=True).returncode:
         pytest.skip("user nobody cannot read this checkout (a private temporary directory?)")
-    result = subprocess.run([*as_nobody, *SVCVIZ, "serve", "serial", "--port", "80"],
-                            capture_output=True, text=True, timeout=10)
+    result = subprocess.run(
+        [*as_nobody, *SVCVIZ, "serve", "serial", "--port", "80"], capture_output=True, text=True, timeout=10
+    )
     assert result.returncode == 2
     assert "port 80 is privileged" in result.stderr
 
@@ -75,7 +79,16 @@ def test_privileged_port_without_root_exits_2():
 def test_models_lists_nine_in_lecture_order():
     result = run("models", "--json")
     models = json.loads(result.stdout)
-    assert [m["name"] for m in models] == ["listen-only", "accept-once", "relisten", "serial", "fork",
-                                            "thread", "prefork", "threadpool", "event"]
+    assert [m["name"] for m in models] == [
+        "listen-only",
+        "accept-once",
+        "relisten",
+        "serial",
+        "fork",
+        "thread",
+        "prefork",
+        "threadpool",
+        "event",
+    ]
     assert all(m["lecture"] and m["idea"] for m in models)
     assert "serviceserver03" in run("models").stdout

@@ -1,7 +1,16 @@
 """The service database and the line protocol, as plain data."""
 
-from svcviz.services import (ERR_NOT_A_NAME, ERR_TOO_LONG, MAX_LINE, LineReader, ServiceDB,
-                             load_db, parse_services, replies_for, reply)
+from svcviz.services import (
+    ERR_NOT_A_NAME,
+    ERR_TOO_LONG,
+    MAX_LINE,
+    LineReader,
+    ServiceDB,
+    load_db,
+    parse_services,
+    replies_for,
+    reply,
+)
 
 DB = ServiceDB(parse_services("discard 9/tcp sink null\ndiscard 9/udp\nsmtp 25/tcp mail # x\n"), "test")
 
@@ -59,6 +68,14 @@ def test_line_reader_boundary_is_max_line_bytes():
 def test_bundled_list_has_the_common_services(tmp_path):
     bundled = load_db(str(tmp_path / "missing"))
     assert bundled.source == "bundled"
-    for name, port in [("discard", 9), ("echo", 7), ("ftp", 21), ("ssh", 22), ("smtp", 25),
-                       ("domain", 53), ("http", 80), ("https", 443)]:
+    for name, port in [
+        ("discard", 9),
+        ("echo", 7),
+        ("ftp", 21),
+        ("ssh", 22),
+        ("smtp", 25),
+        ("domain", 53),
+        ("http", 80),
+        ("https", 443),
+    ]:
         assert bundled.lookup(name) == port

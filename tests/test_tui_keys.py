@@ -68,16 +68,22 @@ async def test_c_adds_clients_served_then_waiting_in_the_accept_queue():
         await until(pilot, lambda a: "accept queue: 2/8" in drawn(a, ListenPanel), what="accept queue: 2/8")
         assert listen_queue(app.lab.port) == (2, 8)  # the kernel agrees with the screen
         # The clients cannot tell accepted from queued; the kernel can, and the panel says which.
-        text = await until(pilot, lambda a: (t := drawn(a, ClientsPanel)).count("in the accept queue") == 2 and t,
-                           what="two clients in the accept queue")
+        text = await until(
+            pilot,
+            lambda a: (t := drawn(a, ClientsPanel)).count("in the accept queue") == 2 and t,
+            what="two clients in the accept queue",
+        )
         assert text.count(f"→ pid {app.lab.server_pid} fd") == 1
 
 
 async def test_digit_switches_model_and_header_follows():
     async with dashboard("fork") as pilot:
         await pilot.press("4")
-        await until(pilot, lambda a: a.lab.config.model == "serial" and " serial " in drawn(a, LabHeader),
-                    what="serial in the header")
+        await until(
+            pilot,
+            lambda a: a.lab.config.model == "serial" and " serial " in drawn(a, LabHeader),
+            what="serial in the header",
+        )
         assert listen_queue(pilot.app.lab.port) == (0, 8)
 
 
@@ -145,7 +151,9 @@ async def test_backlog_keys_restart_with_a_new_backlog():
     async with dashboard("serial") as pilot:
         app = pilot.app
         await pilot.press("plus")
-        await until(pilot, lambda a: "backlog: 9" in drawn(a, LabHeader) and "accept queue: 0/9" in drawn(a, ListenPanel))
+        await until(
+            pilot, lambda a: "backlog: 9" in drawn(a, LabHeader) and "accept queue: 0/9" in drawn(a, ListenPanel)
+        )
         assert listen_queue(app.lab.port) == (0, 9)
         await pilot.press("minus", "minus")
         await until(pilot, lambda a: "accept queue: 0/7" in drawn(a, ListenPanel))
@@ -161,7 +169,9 @@ async def test_f_toggles_close_fd_and_r_restarts():
         assert app.lab.server_pid != first and not session_pids(first)
         second = app.lab.server_pid
         await pilot.press("r")
-        await until(pilot, lambda a: a.lab.server_pid not in (None, second) and f"pid {a.lab.server_pid}" in drawn(a, LabHeader))
+        await until(
+            pilot, lambda a: a.lab.server_pid not in (None, second) and f"pid {a.lab.server_pid}" in drawn(a, LabHeader)
+        )
         assert "close fd in parent: no" in drawn(app, LabHeader)
 
 
@@ -231,8 +241,13 @@ async def test_busy_explicit_port_exits_2_with_one_line():
 
 
 def test_no_tty_points_to_watch_once():
-    done = subprocess.run([sys.executable, "-m", "svcviz", "--port", "0"], capture_output=True,
-                          text=True, timeout=20, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        [sys.executable, "-m", "svcviz", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        stdin=subprocess.DEVNULL,
+    )
     assert done.returncode == 2
     assert "svcviz watch --once" in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
@@ -245,8 +260,11 @@ async def test_b_blasts_and_the_palette_runs_actions_by_name():
         await pilot.press(*"Add ten")
         await pilot.pause(0.3)
         await pilot.press("enter")
-        await until(pilot, lambda a: sum(c.kind == "interactive" for c in a.latest.clients) == 10,
-                    what="ten clients added from the command palette")
+        await until(
+            pilot,
+            lambda a: sum(c.kind == "interactive" for c in a.latest.clients) == 10,
+            what="ten clients added from the command palette",
+        )
 
 
 async def test_a_cap_hit_shows_a_banner():

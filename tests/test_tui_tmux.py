@@ -76,7 +76,9 @@ def terminal():
 
     def open_(*args: str) -> Terminal:
         # Without COLUMNS/LINES (pytest may set them): the app must size itself from the tty.
-        term = Terminal(" ".join(["env", "-u", "COLUMNS", "-u", "LINES", sys.executable, "-m", "svcviz", "--port", "0", *args]))
+        term = Terminal(
+            " ".join(["env", "-u", "COLUMNS", "-u", "LINES", sys.executable, "-m", "svcviz", "--port", "0", *args])
+        )
         opened.append(term)
         return term
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -25,8 +26,13 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def watch(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "svcviz", "watch", *args], capture_output=True, text=True,
-                          timeout=30, env={**os.environ, "COLUMNS": "200"})
+    return subprocess.run(
+        [sys.executable, "-m", "svcviz", "watch", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "COLUMNS": "200"},
+    )
 
 
 def watch_json(*args: str) -> dict:
@@ -47,16 +53,23 @@ def started():
     procs: list[subprocess.Popen] = []
 
     def start(argv: list[str], user: int | None = None) -> subprocess.Popen:
-        procs.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                      start_new_session=True, user=user, group=user))
+        procs.append(
+            subprocess.Popen(
+                argv,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                start_new_session=True,
+                user=user,
+                group=user,
+            )
+        )
         return procs[-1]
 
     yield start
     for proc in procs:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait()
         proc.stdout.close()
 
@@ -160,8 +173,9 @@ def test_stopped_c_fork_server_queues_then_forks(tiny_server, started):
         held.pop().close()  # its child exits and, never waited for, stays a zombie
         wait_until(lambda: "Z" in children(server.pid).values())
         zombie = watch_json("--pid", str(server.pid))
-        assert sorted(p["state"] for p in zombie["processes"] if p["pid"] != server.pid) == \
-            sorted(children(server.pid).values())
+        assert sorted(p["state"] for p in zombie["processes"] if p["pid"] != server.pid) == sorted(
+            children(server.pid).values()
+        )
     finally:
         for sock in held:
             sock.close()
@@ -283,7 +297,8 @@ def observed_as_nobody(pid: int) -> dict:
 def test_another_users_server_is_one_clear_line(serve):
     server = serve("serial")  # ours, root's: nobody may not read its fds
     assert observed_as_nobody(server.pid) == {
-        "error": f"process {server.pid}: its fds cannot be read (permission denied)"}
+        "error": f"process {server.pid}: its fds cannot be read (permission denied)"
+    }
 
 
 def test_a_process_we_may_not_read_is_shown_as_such(tiny_server, started):

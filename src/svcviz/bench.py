@@ -39,24 +39,29 @@ TICKS = os.sysconf("SC_CLK_TCK")
 @dataclass(frozen=True)
 class Row:
     model: str
-    served: int = 0             # requests answered correctly
-    failed: int = 0             # refused, reset, wrong answer
+    served: int = 0  # requests answered correctly
+    failed: int = 0  # refused, reset, wrong answer
     seconds: float = 0.0
-    throughput: float = 0.0     # answered per second
+    throughput: float = 0.0  # answered per second
     p50_ms: float | None = None
     p99_ms: float | None = None
-    processes: int = 0          # the most the observer saw in the server's tree
+    processes: int = 0  # the most the observer saw in the server's tree
     threads: int = 0
-    cpu_percent: float = 0.0    # the server tree's CPU time over the run, % of one core
-    note: str = ""              # why a model was not measured
+    cpu_percent: float = 0.0  # the server tree's CPU time over the run, % of one core
+    note: str = ""  # why a model was not measured
 
 
 def config_for(model: str, clients: int, delay: float) -> ServerConfig:
     # A backlog that holds every client, so the table measures serving, not SYN drops
     # (a dropped SYN costs a 1 s retransmit); fork reaps its children, or zombies would
     # fill its process cap within seconds.
-    return ServerConfig(model=model, port=0, delay=delay, backlog=max(DEFAULT_BACKLOG, clients),
-                        sigchld="reap" if model == "fork" else "default")
+    return ServerConfig(
+        model=model,
+        port=0,
+        delay=delay,
+        backlog=max(DEFAULT_BACKLOG, clients),
+        sigchld="reap" if model == "fork" else "default",
+    )
 
 
 async def one_request(host: str, port: int) -> bool:
@@ -133,9 +138,18 @@ async def measure(model: str, clients: int, delay: float, seconds: float) -> Row
         elapsed = time.monotonic() - began
     finally:
         await lab.stop()
-    return Row(model, len(latencies), failures[0], round(elapsed, 2), round(len(latencies) / elapsed, 1),
-               _ms(percentile(latencies, 0.50)), _ms(percentile(latencies, 0.99)), most_processes, most_threads,
-               round(100 * (cpu_after - cpu_before) / TICKS / elapsed, 1))
+    return Row(
+        model,
+        len(latencies),
+        failures[0],
+        round(elapsed, 2),
+        round(len(latencies) / elapsed, 1),
+        _ms(percentile(latencies, 0.50)),
+        _ms(percentile(latencies, 0.99)),
+        most_processes,
+        most_threads,
+        round(100 * (cpu_after - cpu_before) / TICKS / elapsed, 1),
+    )
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -160,15 +174,28 @@ def table(rows: list[Row], clients: int, delay: float, seconds: float) -> Table:
     caption = "CPU: the server tree's, in % of one core."
     if unmeasured:
         caption += f" Not measured (no concurrent service): {', '.join(unmeasured)}."
-    grid = Table(title=f"{clients} clients, each looping connect/ask/read/close; {delay:g} s of work a request; "
-                       f"{seconds:g} s a model", title_justify="left", caption=caption, caption_justify="left")
+    grid = Table(
+        title=f"{clients} clients, each looping connect/ask/read/close; {delay:g} s of work a request; "
+        f"{seconds:g} s a model",
+        title_justify="left",
+        caption=caption,
+        caption_justify="left",
+    )
     grid.add_column("model", no_wrap=True)
     for heading in ("req/s", "p50 ms", "p99 ms", "failed", "procs", "threads", "CPU"):
         grid.add_column(heading, justify="right", no_wrap=True)
     for row in rows:
         if not row.note:
-            grid.add_row(row.model, f"{row.throughput:.1f}", _text(row.p50_ms), _text(row.p99_ms), str(row.failed),
-                         str(row.processes), str(row.threads), f"{row.cpu_percent:.0f}%")
+            grid.add_row(
+                row.model,
+                f"{row.throughput:.1f}",
+                _text(row.p50_ms),
+                _text(row.p99_ms),
+                str(row.failed),
+                str(row.processes),
+                str(row.threads),
+                f"{row.cpu_percent:.0f}%",
+            )
     return grid
 
 
@@ -191,8 +218,17 @@ def main(args: argparse.Namespace) -> int:
         print(f"svcviz bench: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps({"clients": args.clients, "delay": args.delay, "seconds": args.seconds,
-                          "models": [asdict(row) for row in rows]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "clients": args.clients,
+                    "delay": args.delay,
+                    "seconds": args.seconds,
+                    "models": [asdict(row) for row in rows],
+                },
+                indent=2,
+            )
+        )
     else:
         Console(highlight=False).print(table(rows, args.clients, args.delay, args.seconds))
     return 0

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from svcviz.servers.config import (DEFAULT_BACKLOG, DEFAULT_CAP_PROCS, DEFAULT_CAP_THREADS,
-                                   DEFAULT_HOST, DEFAULT_PORT, DEFAULT_WORKERS, SIGCHLD_MODES,
-                                   ServerConfig)
+from svcviz.servers.config import (
+    DEFAULT_BACKLOG,
+    DEFAULT_CAP_PROCS,
+    DEFAULT_CAP_THREADS,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DEFAULT_WORKERS,
+    SIGCHLD_MODES,
+    ServerConfig,
+)
 from svcviz.servers.registry import MODELS, NAMES
 
 
@@ -57,11 +63,29 @@ def add_server_options(parser: argparse.ArgumentParser, port_help: str) -> None:
     parser.add_argument("--backlog", type=_count, default=DEFAULT_BACKLOG, help="listen backlog (default: %(default)s)")
     parser.add_argument("--delay", type=_seconds, default=0.0, help="seconds of work per request")
     parser.add_argument("--max-fds", type=_count, help="RLIMIT_NOFILE of the server")
-    parser.add_argument("--cap-procs", type=_count, default=DEFAULT_CAP_PROCS, help="most processes in the server's tree (default: %(default)s)")
-    parser.add_argument("--cap-threads", type=_count, default=DEFAULT_CAP_THREADS, help="most threads in the server (default: %(default)s)")
+    parser.add_argument(
+        "--cap-procs",
+        type=_count,
+        default=DEFAULT_CAP_PROCS,
+        help="most processes in the server's tree (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--cap-threads",
+        type=_count,
+        default=DEFAULT_CAP_THREADS,
+        help="most threads in the server (default: %(default)s)",
+    )
     fork = parser.add_argument_group("fork")
-    fork.add_argument("--sigchld", choices=SIGCHLD_MODES, default="default", help="SIGCHLD handling (default: %(default)s)")
-    fork.add_argument("--close-fd", dest="close_fd", action="store_true", default=True, help="the parent closes each connection (default)")
+    fork.add_argument(
+        "--sigchld", choices=SIGCHLD_MODES, default="default", help="SIGCHLD handling (default: %(default)s)"
+    )
+    fork.add_argument(
+        "--close-fd",
+        dest="close_fd",
+        action="store_true",
+        default=True,
+        help="the parent closes each connection (default)",
+    )
     fork.add_argument("--leak-fd", dest="close_fd", action="store_false", help="the parent keeps each connection open")
     fork.add_argument("--max-children", type=_count, help="most children at once")
     pools = parser.add_argument_group("prefork, threadpool")
@@ -72,11 +96,21 @@ def add_server_options(parser: argparse.ArgumentParser, port_help: str) -> None:
 
 def server_config(model: str, args: argparse.Namespace) -> ServerConfig:
     port = DEFAULT_PORT if args.port is None else args.port
-    return ServerConfig(model=model, host=args.host, port=port, backlog=args.backlog,
-                        delay=args.delay, max_fds=args.max_fds, cap_procs=args.cap_procs,
-                        cap_threads=args.cap_threads, sigchld=args.sigchld, close_fd=args.close_fd,
-                        max_children=args.max_children, workers=args.workers,
-                        max_memory=args.max_memory)
+    return ServerConfig(
+        model=model,
+        host=args.host,
+        port=port,
+        backlog=args.backlog,
+        delay=args.delay,
+        max_fds=args.max_fds,
+        cap_procs=args.cap_procs,
+        cap_threads=args.cap_threads,
+        sigchld=args.sigchld,
+        close_fd=args.close_fd,
+        max_children=args.max_children,
+        workers=args.workers,
+        max_memory=args.max_memory,
+    )
 
 
 def build_parser() -> Parser:
@@ -120,7 +154,9 @@ def build_parser() -> Parser:
 
     bench = commands.add_parser("bench", help="the utilization table of the models")
     bench.add_argument("--clients", type=_count, default=8, help="concurrent clients (default: %(default)s)")
-    bench.add_argument("--delay", type=_seconds, default=0.05, help="seconds of work per request (default: %(default)s)")
+    bench.add_argument(
+        "--delay", type=_seconds, default=0.05, help="seconds of work per request (default: %(default)s)"
+    )
     bench.add_argument("--seconds", type=_seconds, default=3.0, help="seconds per model (default: %(default)s)")
     bench.add_argument("--json", action="store_true")
     return parser
@@ -128,8 +164,12 @@ def build_parser() -> Parser:
 
 def list_models(as_json: bool) -> int:
     if as_json:
-        print(json.dumps([{"name": m.name, "lecture": m.lecture, "idea": m.idea,
-                           "processes": m.processes} for m in MODELS], indent=2))
+        print(
+            json.dumps(
+                [{"name": m.name, "lecture": m.lecture, "idea": m.idea, "processes": m.processes} for m in MODELS],
+                indent=2,
+            )
+        )
         return 0
     width = max(len(m.name) for m in MODELS)
     for number, m in enumerate(MODELS, 1):
@@ -148,23 +188,30 @@ def main(argv: list[str] | None = None) -> int:
 def dispatch(args: argparse.Namespace) -> int:
     if args.command == "serve":
         from svcviz.servers.run import serve
+
         return serve(server_config(args.model, args))
     if args.command == "parse":
         from svcviz.services import parse_main
+
         return parse_main()
     if args.command == "models":
         return list_models(args.json)
     if args.command == "watch":
         from svcviz.observe.watch import main as watch_main
+
         return watch_main(args)
     if args.command == "blast":
         from svcviz.clients import blast_main
+
         return blast_main(args)
     if args.command == "scenario":
         from svcviz.scenarios import main as scenario_main
+
         return scenario_main(args)
     if args.command == "bench":
         from svcviz.bench import main as bench_main
+
         return bench_main(args)
     from svcviz.tui.app import main as dashboard_main
+
     return dashboard_main(args)

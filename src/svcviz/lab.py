@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import ctypes
 import math
 import os
@@ -26,8 +27,8 @@ import re
 import signal
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from typing import AsyncIterator
 
 from svcviz.clients import ClientView, Fleet, FleetFull
 from svcviz.observe.events import diff
@@ -51,11 +52,11 @@ class LabError(Exception):
 @dataclass(frozen=True)
 class LabUpdate:
     snapshot: Snapshot
-    events: tuple[Event, ...]        # new since the previous update
+    events: tuple[Event, ...]  # new since the previous update
     clients: tuple[ClientView, ...]
     config: ServerConfig
     server_pid: int | None
-    status: str                      # "running", "exited (status 0)", "killed", "stopped", "watching"
+    status: str  # "running", "exited (status 0)", "killed", "stopped", "watching"
     cap_hit: str | None
 
 
@@ -86,10 +87,8 @@ def session_pids(sid: int) -> list[int]:
 
 def kill_session(sid: int) -> None:
     for pid in session_pids(sid):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def reap_adopted(spawned: set[int]) -> int:
@@ -150,7 +149,7 @@ class Lab:
         self._samples = 0
 
     @classmethod
-    def attach(cls, *, pid: int | None = None, port: int | None = None, rate: float = 10.0) -> "Lab":
+    def attach(cls, *, pid: int | None = None, port: int | None = None, rate: float = 10.0) -> Lab:
         """Watch a server svcviz did not start: observe it, send it clients, control nothing."""
         lab = cls(ServerConfig(model="watch", port=port or 0), rate=rate, port_fallback=False)
         lab.controls_server = False
@@ -295,9 +294,17 @@ class Lab:
 
     async def _spawn(self, config: ServerConfig) -> None:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "svcviz", "serve", *config.as_args(),
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, start_new_session=True, preexec_fn=_die_with_parent)
+            sys.executable,
+            "-m",
+            "svcviz",
+            "serve",
+            *config.as_args(),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
         self._spawned.add(proc.pid)
         try:
             line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)
@@ -320,9 +327,11 @@ class Lab:
         self._holders.clear()
         self._marked_gone.clear()
         self._note("server", f"started {config.model} on {match.group(1)}:{match.group(2)} (pid {proc.pid})")
-        self._server_tasks = [asyncio.create_task(self._read_stderr(proc)),
-                              asyncio.create_task(self._drain(proc.stdout)),
-                              asyncio.create_task(self._watch_exit(proc))]
+        self._server_tasks = [
+            asyncio.create_task(self._read_stderr(proc)),
+            asyncio.create_task(self._drain(proc.stdout)),
+            asyncio.create_task(self._watch_exit(proc)),
+        ]
 
     async def _stop_server(self) -> None:
         proc, self._proc = self._proc, None
@@ -365,8 +374,11 @@ class Lab:
         code = proc.returncode
         if self._proc is not proc:
             return  # stopped on purpose
-        self.status = "killed" if code == -signal.SIGKILL else (
-            f"exited (status {code})" if code >= 0 else f"exited (signal {-code})")
+        self.status = (
+            "killed"
+            if code == -signal.SIGKILL
+            else (f"exited (status {code})" if code >= 0 else f"exited (signal {-code})")
+        )
         self._note("server", f"server {proc.pid} {self.status}")
 
     def _signal_server(self, sig: int) -> None:
@@ -400,9 +412,15 @@ class Lab:
         self._notice_hung_clients(snapshot)
         lab_events, self._pending = self._pending, []
         merged = tuple(sorted([*events, *lab_events], key=lambda e: e.time))
-        return LabUpdate(snapshot=snapshot, events=merged, clients=self.fleet.clients(),
-                         config=self.config, server_pid=self.server_pid, status=self.status,
-                         cap_hit=self.cap_hit)
+        return LabUpdate(
+            snapshot=snapshot,
+            events=merged,
+            clients=self.fleet.clients(),
+            config=self.config,
+            server_pid=self.server_pid,
+            status=self.status,
+            cap_hit=self.cap_hit,
+        )
 
     def _reap_orphans(self, snapshot: Snapshot) -> None:
         """waitpid() the adopted orphans that died: those the observer saw cost nothing to
@@ -411,10 +429,8 @@ class Lab:
         me = os.getpid()
         for process in snapshot.processes:
             if process.zombie and process.ppid == me and process.pid not in self._spawned:
-                try:
+                with contextlib.suppress(ChildProcessError):
                     os.waitpid(process.pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
         self._samples += 1
         if self._samples % max(1, round(self.rate)) == 0:
             reap_adopted(self._spawned)

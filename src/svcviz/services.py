@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -51,7 +51,7 @@ class ServiceDB:
         return self.table.get((name, proto))
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_db(path: str | None = None) -> ServiceDB:
     """Load the database once per process: the cache the lecture builds."""
     candidate = Path(path) if path else ETC_SERVICES

@@ -24,8 +24,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 MAX_CONNECTIONS = 1_000_000
-SPARE_FDS = 32        # stdio, epoll, imports: what the process needs besides the connections
-HARVEST_EVERY = 64    # connects issued between two looks at epoll
+SPARE_FDS = 32  # stdio, epoll, imports: what the process needs besides the connections
+HARVEST_EVERY = 64  # connects issued between two looks at epoll
 PROGRESS_PERIOD = 0.1
 
 
@@ -52,10 +52,18 @@ class BlastResult:
 
     def as_json(self) -> dict:
         p50, p99 = self.percentile(0.50), self.percentile(0.99)
-        return {"requested": self.requested, "connected": self.connected, "refused": self.refused,
-                "timed_out": self.timed_out, "errors": self.errors, "seconds": round(self.seconds, 6),
-                "connect_ms": {"p50": None if p50 is None else round(p50, 3),
-                               "p99": None if p99 is None else round(p99, 3)}}
+        return {
+            "requested": self.requested,
+            "connected": self.connected,
+            "refused": self.refused,
+            "timed_out": self.timed_out,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 6),
+            "connect_ms": {
+                "p50": None if p50 is None else round(p50, 3),
+                "p99": None if p99 is None else round(p99, 3),
+            },
+        }
 
 
 class Progress:
@@ -73,8 +81,10 @@ class Progress:
         self.shown = now
         width = 30
         filled = width * done // max(1, self.total)
-        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} "
-                          f"connected {result.connected}  failed {done - result.connected}")
+        self.stream.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} "
+            f"connected {result.connected}  failed {done - result.connected}"
+        )
         self.stream.flush()
 
     def clear(self) -> None:
@@ -83,8 +93,17 @@ class Progress:
 
 
 class Blaster:
-    def __init__(self, family: int, address: tuple, count: int, *, timeout: float,
-                 rate: float | None, payload: bytes | None, progress: Progress | None) -> None:
+    def __init__(
+        self,
+        family: int,
+        address: tuple,
+        count: int,
+        *,
+        timeout: float,
+        rate: float | None,
+        payload: bytes | None,
+        progress: Progress | None,
+    ) -> None:
         self.family = family
         self.address = address
         self.timeout = timeout
@@ -231,8 +250,10 @@ def raise_fd_limit(needed: int) -> str | None:
         target = soft
     if target >= needed:
         return f"raised the open-file limit from {soft} to {target}"
-    return (f"{needed} open files needed, the limit allows {target} (hard limit {hard}): "
-            f"connections past that fail with EMFILE")
+    return (
+        f"{needed} open files needed, the limit allows {target} (hard limit {hard}): "
+        f"connections past that fail with EMFILE"
+    )
 
 
 def check_args(args) -> tuple[int, tuple, bytes | None]:
@@ -258,14 +279,18 @@ def check_args(args) -> tuple[int, tuple, bytes | None]:
 
 
 def summary(result: BlastResult, target: str) -> str:
-    rate = f"  ({result.connected / result.seconds:,.0f} connections/s)" if result.connected and result.seconds > 0 else ""
+    rate = (
+        f"  ({result.connected / result.seconds:,.0f} connections/s)" if result.connected and result.seconds > 0 else ""
+    )
     p50, p99 = result.percentile(0.5), result.percentile(0.99)
-    rows = [("requested", str(result.requested)),
-            ("connected", str(result.connected)),
-            ("refused", str(result.refused)),
-            ("timed out", str(result.timed_out)),
-            ("errors", str(result.errors) + "".join(f"  {name} x{n}" for name, n in result.error_reasons.items())),
-            ("seconds", f"{result.seconds:.4f}{rate}")]
+    rows = [
+        ("requested", str(result.requested)),
+        ("connected", str(result.connected)),
+        ("refused", str(result.refused)),
+        ("timed out", str(result.timed_out)),
+        ("errors", str(result.errors) + "".join(f"  {name} x{n}" for name, n in result.error_reasons.items())),
+        ("seconds", f"{result.seconds:.4f}{rate}"),
+    ]
     if p50 is not None:
         rows.append(("connect ms", f"p50 {p50:.3f}  p99 {p99:.3f}"))
     return "\n".join([f"svcviz blast {target}"] + [f"  {name:<11} {value}" for name, value in rows])
@@ -281,8 +306,9 @@ def blast_main(args) -> int:
     if note:
         print(f"svcviz blast: {note}", file=sys.stderr)
     progress = Progress(args.count, sys.stdout) if sys.stdout.isatty() and not args.json else None
-    blaster = Blaster(family, address, args.count, timeout=args.timeout, rate=args.rate,
-                      payload=payload, progress=progress)
+    blaster = Blaster(
+        family, address, args.count, timeout=args.timeout, rate=args.rate, payload=payload, progress=progress
+    )
     try:
         result = blaster.run()
         if progress:

@@ -9,12 +9,13 @@ is cancelled while it sits in a read, which is how a close can hang.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import itertools
 import os
 import socket
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from svcviz.clients.view import KINDS, ClientView
 
@@ -24,8 +25,8 @@ DEFAULTS: dict[str, dict] = {
     "scripted": {"queries": 3, "every": 1.0, "query": "discard"},
     "half-close": {"query": "discard"},
 }
-CLOSE_WAIT = 2.0   # seconds a closing task gets to finish on its own (it needs one loop turn)
-ADD_BATCH = 50     # clients started per loop turn: a big add must not stall the dashboard
+CLOSE_WAIT = 2.0  # seconds a closing task gets to finish on its own (it needs one loop turn)
+ADD_BATCH = 50  # clients started per loop turn: a big add must not stall the dashboard
 RECV_SIZE = 65536
 
 
@@ -74,10 +75,21 @@ class _Client:
         return self.ending is None or self.sock is not None
 
     def view(self) -> ClientView:
-        return ClientView(id=self.id, kind=self.kind, state=self.state, open=self.open,
-                          local_port=self.local_port, connect_ms=self.connect_ms, sent=self.sent,
-                          received=self.received, last_reply=self.last_reply, error=self.error,
-                          started=self.started, asked=self.asked, answered=self.answered)
+        return ClientView(
+            id=self.id,
+            kind=self.kind,
+            state=self.state,
+            open=self.open,
+            local_port=self.local_port,
+            connect_ms=self.connect_ms,
+            sent=self.sent,
+            received=self.received,
+            last_reply=self.last_reply,
+            error=self.error,
+            started=self.started,
+            asked=self.asked,
+            answered=self.answered,
+        )
 
 
 def _wake(future: asyncio.Future, why: str) -> None:
@@ -86,9 +98,17 @@ def _wake(future: asyncio.Future, why: str) -> None:
 
 
 class Fleet:
-    def __init__(self, host: str, port: int, *, cap: int = 2000, connect_timeout: float = 10.0,
-                 hung_after: float = 1.0, on_change: Callable[[], None] | None = None,
-                 kept_finished: int = 200) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        cap: int = 2000,
+        connect_timeout: float = 10.0,
+        hung_after: float = 1.0,
+        on_change: Callable[[], None] | None = None,
+        kept_finished: int = 200,
+    ) -> None:
         self.host = host
         self.port = port
         self.cap = cap
@@ -170,18 +190,20 @@ class Fleet:
     def mark_server_gone(self, local_port: int) -> None:
         """The process that served this client is gone: without EOF soon, the client hangs."""
         for client in self._clients.values():
-            if client.local_port == local_port and client.connected and client.ending is None:
-                if client.hung_timer is None:
-                    client.hung_timer = asyncio.get_running_loop().call_later(
-                        self.hung_after, self._hang, client)
+            if (
+                client.local_port == local_port
+                and client.connected
+                and client.ending is None
+                and client.hung_timer is None
+            ):
+                client.hung_timer = asyncio.get_running_loop().call_later(self.hung_after, self._hang, client)
 
     # -- one client's life -----------------------------------------------------------
 
     async def _run(self, client: _Client, family: int, address: tuple) -> None:
         try:
-            if client.ending is None and self._open_socket(client, family):
-                if await self._connect(client, address):
-                    await self._converse(client)
+            if client.ending is None and self._open_socket(client, family) and await self._connect(client, address):
+                await self._converse(client)
         except Exception as exc:  # a bug here must not take the dashboard down: show it
             self._end(client, "error", f"{type(exc).__name__}: {exc}")
         finally:
@@ -200,10 +222,8 @@ class Fleet:
         sock = client.sock
         began = time.monotonic()
         err = sock.connect_ex(address)
-        try:
+        with contextlib.suppress(OSError):
             client.local_port = sock.getsockname()[1] or None
-        except OSError:
-            pass
         self._changed()
         if err in (errno.EINPROGRESS, errno.EAGAIN):
             why = await self._wait(client, read=False, write=True, timeout=self.connect_timeout)
@@ -249,7 +269,7 @@ class Fleet:
                     self._end(client, "quit", None)
 
     async def _wait(self, client: _Client, *, read: bool, write: bool, timeout: float | None) -> str:
-        """"read", "write", "timeout" or "stop": whichever comes first."""
+        """ "read", "write", "timeout" or "stop": whichever comes first."""
         if client.ending is not None:
             return "stop"
         loop = asyncio.get_running_loop()
@@ -389,7 +409,7 @@ class Fleet:
         if self._finished <= 2 * self.kept_finished:
             return
         finished = [i for i, c in self._clients.items() if not c.open]
-        for client_id in finished[:max(0, len(finished) - self.kept_finished)]:
+        for client_id in finished[: max(0, len(finished) - self.kept_finished)]:
             del self._clients[client_id]
         self._finished = min(len(finished), self.kept_finished)
 

@@ -124,7 +124,9 @@ def _drops(prev: Snapshot, next: Snapshot, say: _Sayer) -> None:
     overflows = next.counters.listen_overflows - prev.counters.listen_overflows
     drops = next.counters.listen_drops - prev.counters.listen_drops
     if overflows > 0 or drops > 0:
-        say("dropped", f"dropped {max(overflows, drops)} SYN(s): a listen queue was full "
-                       f"(ListenOverflows +{overflows}, ListenDrops +{drops}, system-wide)", None)
-
-
+        say(
+            "dropped",
+            f"dropped {max(overflows, drops)} SYN(s): a listen queue was full "
+            f"(ListenOverflows +{overflows}, ListenDrops +{drops}, system-wide)",
+            None,
+        )

@@ -26,26 +26,51 @@ def to_json(snapshot: Snapshot) -> dict:
 
 
 def _listen(sock: ListenSocket) -> dict:
-    return {"addr": sock.addr, "port": sock.port, "queue": sock.queue, "backlog": sock.backlog,
-            "pid": sock.pid, "fd": sock.fd, "inode": sock.inode}
+    return {
+        "addr": sock.addr,
+        "port": sock.port,
+        "queue": sock.queue,
+        "backlog": sock.backlog,
+        "pid": sock.pid,
+        "fd": sock.fd,
+        "inode": sock.inode,
+    }
 
 
 def _process(process: Process) -> dict:
     return {
-        "pid": process.pid, "ppid": process.ppid, "name": process.name, "state": process.state,
+        "pid": process.pid,
+        "ppid": process.ppid,
+        "name": process.name,
+        "state": process.state,
         "threads": process.thread_count,
         "thread_list": [{"tid": t.tid, "state": t.state, "name": t.name} for t in process.threads],
         "rss": process.rss,
         "fds": [_fd(fd) for fd in process.fds],
-        "readable": process.readable, "adopted": process.adopted, "cmdline": process.cmdline,
+        "readable": process.readable,
+        "adopted": process.adopted,
+        "cmdline": process.cmdline,
     }
 
 
 def _fd(fd: Fd) -> dict:
-    return {"fd": fd.fd, "kind": fd.kind, "peer": fd.peer, "local": fd.local, "inode": fd.inode,
-            "tcp_state": fd.tcp_state}
+    return {
+        "fd": fd.fd,
+        "kind": fd.kind,
+        "peer": fd.peer,
+        "local": fd.local,
+        "inode": fd.inode,
+        "tcp_state": fd.tcp_state,
+    }
 
 
 def _connection(conn: Connection) -> dict:
-    return {"client": conn.client, "server": conn.server, "state": conn.state, "tcp_state": conn.tcp_state,
-            "pid": conn.pid, "fd": conn.fd, "tid": conn.tid}
+    return {
+        "client": conn.client,
+        "server": conn.server,
+        "state": conn.state,
+        "tcp_state": conn.tcp_state,
+        "pid": conn.pid,
+        "fd": conn.fd,
+        "tid": conn.tid,
+    }

@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass
 
 from svcviz.observe import procfs
+from svcviz.observe.snapshot import Connection, Counters, Fd, ListenSocket, Process, Snapshot, Thread
 from svcviz.observe.sockdiag import ALL_STATES, SockDiag
 from svcviz.observe.sockets import LISTEN, SYN_SENT, TcpRow, addr_host, read_netstat, read_proc_net_tcp
-from svcviz.observe.snapshot import Connection, Counters, Fd, ListenSocket, Process, Snapshot, Thread
 
 FAMILIES = (socket.AF_INET, socket.AF_INET6)
 WILDCARDS = {"0.0.0.0", "::"}
@@ -38,6 +38,7 @@ class TargetError(ObserveError):
 @dataclass
 class _Member:
     """A process of the tree while a sample is assembled."""
+
     stat: procfs.Stat
     adopted: bool
     fds: dict[int, int | None]  # fd -> socket inode, None for other files
@@ -63,7 +64,7 @@ class Observer:
                 self._diag = SockDiag()
             except OSError:
                 pass  # no sock_diag here: /proc/net/tcp will do, slower
-        self._known: dict[int, int] = {}      # pid -> start time, of every process seen in the tree
+        self._known: dict[int, int] = {}  # pid -> start time, of every process seen in the tree
         self._outsiders: dict[int, int] = {}  # pid -> /proc inode, of processes seen outside the tree
         self._cmdlines: dict[tuple[int, int], str] = {}
         # pid -> ((start, schedstat before the read), fds): see _fd_table
@@ -232,8 +233,9 @@ class Observer:
             self._diag.close()
             self._diag = None
 
-    def _port_rows(self, ports: frozenset[int], families: tuple[int, ...],
-                   drops: tuple[int, int]) -> tuple[list[TcpRow], list[TcpRow]]:
+    def _port_rows(
+        self, ports: frozenset[int], families: tuple[int, ...], drops: tuple[int, int]
+    ) -> tuple[list[TcpRow], list[TcpRow]]:
         """(server-side rows on the ports, LISTEN excluded; clients in SYN_SENT toward them).
 
         Each dump walks the kernel's whole connection table, so: only the families listened
@@ -255,16 +257,17 @@ class Observer:
             except OSError:
                 self._drop_netlink()
         rows = read_proc_net_tcp(ports)
-        return ([row for row in rows if row.local_port in ports and row.state != "LISTEN"],
-                [row for row in rows if row.remote_port in ports and row.state == "SYN_SENT"])
+        return (
+            [row for row in rows if row.local_port in ports and row.state != "LISTEN"],
+            [row for row in rows if row.remote_port in ports and row.state == "SYN_SENT"],
+        )
 
     def _listening(self, tree: dict[int, _Member], holders: dict[int, list[tuple[int, int]]]) -> list[ListenSocket]:
         sockets = []
         for row in self._listen_rows():
             if row.inode in holders:
                 pid, fd = _first_holder(tree, holders[row.inode])
-                sockets.append(ListenSocket(row.local, row.local_port, row.rx_queue, row.tx_queue,
-                                            pid, fd, row.inode))
+                sockets.append(ListenSocket(row.local, row.local_port, row.rx_queue, row.tx_queue, pid, fd, row.inode))
         return sorted(sockets, key=lambda s: (s.port, s.addr))
 
     # -- the sample -----------------------------------------------------------------
@@ -295,42 +298,63 @@ class Observer:
             self._sockets_of = (sockets_key, self._served_rows(served, listening, holders))
         served, by_inode = self._sockets_of[1]
         serving_threads = self._serving_threads(tree, by_inode)
-        connections = self._connections(tree, holders, served, knocking, listening, serving_threads,
-                                        sockets_reused)
+        connections = self._connections(tree, holders, served, knocking, listening, serving_threads, sockets_reused)
 
-        counters = Counters(totals[0], totals[1], max(0, totals[0] - self._totals[0]),
-                            max(0, totals[1] - self._totals[1]))
+        counters = Counters(
+            totals[0], totals[1], max(0, totals[0] - self._totals[0]), max(0, totals[1] - self._totals[1])
+        )
         self._totals = totals
         listen_inodes = {sock.inode: sock for sock in listening}
         known, self._processes = self._processes if sockets_reused else {}, {}
-        processes = tuple([self._process(pid, member, listen_inodes, by_inode, known.get(pid))
-                           for pid, member in tree.items()])
+        processes = tuple(
+            [self._process(pid, member, listen_inodes, by_inode, known.get(pid)) for pid, member in tree.items()]
+        )
         unreadable = tuple(f"pid {pid} fds: permission denied" for pid, m in tree.items() if not m.readable)
         if len(self._objects) > OBJECTS_KEPT:
             self._previous_objects, self._objects = self._objects, {}
         return Snapshot(now, self.root_pid, tuple(listening), processes, connections, counters, unreadable)
 
-    def _served_rows(self, served: list[TcpRow], listening: list[ListenSocket],
-                     holders: dict[int, list[tuple[int, int]]]) -> tuple[list[TcpRow], dict[int, TcpRow]]:
+    def _served_rows(
+        self, served: list[TcpRow], listening: list[ListenSocket], holders: dict[int, list[tuple[int, int]]]
+    ) -> tuple[list[TcpRow], dict[int, TcpRow]]:
         """(our connections' rows in order, inode -> row). Ours: on one of our listeners'
         addresses, or held by our processes (the listener may be closed, and the port
         someone else's now). A row with no peer is a socket merely bound to the port
         (state CLOSE), not a connection."""
         belongs = _Belongs(listening)
-        served = sorted((row for row in served if row.remote_port and (belongs(row.local) or row.inode in holders)),
-                        key=BY_SERVER_THEN_CLIENT_PORT)
+        served = sorted(
+            (row for row in served if row.remote_port and (belongs(row.local) or row.inode in holders)),
+            key=BY_SERVER_THEN_CLIENT_PORT,
+        )
         return served, {row.inode: row for row in served if row.inode}
 
-    def _connections(self, tree: dict[int, _Member], holders: dict[int, list[tuple[int, int]]],
-                     served: list[TcpRow], knocking: list[TcpRow], listening: list[ListenSocket],
-                     serving_threads: dict[tuple[int, int], int], sockets_reused: bool) -> tuple[Connection, ...]:
+    def _connections(
+        self,
+        tree: dict[int, _Member],
+        holders: dict[int, list[tuple[int, int]]],
+        served: list[TcpRow],
+        knocking: list[TcpRow],
+        listening: list[ListenSocket],
+        serving_threads: dict[tuple[int, int], int],
+        sockets_reused: bool,
+    ) -> tuple[Connection, ...]:
         if sockets_reused and self._connections_for[0] == serving_threads:
             return self._connections_for[1]
         connections = []
         for row in served:
             pid, fd = _owner(tree, holders.get(row.inode, []), self.root_pid) if row.inode else (None, None)
-            connections.append(self._made(Connection, row.remote, row.local, _conn_state(row), row.state, pid, fd,
-                                          serving_threads.get((pid, fd))))
+            connections.append(
+                self._made(
+                    Connection,
+                    row.remote,
+                    row.local,
+                    _conn_state(row),
+                    row.state,
+                    pid,
+                    fd,
+                    serving_threads.get((pid, fd)),
+                )
+            )
         for row in sorted(knocking, key=lambda row: (row.remote, row.local_port)):
             if listening and _knocks_on(row, listening):
                 connections.append(self._made(Connection, row.local, row.remote, "syn_sent", row.state))
@@ -346,24 +370,46 @@ class Observer:
             made = self._objects[key] = self._previous_objects.get(key) or kind(*fields)
         return made
 
-    def _process(self, pid: int, member: _Member, listen_inodes: dict[int, ListenSocket],
-                 conns: dict[int, TcpRow], known: tuple | None) -> Process:
+    def _process(
+        self,
+        pid: int,
+        member: _Member,
+        listen_inodes: dict[int, ListenSocket],
+        conns: dict[int, TcpRow],
+        known: tuple | None,
+    ) -> Process:
         """known: what the previous sample made of this pid, if the sockets were the same.
         A single-threaded process with the same stat text, fd table and place in the tree
         is the same Process (a multi-threaded one's threads are read anew)."""
         stat = member.stat
-        if (known is not None and known[0] is stat and known[1] == member.adopted
-                and known[2] == member.readable and known[3] == member.fds and stat.threads <= 1):
+        if (
+            known is not None
+            and known[0] is stat
+            and known[1] == member.adopted
+            and known[2] == member.readable
+            and known[3] == member.fds
+            and stat.threads <= 1
+        ):
             process = known[4]
         else:
-            process = Process(pid, stat.ppid, stat.name, stat.state, self._threads(stat), stat.rss,
-                              self._fds(member.fds, listen_inodes, conns), member.readable, member.adopted,
-                              self._cmdline(stat))
+            process = Process(
+                pid,
+                stat.ppid,
+                stat.name,
+                stat.state,
+                self._threads(stat),
+                stat.rss,
+                self._fds(member.fds, listen_inodes, conns),
+                member.readable,
+                member.adopted,
+                self._cmdline(stat),
+            )
         self._processes[pid] = (stat, member.adopted, member.readable, member.fds, process)
         return process
 
-    def _fds(self, inodes: dict[int, int | None], listen_inodes: dict[int, ListenSocket],
-             conns: dict[int, TcpRow]) -> tuple[Fd, ...]:
+    def _fds(
+        self, inodes: dict[int, int | None], listen_inodes: dict[int, ListenSocket], conns: dict[int, TcpRow]
+    ) -> tuple[Fd, ...]:
         fds = []
         for fd, inode in inodes.items():
             if inode is None:
@@ -417,7 +463,7 @@ class Observer:
         with self._lock:
             self._drop_netlink()
 
-    def __enter__(self) -> "Observer":
+    def __enter__(self) -> Observer:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -458,8 +504,7 @@ def _conn_state(row: TcpRow) -> str:
 
 
 def _host_matches(listen_host: str, host: str) -> bool:
-    return listen_host in WILDCARDS or listen_host == host or (
-        host.startswith("::ffff:") and listen_host == host[7:])
+    return listen_host in WILDCARDS or listen_host == host or (host.startswith("::ffff:") and listen_host == host[7:])
 
 
 class _Belongs:
@@ -490,6 +535,8 @@ def _knocks_on(row: TcpRow, listening: list[ListenSocket]) -> bool:
     listener's own address)."""
     host = addr_host(row.remote)
     loopback = host.startswith("127.") or host == "::1"
-    return any(sock.port == row.remote_port and (addr_host(sock.addr) == host or
-                                                 (addr_host(sock.addr) in WILDCARDS and loopback))
-               for sock in listening)
+    return any(
+        sock.port == row.remote_port
+        and (addr_host(sock.addr) == host or (addr_host(sock.addr) in WILDCARDS and loopback))
+        for sock in listening
+    )

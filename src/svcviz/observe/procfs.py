@@ -20,8 +20,8 @@ class Stat:
     state: str
     ppid: int
     threads: int
-    start: int          # clock ticks after boot: tells a pid from a later process reusing it
-    rss: int            # bytes
+    start: int  # clock ticks after boot: tells a pid from a later process reusing it
+    rss: int  # bytes
 
 
 def parse_stat(text: str) -> Stat:
@@ -30,8 +30,9 @@ def parse_stat(text: str) -> Stat:
     pid, _, name = head.partition(" (")
     fields = tail.split()
     # fields[0] is field 3 of proc(5): state, ppid=4, num_threads=20, starttime=22, rss=24
-    return Stat(int(pid), name, fields[0], int(fields[1]), int(fields[17]), int(fields[19]),
-                int(fields[21]) * PAGE_SIZE)
+    return Stat(
+        int(pid), name, fields[0], int(fields[1]), int(fields[17]), int(fields[19]), int(fields[21]) * PAGE_SIZE
+    )
 
 
 def read_text(path: str) -> str | None:
@@ -86,7 +87,7 @@ def list_tids(pid: int) -> list[int]:
 
 
 def socket_inode(link: str) -> int | None:
-    """"socket:[12345]" -> 12345; None for anything that is not a socket."""
+    """ "socket:[12345]" -> 12345; None for anything that is not a socket."""
     if link.startswith("socket:["):
         return int(link[8:-1])
     return None
@@ -119,8 +120,8 @@ def read_fd_sockets(pid: int) -> dict[int, int | None] | None:
 # The syscalls a thread sits in while it waits for a client's bytes: first argument = fd.
 # (/proc/PID/task/TID/syscall prints the number, then the arguments in hex.)
 RECV_SYSCALLS = {
-    "x86_64": {0, 19, 45, 47},        # read, readv, recvfrom, recvmsg
-    "aarch64": {63, 65, 207, 212},    # read, readv, recvfrom, recvmsg
+    "x86_64": {0, 19, 45, 47},  # read, readv, recvfrom, recvmsg
+    "aarch64": {63, 65, 207, 212},  # read, readv, recvfrom, recvmsg
 }.get(os.uname().machine, set())
 
 

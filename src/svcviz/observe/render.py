@@ -11,8 +11,16 @@ from rich.tree import Tree
 
 from svcviz.observe.snapshot import Fd, Process, Snapshot
 
-STATES = {"R": "running", "S": "sleeping", "D": "disk wait", "Z": "zombie", "T": "stopped",
-          "t": "traced", "I": "idle", "X": "dead"}
+STATES = {
+    "R": "running",
+    "S": "sleeping",
+    "D": "disk wait",
+    "Z": "zombie",
+    "T": "stopped",
+    "t": "traced",
+    "I": "idle",
+    "X": "dead",
+}
 STATE_STYLES = {"R": "green", "Z": "bold red", "T": "yellow", "D": "magenta"}
 CONN_STYLES = {"queued": "yellow", "accepted": "green", "syn_sent": "red", "syn_recv": "red", "closing": "dim"}
 
@@ -23,9 +31,12 @@ def render(snapshot: Snapshot) -> RenderableType:
 
 def _header(snapshot: Snapshot) -> Text:
     stamp = time.strftime("%H:%M:%S", time.localtime(snapshot.time))
-    text = Text.assemble(("svcviz watch", "bold"), f"  {stamp}  root pid {snapshot.root_pid}  ",
-                         f"{len(snapshot.processes)} processes ({len(snapshot.zombies)} zombies), "
-                         f"{snapshot.thread_total} threads, {len(snapshot.connections)} connections")
+    text = Text.assemble(
+        ("svcviz watch", "bold"),
+        f"  {stamp}  root pid {snapshot.root_pid}  ",
+        f"{len(snapshot.processes)} processes ({len(snapshot.zombies)} zombies), "
+        f"{snapshot.thread_total} threads, {len(snapshot.connections)} connections",
+    )
     return text
 
 
@@ -36,23 +47,37 @@ def _listen(snapshot: Snapshot) -> RenderableType:
     for sock in snapshot.listen:
         # The accept queue holds backlog+1 completed connections before SYNs are dropped.
         full = sock.queue > sock.backlog
-        lines.append(Text.assemble(f"listen {sock.addr}  queue ",
-                                   (f"{sock.queue}/{sock.backlog}", "bold red" if full else "bold"),
-                                   f"  (pid {sock.pid} fd {sock.fd})", (" FULL: SYNs dropped" if full else "", "red")))
+        lines.append(
+            Text.assemble(
+                f"listen {sock.addr}  queue ",
+                (f"{sock.queue}/{sock.backlog}", "bold red" if full else "bold"),
+                f"  (pid {sock.pid} fd {sock.fd})",
+                (" FULL: SYNs dropped" if full else "", "red"),
+            )
+        )
     counters = snapshot.counters
-    lines.append(Text(f"ListenOverflows {counters.listen_overflows} (+{counters.overflows_delta})  "
-                      f"ListenDrops {counters.listen_drops} (+{counters.drops_delta})  (system-wide)", style="dim"))
+    lines.append(
+        Text(
+            f"ListenOverflows {counters.listen_overflows} (+{counters.overflows_delta})  "
+            f"ListenDrops {counters.listen_drops} (+{counters.drops_delta})  (system-wide)",
+            style="dim",
+        )
+    )
     return Group(*lines)
 
 
 def _label(process: Process) -> Text:
-    text = Text.assemble((f"{process.pid}", "bold"), f" {process.name} ",
-                         (STATES.get(process.state, process.state), STATE_STYLES.get(process.state, "")))
+    text = Text.assemble(
+        (f"{process.pid}", "bold"),
+        f" {process.name} ",
+        (STATES.get(process.state, process.state), STATE_STYLES.get(process.state, "")),
+    )
     if process.adopted:
         text.append(f"  orphan, adopted by {process.ppid}", style="yellow")
     if not process.zombie:
-        text.append(f"  {process.thread_count} thread{'s' if process.thread_count != 1 else ''}"
-                    f"  rss {process.rss // 1024} KiB")
+        text.append(
+            f"  {process.thread_count} thread{'s' if process.thread_count != 1 else ''}  rss {process.rss // 1024} KiB"
+        )
     if not process.readable:
         text.append("  fds unreadable (permission denied)", style="red")
     return text
@@ -81,8 +106,12 @@ def _tree(snapshot: Snapshot) -> RenderableType:
         node = (parent or tree).add(_label(process))
         nodes[process.pid] = node
         if len(process.threads) > 1:
-            node.add(Text("threads: " + ", ".join(f"{t.tid} {STATES.get(t.state, t.state)}" for t in process.threads),
-                          style="cyan"))
+            node.add(
+                Text(
+                    "threads: " + ", ".join(f"{t.tid} {STATES.get(t.state, t.state)}" for t in process.threads),
+                    style="cyan",
+                )
+            )
         if process.fds:
             node.add(Text(_fds_text(process.fds), style="dim"))
     return tree
@@ -96,8 +125,9 @@ def _connections(snapshot: Snapshot) -> RenderableType:
         owner = "" if conn.pid is None else f"pid {conn.pid} fd {conn.fd}"
         if conn.tid is not None and conn.tid != conn.pid:
             owner += f" thread {conn.tid}"
-        table.add_row(conn.client, conn.server, Text(conn.state, CONN_STYLES.get(conn.state, "")),
-                      conn.tcp_state, owner)
+        table.add_row(
+            conn.client, conn.server, Text(conn.state, CONN_STYLES.get(conn.state, "")), conn.tcp_state, owner
+        )
     return table
 
 

@@ -17,16 +17,16 @@ ConnState = Literal["queued", "accepted", "syn_sent", "syn_recv", "closing"]
 class Fd:
     fd: int
     kind: FdKind
-    peer: str | None = None      # "127.0.0.1:40000" for a connection
-    local: str | None = None     # "127.0.0.1:6168"
-    inode: int | None = None     # socket inode, the key that joins fds to /proc/net/tcp rows
+    peer: str | None = None  # "127.0.0.1:40000" for a connection
+    local: str | None = None  # "127.0.0.1:6168"
+    inode: int | None = None  # socket inode, the key that joins fds to /proc/net/tcp rows
     tcp_state: str | None = None  # "ESTABLISHED", "CLOSE_WAIT", ... for a socket
 
 
 @dataclass(frozen=True)
 class Thread:
     tid: int
-    state: str                   # R, S, D, Z, T, ...
+    state: str  # R, S, D, Z, T, ...
     name: str = ""
 
 
@@ -35,12 +35,12 @@ class Process:
     pid: int
     ppid: int
     name: str
-    state: str                   # R, S, D, Z (zombie), T (stopped), ...
+    state: str  # R, S, D, Z (zombie), T (stopped), ...
     threads: tuple[Thread, ...] = ()
-    rss: int = 0                 # bytes
+    rss: int = 0  # bytes
     fds: tuple[Fd, ...] = ()
-    readable: bool = True        # False: another user's process we may not look into
-    adopted: bool = False        # was in the tree, now reparented (its parent died)
+    readable: bool = True  # False: another user's process we may not look into
+    adopted: bool = False  # was in the tree, now reparented (its parent died)
     cmdline: str = ""
 
     @property
@@ -54,24 +54,24 @@ class Process:
 
 @dataclass(frozen=True)
 class ListenSocket:
-    addr: str                    # "127.0.0.1:6168" or "[::1]:6168"
+    addr: str  # "127.0.0.1:6168" or "[::1]:6168"
     port: int
-    queue: int                   # completed connections waiting for accept()
-    backlog: int                 # what listen() was given (the queue holds backlog+1)
-    pid: int | None              # the lowest pid holding it (the server's parent)
+    queue: int  # completed connections waiting for accept()
+    backlog: int  # what listen() was given (the queue holds backlog+1)
+    pid: int | None  # the lowest pid holding it (the server's parent)
     fd: int | None
     inode: int = 0
 
 
 @dataclass(frozen=True)
 class Connection:
-    client: str                  # the client's address, "127.0.0.1:40000"
-    server: str                  # the server side, "127.0.0.1:6168"
+    client: str  # the client's address, "127.0.0.1:40000"
+    server: str  # the server side, "127.0.0.1:6168"
     state: ConnState
-    tcp_state: str               # the kernel's word for the server side
-    pid: int | None = None       # owner of the server side; None while queued
+    tcp_state: str  # the kernel's word for the server side
+    pid: int | None = None  # owner of the server side; None while queued
     fd: int | None = None
-    tid: int | None = None       # the thread serving it, when that can be known
+    tid: int | None = None  # the thread serving it, when that can be known
 
     @property
     def client_port(self) -> int:
@@ -80,9 +80,9 @@ class Connection:
 
 @dataclass(frozen=True)
 class Counters:
-    listen_overflows: int = 0    # system-wide totals from /proc/net/netstat
+    listen_overflows: int = 0  # system-wide totals from /proc/net/netstat
     listen_drops: int = 0
-    overflows_delta: int = 0     # since the previous snapshot
+    overflows_delta: int = 0  # since the previous snapshot
     drops_delta: int = 0
 
 
@@ -113,10 +113,23 @@ class Snapshot:
 
 
 EventKind = Literal[
-    "fork", "exit", "reaped", "adopted", "thread_start", "thread_exit", "accept", "queued",
-    "dropped", "fd_open", "fd_close", "closed",
+    "fork",
+    "exit",
+    "reaped",
+    "adopted",
+    "thread_start",
+    "thread_exit",
+    "accept",
+    "queued",
+    "dropped",
+    "fd_open",
+    "fd_close",
+    "closed",
     # from the lab, not the kernel diff:
-    "server", "client", "cap", "error",
+    "server",
+    "client",
+    "cap",
+    "error",
 ]
 
 
@@ -124,5 +137,5 @@ EventKind = Literal[
 class Event:
     time: float
     kind: EventKind
-    text: str                    # one readable line: "fork 4250 (parent 4242)"
+    text: str  # one readable line: "fork 4250 (parent 4242)"
     pid: int | None = None

@@ -37,10 +37,15 @@ SWAP_PORTS = sys.byteorder == "little"
 
 def request(family: int, states: int, sport: int = 0, dport: int = 0, seq: int = 1) -> bytes:
     """A dump request; the kernel's dump skips sockets whose sport/dport differ when set."""
-    body = (REQUEST.pack(family, socket.IPPROTO_TCP, 0, 0, states)
-            + SOCKID_PORTS.pack(sport, dport) + bytes(32) + struct.pack("=III", 0, NO_COOKIE, NO_COOKIE))
-    return NLMSG_HEADER.pack(NLMSG_HEADER.size + len(body), SOCK_DIAG_BY_FAMILY,
-                             NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body
+    body = (
+        REQUEST.pack(family, socket.IPPROTO_TCP, 0, 0, states)
+        + SOCKID_PORTS.pack(sport, dport)
+        + bytes(32)
+        + struct.pack("=III", 0, NO_COOKIE, NO_COOKIE)
+    )
+    return (
+        NLMSG_HEADER.pack(NLMSG_HEADER.size + len(body), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body
+    )
 
 
 def _port(raw: int) -> int:
@@ -52,7 +57,7 @@ class _Hosts(dict):
 
     def __missing__(self, key: tuple[int, bytes]) -> str:
         family, packed = key
-        host = socket.inet_ntop(family, packed[:ADDR_LEN.get(family, 4)])
+        host = socket.inet_ntop(family, packed[: ADDR_LEN.get(family, 4)])
         text = f"[{host}]" if family == socket.AF_INET6 else host
         if len(self) > 4096:
             self.clear()
@@ -63,16 +68,44 @@ class _Hosts(dict):
 def parse_message(message: bytes | memoryview, offset: int = 0, hosts: dict | None = None) -> TcpRow:
     """The socket in one netlink message (header included) at offset."""
     hosts = _Hosts() if hosts is None else hosts
-    (_len, _kind, _flags, _seq, _pid, family, state, _timer, _retrans, sport, dport, src, dst,
-     _expires, rqueue, wqueue, _uid, inode) = MESSAGE.unpack_from(message, offset)
+    (
+        _len,
+        _kind,
+        _flags,
+        _seq,
+        _pid,
+        family,
+        state,
+        _timer,
+        _retrans,
+        sport,
+        dport,
+        src,
+        dst,
+        _expires,
+        rqueue,
+        wqueue,
+        _uid,
+        inode,
+    ) = MESSAGE.unpack_from(message, offset)
     sport, dport = _port(sport), _port(dport)
-    return TcpRow(f"{hosts[family, src]}:{sport}", sport, f"{hosts[family, dst]}:{dport}", dport,
-                  TCP_STATES.get(state, str(state)), rqueue, wqueue, inode, family)
+    return TcpRow(
+        f"{hosts[family, src]}:{sport}",
+        sport,
+        f"{hosts[family, dst]}:{dport}",
+        dport,
+        TCP_STATES.get(state, str(state)),
+        rqueue,
+        wqueue,
+        inode,
+        family,
+    )
 
 
 @dataclass
 class _Chunk:
     """What one recv() of a dump brought: its bytes, its rows, and whether it ended the dump."""
+
     data: bytes
     rows: list[TcpRow]
     by_message: dict[bytes, TcpRow]
@@ -132,7 +165,7 @@ class SockDiag:
         finally:
             self.sock.settimeout(DUMP_TIMEOUT)
 
-    def _parse(self, data: bytes, seq: int, known: list["_Chunk"]) -> "_Chunk":
+    def _parse(self, data: bytes, seq: int, known: list[_Chunk]) -> _Chunk:
         """The rows of one received chunk; a message seen in the last dump is not parsed
         again either (the same bytes, the same row)."""
         by_message: dict[bytes, TcpRow] = {}
@@ -147,7 +180,7 @@ class SockDiag:
                 return chunk
             if msg_seq == seq:
                 if kind == SOCK_DIAG_BY_FAMILY and length >= message:
-                    raw = data[offset + NLMSG_HEADER.size:offset + length]
+                    raw = data[offset + NLMSG_HEADER.size : offset + length]
                     row = by_message.get(raw) or parse_message(data, offset, hosts)
                     chunk.by_message[raw] = row
                     chunk.rows.append(row)

@@ -6,14 +6,26 @@ parser tests read. Both give the same TcpRow.
 
 from __future__ import annotations
 
+import itertools
 import socket
 import sys
 from typing import NamedTuple
 
 # include/net/tcp_states.h; NEW_SYN_RECV is how netlink names a half-open request.
-TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
-              6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN",
-              11: "CLOSING", 12: "SYN_RECV"}
+TCP_STATES = {
+    1: "ESTABLISHED",
+    2: "SYN_SENT",
+    3: "SYN_RECV",
+    4: "FIN_WAIT1",
+    5: "FIN_WAIT2",
+    6: "TIME_WAIT",
+    7: "CLOSE",
+    8: "CLOSE_WAIT",
+    9: "LAST_ACK",
+    10: "LISTEN",
+    11: "CLOSING",
+    12: "SYN_RECV",
+}
 LISTEN = 10
 SYN_SENT = 2
 
@@ -21,14 +33,14 @@ SYN_SENT = 2
 class TcpRow(NamedTuple):
     """One socket. A named tuple, not a dataclass: a sample makes a thousand of them."""
 
-    local: str          # "127.0.0.1:6168", "[::1]:6168"
+    local: str  # "127.0.0.1:6168", "[::1]:6168"
     local_port: int
     remote: str
     remote_port: int
-    state: str          # ESTABLISHED, LISTEN, ...
-    rx_queue: int       # LISTEN: connections waiting for accept()
-    tx_queue: int       # LISTEN: the backlog listen() was given (netlink only: /proc/net/tcp prints 0)
-    inode: int          # 0: no file holds it (in the accept queue, or orphaned while closing)
+    state: str  # ESTABLISHED, LISTEN, ...
+    rx_queue: int  # LISTEN: connections waiting for accept()
+    tx_queue: int  # LISTEN: the backlog listen() was given (netlink only: /proc/net/tcp prints 0)
+    inode: int  # 0: no file holds it (in the accept queue, or orphaned while closing)
     family: int = socket.AF_INET
 
 
@@ -38,7 +50,7 @@ def format_addr(family: int, packed: bytes, port: int) -> str:
 
 
 def addr_host(addr: str) -> str:
-    """"127.0.0.1:80" -> "127.0.0.1", "[::1]:80" -> "::1"."""
+    """ "127.0.0.1:80" -> "127.0.0.1", "[::1]:80" -> "::1"."""
     return addr.rsplit(":", 1)[0].strip("[]")
 
 
@@ -47,7 +59,7 @@ def _proc_addr(family: int, text: str) -> tuple[str, int]:
     hexaddr, hexport = text.split(":")
     raw = bytes.fromhex(hexaddr)
     if sys.byteorder == "little":
-        raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+        raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
     port = int(hexport, 16)
     return format_addr(family, raw, port), port
 
@@ -68,8 +80,19 @@ def parse_proc_net_tcp(text: str, family: int = socket.AF_INET, ports: frozenset
         local, lport = _proc_addr(family, fields[1])
         remote, rport = _proc_addr(family, fields[2])
         tx, rx = fields[4].split(":")
-        rows.append(TcpRow(local, lport, remote, rport, TCP_STATES.get(int(fields[3], 16), fields[3]),
-                           int(rx, 16), int(tx, 16), int(fields[9]), family))
+        rows.append(
+            TcpRow(
+                local,
+                lport,
+                remote,
+                rport,
+                TCP_STATES.get(int(fields[3], 16), fields[3]),
+                int(rx, 16),
+                int(tx, 16),
+                int(fields[9]),
+                family,
+            )
+        )
     return rows
 
 
@@ -87,9 +110,9 @@ def read_proc_net_tcp(ports: frozenset[int] | None = None) -> list[TcpRow]:
 def parse_netstat(text: str) -> tuple[int, int]:
     """(ListenOverflows, ListenDrops) from /proc/net/netstat: TcpExt name and value lines."""
     lines = text.splitlines()
-    for names, values in zip(lines, lines[1:]):
+    for names, values in itertools.pairwise(lines):
         if names.startswith("TcpExt:") and values.startswith("TcpExt:"):
-            table = dict(zip(names.split()[1:], values.split()[1:]))
+            table = dict(zip(names.split()[1:], values.split()[1:], strict=False))
             return int(table.get("ListenOverflows", 0)), int(table.get("ListenDrops", 0))
     return 0, 0
 

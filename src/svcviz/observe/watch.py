@@ -26,6 +26,7 @@ def main(args) -> int:
     if not args.once:
         observer.close()  # the dashboard makes its own, in its lab
         from svcviz.tui.app import watch_main
+
         return watch_main(args)
     try:
         snapshot = observer.sample()
@@ -38,5 +39,6 @@ def main(args) -> int:
         from rich.console import Console
 
         from svcviz.observe.render import render
+
         Console().print(render(snapshot))
     return 0

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Awaitable, Callable, NamedTuple
+from typing import NamedTuple
 
 from svcviz.clients import FleetError
 from svcviz.lab import Lab, LabError, LabUpdate
@@ -22,6 +23,7 @@ POLL = 0.05  # seconds between samples while a claim is watched
 
 class Look(NamedTuple):
     """A probe's verdict on one sample: does the claim hold, and what was seen."""
+
     holds: bool
     observed: str
 
@@ -37,8 +39,7 @@ class Claim:
     passed: bool
 
     def as_json(self) -> dict:
-        return {"claim": self.claim, "expected": self.expected, "observed": self.observed,
-                "passed": self.passed}
+        return {"claim": self.claim, "expected": self.expected, "observed": self.observed, "passed": self.passed}
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class Result:
     title: str
     claims: tuple[Claim, ...]
     seconds: float
-    error: str | None = None          # the scenario could not run to its end
+    error: str | None = None  # the scenario could not run to its end
     server_said: tuple[str, ...] = ()  # the server's own words: context, never evidence
 
     @property
@@ -55,22 +56,28 @@ class Result:
         return self.error is None and bool(self.claims) and all(c.passed for c in self.claims)
 
     def as_json(self) -> dict:
-        return {"name": self.name, "title": self.title, "passed": self.passed,
-                "claims": [c.as_json() for c in self.claims], "seconds": round(self.seconds, 2),
-                "error": self.error, "server_said": list(self.server_said)}
+        return {
+            "name": self.name,
+            "title": self.title,
+            "passed": self.passed,
+            "claims": [c.as_json() for c in self.claims],
+            "seconds": round(self.seconds, 2),
+            "error": self.error,
+            "server_said": list(self.server_said),
+        }
 
 
 @dataclass(frozen=True)
 class Timing:
     timeout: float  # the longest wait for a claim to come true
-    hold: float     # how long a claim that must keep holding is watched
+    hold: float  # how long a claim that must keep holding is watched
 
     @classmethod
-    def full(cls) -> "Timing":
+    def full(cls) -> Timing:
         return cls(timeout=10.0, hold=1.0)
 
     @classmethod
-    def quick(cls) -> "Timing":
+    def quick(cls) -> Timing:
         return cls(timeout=4.0, hold=0.3)
 
 
@@ -98,8 +105,7 @@ class Run:
         """Add clients; their ids (the lab's fleet numbers them)."""
         return sorted(await self.lab.add_clients(count, kind, **options))
 
-    async def until(self, claim: str, expected: str, probe: Probe,
-                    timeout: float | None = None) -> list[LabUpdate]:
+    async def until(self, claim: str, expected: str, probe: Probe, timeout: float | None = None) -> list[LabUpdate]:
         """Sample until probe holds; every update seen (the last one holds)."""
         deadline = time.monotonic() + (timeout or self.timing.timeout)
         seen = []
@@ -111,8 +117,9 @@ class Run:
                 return seen
             await asyncio.sleep(POLL)
 
-    async def throughout(self, claim: str, expected: str, probe: Probe,
-                         seconds: float | None = None) -> list[LabUpdate]:
+    async def throughout(
+        self, claim: str, expected: str, probe: Probe, seconds: float | None = None
+    ) -> list[LabUpdate]:
         """Sample for a while: probe must hold in every sample."""
         deadline = time.monotonic() + (seconds or self.timing.hold)
         seen = []
@@ -137,8 +144,8 @@ Steps = Callable[[Run], Awaitable[None]]
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    title: str            # the lecture's claim, in words
-    lecture: str          # where in the lecture: "serviceserver03"
+    title: str  # the lecture's claim, in words
+    lecture: str  # where in the lecture: "serviceserver03"
     config: ServerConfig  # the model (port 0: any free port)
     steps: Steps = field(repr=False)
 
@@ -160,5 +167,11 @@ class Scenario:
             error = f"{type(exc).__name__}: {exc}"
         finally:
             await run.lab.stop()
-        return Result(self.name, self.title, tuple(run.claims), time.monotonic() - began,
-                      error, tuple(dict.fromkeys(run.server_said)))
+        return Result(
+            self.name,
+            self.title,
+            tuple(run.claims),
+            time.monotonic() - began,
+            error,
+            tuple(dict.fromkeys(run.server_said)),
+        )

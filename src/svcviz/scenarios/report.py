@@ -12,8 +12,9 @@ from svcviz.scenarios.base import Result, Scenario
 
 def table(result: Result) -> Table:
     verdict = "[green]PASS[/]" if result.passed else "[red]FAIL[/]"
-    grid = Table(title=f"{verdict} {result.name}: {result.title} ({result.seconds:.1f} s)",
-                 title_justify="left", expand=True)
+    grid = Table(
+        title=f"{verdict} {result.name}: {result.title} ({result.seconds:.1f} s)", title_justify="left", expand=True
+    )
     grid.add_column("", width=1)
     grid.add_column("claim", ratio=3)
     grid.add_column("expected", ratio=2)
@@ -36,8 +37,10 @@ def print_summary(console: Console, results: list[Result]) -> None:
     passed = sum(r.passed for r in results)
     failed = [r.name for r in results if not r.passed]
     colour = "green" if not failed else "red"
-    console.print(f"[{colour}]{passed} of {len(results)} scenarios passed[/]"
-                  + (f": failed {', '.join(failed)}" if failed else ""))
+    console.print(
+        f"[{colour}]{passed} of {len(results)} scenarios passed[/]"
+        + (f": failed {', '.join(failed)}" if failed else "")
+    )
 
 
 def as_json(results: list[Result]) -> str:

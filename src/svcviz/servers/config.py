@@ -62,13 +62,31 @@ class ServerConfig:
 
     def as_args(self) -> list[str]:
         """The `svcviz serve` command-line arguments that recreate this config."""
-        args = [self.model, "--host", self.host, "--port", str(self.port),
-                "--backlog", str(self.backlog), "--delay", str(self.delay),
-                "--cap-procs", str(self.cap_procs), "--cap-threads", str(self.cap_threads),
-                "--sigchld", self.sigchld, "--close-fd" if self.close_fd else "--leak-fd",
-                "--workers", str(self.workers)]
-        for flag, value in (("--max-fds", self.max_fds), ("--max-children", self.max_children),
-                            ("--max-memory", self.max_memory)):
+        args = [
+            self.model,
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--backlog",
+            str(self.backlog),
+            "--delay",
+            str(self.delay),
+            "--cap-procs",
+            str(self.cap_procs),
+            "--cap-threads",
+            str(self.cap_threads),
+            "--sigchld",
+            self.sigchld,
+            "--close-fd" if self.close_fd else "--leak-fd",
+            "--workers",
+            str(self.workers),
+        ]
+        for flag, value in (
+            ("--max-fds", self.max_fds),
+            ("--max-children", self.max_children),
+            ("--max-memory", self.max_memory),
+        ):
             if value is not None:
                 args += [flag, str(value)]
         return args

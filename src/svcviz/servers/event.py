@@ -24,9 +24,9 @@ import socket
 import time
 from dataclasses import dataclass, field
 
-from svcviz.services import LineReader, load_db, replies_for
 from svcviz.servers.config import ServerConfig
 from svcviz.servers.net import Acceptor, announce, make_listen, say
+from svcviz.services import LineReader, load_db, replies_for
 
 
 @dataclass
@@ -124,8 +124,7 @@ class EventServer:
         """Ask epoll for exactly what this client needs next, or close it when done."""
         if client.closing and not client.outbox and not client.pending:
             return self.close(client)
-        events = (0 if client.closing else selectors.EVENT_READ) | (
-            selectors.EVENT_WRITE if client.outbox else 0)
+        events = (0 if client.closing else selectors.EVENT_READ) | (selectors.EVENT_WRITE if client.outbox else 0)
         registered = client.conn in self.selector.get_map()
         if events and registered:
             self.selector.modify(client.conn, events, client)

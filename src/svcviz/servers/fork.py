@@ -23,7 +23,6 @@ goes straight back to accept(), so clients are served in parallel. What goes wro
 
 from __future__ import annotations
 
-import os
 import signal
 
 from svcviz.servers.config import SIGCHLD_MODES, ServerConfig
@@ -65,9 +64,9 @@ def serve(config: ServerConfig) -> None:
         children.wait_for_room()
         cfd = acceptor.accept(fd)
 
-        def child() -> None:
-            handle_connection(cfd, config.delay)
-            cfd.close()
+        def child() -> None:  # runs in the forked child, before the loop moves on
+            handle_connection(cfd, config.delay)  # noqa: B023
+            cfd.close()  # noqa: B023
 
         children.fork(child)
         if config.close_fd:

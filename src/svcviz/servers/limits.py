@@ -6,12 +6,13 @@ forking at the cap: the lecture's warning is that you must always be able to sta
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import signal
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from svcviz.servers.config import ServerError
 from svcviz.servers.net import say
@@ -34,8 +35,10 @@ def limit_memory(max_mb: int) -> None:
     with open("/proc/self/statm") as f:
         current = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
     if max_mb * MB <= current + 8 * MB:
-        raise ServerError(f"--max-memory {max_mb}: the server already uses {current // MB} MB "
-                          f"of address space; give it more than {current // MB + 8}")
+        raise ServerError(
+            f"--max-memory {max_mb}: the server already uses {current // MB} MB "
+            f"of address space; give it more than {current // MB + 8}"
+        )
     resource.setrlimit(resource.RLIMIT_AS, (max_mb * MB, max_mb * MB))
 
 
@@ -114,10 +117,8 @@ def stop_children(grace: float = 1.0) -> None:
 
 
 def _signal(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def reap_all() -> int:
@@ -131,7 +132,6 @@ def reap_all() -> int:
         if pid == 0:
             return reaped
         reaped += 1
-
 
 
 class ThreadCap:

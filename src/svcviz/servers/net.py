@@ -8,8 +8,8 @@ import os
 import socket
 import time
 
-from svcviz.services import LineReader, load_db, replies_for
 from svcviz.servers.config import ServerError
+from svcviz.services import LineReader, load_db, replies_for
 
 
 def say(message: str) -> None:
@@ -52,8 +52,7 @@ def address_text(address: tuple) -> str:
 
 def announce(model: str, listener: socket.socket) -> None:
     """The one ready line on stdout that tells a script (or the lab) where we listen."""
-    print(f"svcviz: {model} listening on {address_text(listener.getsockname())} "
-          f"(pid {os.getpid()})", flush=True)
+    print(f"svcviz: {model} listening on {address_text(listener.getsockname())} (pid {os.getpid()})", flush=True)
 
 
 class Acceptor:

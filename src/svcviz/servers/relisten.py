@@ -17,6 +17,7 @@ from __future__ import annotations
 from svcviz.servers.config import ServerConfig
 from svcviz.servers.net import Acceptor, announce, handle_connection, make_listen
 
+
 def serve(config: ServerConfig) -> None:
     fd = make_listen(config.host, config.port, config.backlog)
     announce(config.model, fd)

@@ -12,7 +12,7 @@ import asyncio
 import os
 import signal
 import sys
-from typing import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from rich.text import Text
 from textual import events
@@ -28,20 +28,23 @@ from svcviz.servers.registry import MODELS
 from svcviz.tui.history import History
 from svcviz.tui.messages import LabUpdated
 from svcviz.tui.screens import HelpScreen, ModelPicker, SendLine
-from svcviz.tui.widgets import (ClientsPanel, EventsPanel, LabHeader, LessonPanel, ListenPanel,
-                                ServerPanel, SparksPanel)
+from svcviz.tui.widgets import ClientsPanel, EventsPanel, LabHeader, LessonPanel, ListenPanel, ServerPanel, SparksPanel
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
 STOP_TIMEOUT = 5.0
-NO_TTY = ("svcviz: the dashboard needs a terminal; for one snapshot without one use "
-          "`svcviz watch --once --port PORT` (add --json for machines)")
+NO_TTY = (
+    "svcviz: the dashboard needs a terminal; for one snapshot without one use "
+    "`svcviz watch --once --port PORT` (add --json for machines)"
+)
 # Actions that steer the server: off when watching a server svcviz did not start.
 SERVER_ACTIONS = {"switch", "pick_model", "sigchld", "close_fd", "reap", "backlog", "restart", "kill"}
 
 
 def model_bindings() -> list[Binding]:
-    return [Binding(str(number), f"switch('{model.name}')", f"Switch to {model.name}", show=False)
-            for number, model in enumerate(MODELS, 1)]
+    return [
+        Binding(str(number), f"switch('{model.name}')", f"Switch to {model.name}", show=False)
+        for number, model in enumerate(MODELS, 1)
+    ]
 
 
 class SvcvizApp(App[int]):
@@ -103,9 +106,14 @@ class SvcvizApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
-        titles = {"server": "server: processes, threads, fds", "listen": "listen socket",
-                  "clients": "clients (up/down select)", "events": "events",
-                  "lesson": "lesson", "sparks": "last minute"}
+        titles = {
+            "server": "server: processes, threads, fds",
+            "listen": "listen socket",
+            "clients": "clients (up/down select)",
+            "events": "events",
+            "lesson": "lesson",
+            "sparks": "last minute",
+        }
         for widget_id, title in titles.items():
             self.query_one(f"#{widget_id}").border_title = title
         self.query_one(ClientsPanel).focus()
@@ -126,7 +134,8 @@ class SvcvizApp(App[int]):
         if small:
             self.query_one("#too-small", Static).update(
                 f"The terminal is {width}x{height}: svcviz needs at least {MIN_WIDTH}x{MIN_HEIGHT}.\n"
-                "Make the window larger (q quits).")
+                "Make the window larger (q quits)."
+            )
 
     # -- the lab -------------------------------------------------------------------------
 
@@ -164,6 +173,7 @@ class SvcvizApp(App[int]):
 
     def _control(self, make: Callable[[], Awaitable[object]]) -> None:
         """Run a lab call in a worker, one at a time; a LabError becomes a notice."""
+
         async def run() -> None:
             async with self._control_lock:
                 if self._quitting:
@@ -172,12 +182,11 @@ class SvcvizApp(App[int]):
                     await make()
                 except LabError as exc:
                     self.notify(str(exc), severity="error")
+
         self.run_worker(run(), group="control")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if self.watching and action in SERVER_ACTIONS:
-            return False
-        return True
+        return not (self.watching and action in SERVER_ACTIONS)
 
     def _model(self) -> str:
         return self.lab.config.model if self.lab else (self.latest.config.model if self.latest else "")
@@ -220,6 +229,7 @@ class SvcvizApp(App[int]):
         def send(text: str | None) -> None:
             if text is not None:
                 self._control(lambda: self.lab.send_line(client_id, text))
+
         self.push_screen(SendLine(client_id), send)
 
     def action_switch(self, name: str) -> None:
@@ -230,6 +240,7 @@ class SvcvizApp(App[int]):
         def picked(name: str | None) -> None:
             if name:
                 self.action_switch(name)
+
         self.push_screen(ModelPicker(self._model()), picked)
 
     def action_sigchld(self) -> None:
@@ -294,8 +305,9 @@ class SvcvizApp(App[int]):
             name = binding.action.split("(")[0]
             if binding.key == "ctrl+c" or name == "quit" or (self.watching and name in SERVER_ACTIONS):
                 continue
-            yield SystemCommand(binding.description, f"key {binding.key}",
-                                lambda action=binding.action: self.run_action(action))
+            yield SystemCommand(
+                binding.description, f"key {binding.key}", lambda action=binding.action: self.run_action(action)
+            )
 
 
 def _run(app: SvcvizApp) -> int:

@@ -9,8 +9,12 @@ SERIES = ("processes", "zombies", "threads", "queue")
 
 
 def figures(snapshot) -> dict[str, int]:
-    return {"processes": len(snapshot.processes), "zombies": len(snapshot.zombies),
-            "threads": snapshot.thread_total, "queue": snapshot.queue_length}
+    return {
+        "processes": len(snapshot.processes),
+        "zombies": len(snapshot.zombies),
+        "threads": snapshot.thread_total,
+        "queue": snapshot.queue_length,
+    }
 
 
 class History:

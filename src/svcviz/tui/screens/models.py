@@ -35,8 +35,11 @@ class ModelPicker(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         picker = self.query_one(OptionList)
-        picker.highlighted = next(i for i, m in enumerate(MODELS) if m.name == self.current) \
-            if any(m.name == self.current for m in MODELS) else 0
+        picker.highlighted = (
+            next(i for i, m in enumerate(MODELS) if m.name == self.current)
+            if any(m.name == self.current for m in MODELS)
+            else 0
+        )
         picker.focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

@@ -8,5 +8,4 @@ from svcviz.tui.widgets.listen import ListenPanel
 from svcviz.tui.widgets.server import ServerPanel
 from svcviz.tui.widgets.sparks import SparksPanel
 
-__all__ = ["ClientsPanel", "EventsPanel", "LabHeader", "LessonPanel", "ListenPanel",
-           "ServerPanel", "SparksPanel"]
+__all__ = ["ClientsPanel", "EventsPanel", "LabHeader", "LessonPanel", "ListenPanel", "ServerPanel", "SparksPanel"]

@@ -7,9 +7,19 @@ from textual.binding import Binding
 
 from svcviz.tui.widgets.text import Panel, fit
 
-COLOURS = {"connecting": "cyan", "waiting": "yellow", "served": "green", "idle": "green",
-           "refused": "red", "timed_out": "red", "closed": "dim", "hung": "bold magenta",
-           "reset": "red", "error": "bold red", "quit": "dim"}
+COLOURS = {
+    "connecting": "cyan",
+    "waiting": "yellow",
+    "served": "green",
+    "idle": "green",
+    "refused": "red",
+    "timed_out": "red",
+    "closed": "dim",
+    "hung": "bold magenta",
+    "reset": "red",
+    "error": "bold red",
+    "quit": "dim",
+}
 
 
 def server_side(client, by_port: dict) -> Text:
@@ -33,8 +43,10 @@ def server_side(client, by_port: dict) -> Text:
 
 
 class ClientsPanel(Panel, can_focus=True):
-    BINDINGS = [Binding("up", "select(-1)", "Previous client", show=False),
-                Binding("down", "select(1)", "Next client", show=False)]
+    BINDINGS = [
+        Binding("up", "select(-1)", "Previous client", show=False),
+        Binding("down", "select(1)", "Next client", show=False),
+    ]
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -66,7 +78,7 @@ class ClientsPanel(Panel, can_focus=True):
         # Keep the selection in view; otherwise show the newest.
         index = next((i for i, c in enumerate(clients) if c.id == self.selected_id), len(clients) - 1)
         start = max(0, min(index - height // 2, len(clients) - height)) if height else 0
-        shown = clients[start:start + height] if height else clients
+        shown = clients[start : start + height] if height else clients
         by_port = {c.client_port: c for c in u.snapshot.connections}
         lines = []
         for client in shown:

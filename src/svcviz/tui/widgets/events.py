@@ -10,10 +10,22 @@ from rich.text import Text
 from svcviz.tui.widgets.text import Panel, one_per_row
 
 KEEP = 500
-COLOURS = {"fork": "green", "exit": "red", "reaped": "cyan", "adopted": "yellow", "accept": "green",
-           "queued": "yellow", "dropped": "bold red", "closed": "dim", "cap": "bold white on red",
-           "error": "bold red", "server": "bold", "client": "", "thread_start": "green",
-           "thread_exit": "dim"}
+COLOURS = {
+    "fork": "green",
+    "exit": "red",
+    "reaped": "cyan",
+    "adopted": "yellow",
+    "accept": "green",
+    "queued": "yellow",
+    "dropped": "bold red",
+    "closed": "dim",
+    "cap": "bold white on red",
+    "error": "bold red",
+    "server": "bold",
+    "client": "",
+    "thread_start": "green",
+    "thread_exit": "dim",
+}
 
 
 class EventsPanel(Panel):

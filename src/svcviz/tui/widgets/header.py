@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+
 from svcviz.tui.widgets.text import Panel, one_per_row
 
 
@@ -32,13 +33,23 @@ class LabHeader(Panel):
             top.append(" watch mode: model keys off ", style="dim")
         if self.watching:
             backlogs = ", ".join(str(sock.backlog) for sock in u.snapshot.listen) or "-"
-            return one_per_row([top, Text(f" backlog: {backlogs} (from the kernel)   its other settings are "
-                                          "its own: svcviz did not start it", style="dim")])
+            return one_per_row(
+                [
+                    top,
+                    Text(
+                        f" backlog: {backlogs} (from the kernel)   its other settings are "
+                        "its own: svcviz did not start it",
+                        style="dim",
+                    ),
+                ]
+            )
         settings = Text(" ")
         settings.append(f"SIGCHLD: {config.sigchld}", style="bold" if config.model == "fork" else "dim")
         settings.append("   ")
-        settings.append(f"close fd in parent: {'yes' if config.close_fd else 'no'}",
-                        style=("bold" if config.close_fd else "bold red") if config.model == "fork" else "dim")
+        settings.append(
+            f"close fd in parent: {'yes' if config.close_fd else 'no'}",
+            style=("bold" if config.close_fd else "bold red") if config.model == "fork" else "dim",
+        )
         settings.append(f"   backlog: {config.backlog}   delay: {config.delay:g}s")
         if config.model in ("prefork", "threadpool"):
             settings.append(f"   workers: {config.workers}")

@@ -29,8 +29,12 @@ class ListenPanel(Panel):
     def show(self, update, drops: int) -> None:
         # The observer hands back the same connections while they stay as they were:
         # comparing them is cheap, rebuilding the text for a thousand of them is not.
-        key = (update.snapshot.listen, update.snapshot.connections, drops,
-               tuple((c.local_port, c.id) for c in update.clients))
+        key = (
+            update.snapshot.listen,
+            update.snapshot.connections,
+            drops,
+            tuple((c.local_port, c.id) for c in update.clients),
+        )
         if key == self._key:
             return
         self.update_, self.drops, self._key = update, drops, key
@@ -58,8 +62,9 @@ class ListenPanel(Panel):
         queued = [c for c in snapshot.connections if c.state == "queued"]
         knocking = [c for c in snapshot.connections if c.state in ("syn_sent", "syn_recv")]
         lines.append(Text(f"waiting in it: {names(queued, client_ids)}"))
-        lines.append(Text(f"knocking (SYN_SENT): {names(knocking, client_ids)}",
-                          style="bold yellow" if knocking else ""))
+        lines.append(
+            Text(f"knocking (SYN_SENT): {names(knocking, client_ids)}", style="bold yellow" if knocking else "")
+        )
         drops = Text(f"drops since start: {self.drops}", style="bold red" if self.drops else "dim")
         drops.append("  (ListenDrops: every socket of the machine)", style="dim")
         lines.append(drops)

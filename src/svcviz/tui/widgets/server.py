@@ -6,8 +6,16 @@ from rich.text import Text
 
 from svcviz.tui.widgets.text import Panel, one_per_row, port_of
 
-STATES = {"R": "running", "S": "sleeping", "D": "disk wait", "Z": "zombie", "T": "stopped",
-          "t": "traced", "X": "dead", "I": "idle"}
+STATES = {
+    "R": "running",
+    "S": "sleeping",
+    "D": "disk wait",
+    "Z": "zombie",
+    "T": "stopped",
+    "t": "traced",
+    "X": "dead",
+    "I": "idle",
+}
 THREAD_MODELS = ("thread", "threadpool")
 MAX_BADGES = 12
 
@@ -61,8 +69,7 @@ class ServerPanel(Panel):
 
     def show(self, update) -> None:
         # Most samples find the tree as it was: comparing it costs a tenth of drawing it.
-        key = (update.snapshot.processes, update.config.model,
-               tuple((c.local_port, c.id) for c in update.clients))
+        key = (update.snapshot.processes, update.config.model, tuple((c.local_port, c.id) for c in update.clients))
         if key == self._key:
             return
         self.update_, self._key = update, key

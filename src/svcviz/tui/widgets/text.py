@@ -10,7 +10,7 @@ def fit(lines: list[Text], height: int, more: str = "more") -> Text:
     """The lines that fit in height rows, the last one saying how many did not."""
     if height > 0 and len(lines) > height:
         hidden = len(lines) - height + 1
-        lines = lines[:height - 1] + [Text(f"… {hidden} {more}", style="dim")]
+        lines = [*lines[: height - 1], Text(f"… {hidden} {more}", style="dim")]
     return one_per_row(lines)
 
 
