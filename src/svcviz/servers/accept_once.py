@@ -6,7 +6,7 @@
     discard
     discard,9
     ^]quit
-    svcviz: served one client; exiting
+    svcviz: note: served one client; exiting
     $ telnet localhost 6168
     telnet: Unable to connect to remote host: Connection refused
 
@@ -18,7 +18,8 @@ later client (RST to their SYN): one client served, and that is all.
 from __future__ import annotations
 
 from svcviz.servers.config import ServerConfig
-from svcviz.servers.net import Acceptor, announce, handle_connection, make_listen, say
+from svcviz.servers.net import Acceptor, announce, handle_connection, make_listen
+from svcviz.servers.notice import NOTE, notify
 
 
 def serve(config: ServerConfig) -> None:
@@ -28,4 +29,4 @@ def serve(config: ServerConfig) -> None:
     fd.close()  # the mistake: nobody is listening any more
     handle_connection(cfd, config.delay)
     cfd.close()
-    say("served one client; exiting")
+    notify(NOTE, "served one client; exiting")

@@ -25,7 +25,8 @@ import time
 from dataclasses import dataclass, field
 
 from svcviz.servers.config import ServerConfig
-from svcviz.servers.net import Acceptor, announce, make_listen, say
+from svcviz.servers.net import Acceptor, announce, make_listen
+from svcviz.servers.notice import ERROR, NOTE, notify
 from svcviz.services import LineReader, load_db, replies_for
 
 
@@ -74,11 +75,11 @@ class EventServer:
                 return
             except OSError as exc:  # EMFILE: the fd table is full; try again soon
                 if not self.accept_failing:
-                    say(f"accept: {exc.strerror}")
+                    notify(ERROR, f"accept: {exc.strerror}")
                     self.accept_failing = True
                 return
             if self.accept_failing:
-                say("accept: working again")
+                notify(NOTE, "accept: working again")
                 self.accept_failing = False
             conn.setblocking(False)
             self.watch(Client(conn))

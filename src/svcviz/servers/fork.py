@@ -27,7 +27,8 @@ import signal
 
 from svcviz.servers.config import SIGCHLD_MODES, ServerConfig
 from svcviz.servers.limits import Children, reap_all
-from svcviz.servers.net import Acceptor, announce, handle_connection, make_listen, say
+from svcviz.servers.net import Acceptor, announce, handle_connection, make_listen
+from svcviz.servers.notice import NOTE, notify
 
 
 def _reap(signum, frame) -> None:
@@ -43,7 +44,7 @@ class SigchldControl:
     def __init__(self, mode: str) -> None:
         self.set(mode)
         signal.signal(signal.SIGUSR1, lambda *_: self.set(self._next()))
-        signal.signal(signal.SIGUSR2, lambda *_: say(f"reaped {reap_all()} children"))
+        signal.signal(signal.SIGUSR2, lambda *_: notify(NOTE, f"reaped {reap_all()} children"))
 
     def _next(self) -> str:
         return SIGCHLD_MODES[(SIGCHLD_MODES.index(self.mode) + 1) % len(SIGCHLD_MODES)]
@@ -51,7 +52,7 @@ class SigchldControl:
     def set(self, mode: str) -> None:
         self.mode = mode
         signal.signal(signal.SIGCHLD, HANDLERS[mode])
-        say(f"SIGCHLD handling: {mode}")
+        notify(NOTE, f"SIGCHLD handling: {mode}")
 
 
 def serve(config: ServerConfig) -> None:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from svcviz.servers.config import ServerError
-from svcviz.servers.net import say
+from svcviz.servers.notice import CAP, NOTE, notify
 
 MB = 1024 * 1024
 
@@ -71,10 +71,10 @@ class Children:
         """Block while the cap is reached; say so once each time it is."""
         if self.count() < self.cap:
             return
-        say(f"{self.what} reached ({self.cap}); waiting for a child to go")
+        notify(CAP, f"{self.what} reached ({self.cap}); waiting for a child to go")
         while self.count() >= self.cap:
             time.sleep(self.POLL)
-        say(f"below the {self.what} again")
+        notify(NOTE, f"below the {self.what} again")
 
     def fork(self, child: Callable[[], None]) -> int:
         """fork(): run child() in the new process, which then exits; return its pid here."""
@@ -145,7 +145,7 @@ class ThreadCap:
     def wait_for_room(self) -> None:
         if threading.active_count() < self.cap:
             return
-        say(f"thread cap reached ({self.cap}); waiting for a thread to finish")
+        notify(CAP, f"thread cap reached ({self.cap}); waiting for a thread to finish")
         while threading.active_count() >= self.cap:
             time.sleep(self.POLL)
-        say("below the thread cap again")
+        notify(NOTE, "below the thread cap again")

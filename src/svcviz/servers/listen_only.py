@@ -2,7 +2,7 @@
 
     $ svcviz serve listen-only
     svcviz: listen-only listening on 127.0.0.1:6168 (pid 4242)
-    svcviz: read from the listening socket: Transport endpoint is not connected (ENOTCONN)
+    svcviz: error: read from the listening socket: Transport endpoint is not connected (ENOTCONN)
 
 A listening socket is a stake in the ground, not a connection: reading it fails. The
 kernel still completes every client's handshake and queues it, so `telnet localhost 6168`
@@ -16,7 +16,8 @@ import errno
 import signal
 
 from svcviz.servers.config import ServerConfig
-from svcviz.servers.net import announce, make_listen, say
+from svcviz.servers.net import announce, make_listen
+from svcviz.servers.notice import ERROR, notify
 
 
 def serve(config: ServerConfig) -> None:
@@ -25,6 +26,6 @@ def serve(config: ServerConfig) -> None:
     try:
         fd.recv(1024)  # handle_connection(f, f) on the listening fd
     except OSError as exc:
-        say(f"read from the listening socket: {exc.strerror} ({errno.errorcode[exc.errno]})")
+        notify(ERROR, f"read from the listening socket: {exc.strerror} ({errno.errorcode[exc.errno]})")
     while True:  # keep the socket, and its queue, for the user to look at
         signal.pause()

@@ -9,16 +9,8 @@ import socket
 import time
 
 from svcviz.servers.config import ServerError
+from svcviz.servers.notice import ERROR, NOTE, notify
 from svcviz.services import LineReader, load_db, replies_for
-
-
-def say(message: str) -> None:
-    """A line for whoever runs the server (the lab reads these as events).
-
-    One os.write, not print: signal handlers say things too, and a buffered stream
-    re-entered from a handler raises.
-    """
-    os.write(2, f"svcviz: {message}\n".encode())
 
 
 def make_listen(host: str, port: int, backlog: int) -> socket.socket:
@@ -75,12 +67,12 @@ class Acceptor:
                 if exc.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                     raise
                 if not self.failing:
-                    say(f"accept: {exc.strerror} ({errno.errorcode[exc.errno]})")
+                    notify(ERROR, f"accept: {exc.strerror} ({errno.errorcode[exc.errno]})")
                     self.failing = True
                 time.sleep(self.BACKOFF)
                 continue
             if self.failing:
-                say("accept: working again")
+                notify(NOTE, "accept: working again")
                 self.failing = False
             return conn
 

@@ -22,7 +22,8 @@ import os
 
 from svcviz.servers.config import ServerConfig
 from svcviz.servers.limits import Children
-from svcviz.servers.net import announce, make_listen, say
+from svcviz.servers.net import announce, make_listen
+from svcviz.servers.notice import NOTE, notify
 from svcviz.servers.serial import serve_clients
 
 
@@ -34,7 +35,7 @@ def serve(config: ServerConfig) -> None:
         pool.fork(lambda: serve_clients(fd, config.delay))
     while True:
         pid, status = os.wait()
-        say(f"worker {pid} exited ({_how(status)}); starting another")
+        notify(NOTE, f"worker {pid} exited ({_how(status)}); starting another")
         pool.fork(lambda: serve_clients(fd, config.delay))
 
 

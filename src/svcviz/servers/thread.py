@@ -3,8 +3,8 @@
     $ svcviz serve thread --max-memory 64 &
     svcviz: thread listening on 127.0.0.1:6168 (pid 4242)
     $ svcviz blast 30 --port 6168 --hold 1     # 8 MB of stack each: 5 threads fit
-    svcviz: can't start a thread for 127.0.0.1:57194: can't start new thread (--max-memory 64 MB)
-    svcviz: can't start a thread for 127.0.0.1:57204: can't start new thread (--max-memory 64 MB)
+    svcviz: error: can't start a thread for 127.0.0.1:57194: can't start new thread (--max-memory 64 MB)
+    svcviz: error: can't start a thread for 127.0.0.1:57204: can't start new thread (--max-memory 64 MB)
     ...
 
 A thread is an abstract CPU inside one process: it shares the fd table and the memory,
@@ -21,7 +21,8 @@ import threading
 
 from svcviz.servers.config import ServerConfig
 from svcviz.servers.limits import ThreadCap
-from svcviz.servers.net import Acceptor, address_text, announce, handle_connection, make_listen, say
+from svcviz.servers.net import Acceptor, address_text, announce, handle_connection, make_listen
+from svcviz.servers.notice import ERROR, notify
 
 
 def connection_thread(cfd, delay: float) -> None:
@@ -42,5 +43,5 @@ def serve(config: ServerConfig) -> None:
             worker.start()
         except RuntimeError as exc:  # pthread_create failed: no memory for another stack
             limit = f" (--max-memory {config.max_memory} MB)" if config.max_memory else ""
-            say(f"can't start a thread for {address_text(cfd.getpeername())}: {exc}{limit}")
+            notify(ERROR, f"can't start a thread for {address_text(cfd.getpeername())}: {exc}{limit}")
             cfd.close()
