@@ -127,6 +127,14 @@ async def test_server_errors_reach_the_consumer_as_events(lab_of):
     assert any(e.kind == "error" for e in update.events)
 
 
+async def test_a_cap_the_server_reaches_is_the_labs_cap_hit(lab_of):
+    lab = await lab_of("fork", cap_procs=3, backlog=16)
+    await lab.add_clients(4)  # room for 2 children: the server waits with the rest queued
+    update = await next_update(lab, lambda u: u.cap_hit is not None)
+    assert update.cap_hit.startswith("process cap (3 processes) reached (2)")
+    assert [e.text for e in update.events if e.kind == "cap"] == [update.cap_hit]
+
+
 async def test_switching_through_all_models_twice_leaves_nothing(lab_of):
     lab = await lab_of("serial")
     pids = set()

@@ -81,7 +81,10 @@ async def test_digit_switches_model_and_header_follows():
         await pilot.press("4")
         await until(
             pilot,
-            lambda a: a.lab.config.model == "serial" and " serial " in drawn(a, LabHeader),
+            # running: the serial server is listening, not just asked for
+            lambda a: (
+                a.lab.config.model == "serial" and a.lab.status == "running" and " serial " in drawn(a, LabHeader)
+            ),
             what="serial in the header",
         )
         assert listen_queue(pilot.app.lab.port) == (0, 8)

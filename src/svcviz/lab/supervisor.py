@@ -1,0 +1,202 @@
+"""The server process, supervised: because it is real, it must never outlive svcviz.
+
+It runs in its own session with PR_SET_PDEATHSIG, so it dies with svcviz; on stop every
+process of its session is killed (adopted orphans included, see orphans.py), and the lab's
+atexit hook does the same when svcviz exits without stopping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import math
+import os
+import re
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+from svcviz.lab.errors import LabError
+from svcviz.lab.orphans import reap_adopted
+from svcviz.servers.config import ServerConfig
+from svcviz.servers.notice import NOTE, Notice, parse_notice
+
+PR_SET_PDEATHSIG = 1
+READY = re.compile(r"svcviz: \S+ listening on (\S+):(\d+) \(pid (\d+)\)")
+START_TIMEOUT = 10.0
+STOP_GRACE = 1.0
+EXIT_POLL = 0.05
+
+
+def _die_with_parent() -> None:
+    """In the server, before exec: SIGTERM it when svcviz (the thread that started it) dies."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def session_pids(sid: int) -> list[int]:
+    """Every process in session sid: the server and all it forked, adopted or not."""
+    pids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:  # field 6 of stat: session id
+            pids.append(int(name))
+    return pids
+
+
+def kill_session(sid: int) -> None:
+    for pid in session_pids(sid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+async def _exited(proc: asyncio.subprocess.Process, timeout: float = math.inf, poll: float = 0.01) -> bool:
+    """Whether proc exited within timeout.
+
+    Not proc.wait(): asyncio only returns from it once the pipes close too, and a fork
+    server's children (orphans included) hold copies of its stdout and stderr.
+    """
+    deadline = time.monotonic() + timeout
+    while proc.returncode is None and time.monotonic() < deadline:
+        await asyncio.sleep(poll)
+    return proc.returncode is not None
+
+
+class Supervisor:
+    """One `svcviz serve` process at a time: started, signalled, watched, stopped.
+
+    note(kind, text) is told what happens to it; hear(notice) each line it writes on
+    stderr, as a Notice (a line in no notice format, a traceback say, as a NOTE).
+    """
+
+    def __init__(self, note: Callable[[str, str], None], hear: Callable[[Notice], None]) -> None:
+        self._note = note
+        self._hear = hear
+        self.pid: int | None = None
+        self.status = "stopped"  # "running", "exited (status 0)", "killed", "stopped"
+        # Every server started and not yet waited for: the orphan reaper leaves these to
+        # asyncio, so the set is shared with it (mutated, never rebound).
+        self.spawned: set[int] = set()
+        self._proc: asyncio.subprocess.Process | None = None
+        self._tasks: list[asyncio.Task] = []
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.returncode is None
+
+    async def start(self, config: ServerConfig, *, port_fallback: bool) -> ServerConfig:
+        """Start the server; the config it runs with, its real port filled in.
+
+        With port_fallback a busy port is no failure: any free port is taken, and reported.
+        """
+        try:
+            return await self._spawn(config)
+        except LabError as exc:
+            if not (port_fallback and "already in use" in str(exc)):
+                raise
+        started = await self._spawn(replace(config, port=0))
+        self._note("server", f"port {config.port} is busy: using {started.port}")
+        return started
+
+    async def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.returncode is None:
+            proc.terminate()
+            await _exited(proc, STOP_GRACE)
+        kill_session(proc.pid)  # whatever the server left, adopted orphans included
+        await _exited(proc, STOP_GRACE)
+        deadline = time.monotonic() + STOP_GRACE
+        while session_pids(proc.pid) and time.monotonic() < deadline:
+            reap_adopted(self.spawned - {proc.pid})
+            await asyncio.sleep(0.01)
+        reap_adopted(self.spawned)
+        # The pipes reach EOF once every holder is dead, so the server's last words are kept.
+        await asyncio.wait(self._tasks, timeout=STOP_GRACE)
+        self.spawned.discard(proc.pid)
+        self.pid = None
+        self.status = "stopped"
+
+    def kill_all(self) -> None:
+        """SIGKILL every process of the server's session, at once (atexit, a cap breached)."""
+        if self.pid is not None:
+            kill_session(self.pid)
+
+    def kill_root(self) -> None:
+        """SIGKILL the server's root only: its children are orphaned, and adopted by svcviz."""
+        if self.running:
+            self._proc.kill()
+            self._note("server", f"killed the server (pid {self.pid}) with SIGKILL")
+
+    def signal(self, sig: int) -> None:
+        if not self.running:
+            raise LabError("the server is not running")
+        self._proc.send_signal(sig)
+
+    async def _spawn(self, config: ServerConfig) -> ServerConfig:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "svcviz",
+            "serve",
+            *config.as_args(),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        self.spawned.add(proc.pid)
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)
+        except asyncio.TimeoutError:
+            line = b""
+        match = READY.search(line.decode(errors="replace"))
+        if not match:
+            kill_session(proc.pid)
+            await proc.wait()
+            self.spawned.discard(proc.pid)
+            said = (await proc.stderr.read()).decode(errors="replace").strip().splitlines()
+            reason = said[-1].removeprefix("svcviz serve: ") if said else "no ready line"
+            raise LabError(f"{config.model} did not start: {reason}")
+        self._proc = proc
+        self.pid = proc.pid
+        self.status = "running"
+        self._note("server", f"started {config.model} on {match.group(1)}:{match.group(2)} (pid {proc.pid})")
+        self._tasks = [
+            asyncio.create_task(self._read_stderr(proc)),
+            asyncio.create_task(self._drain(proc.stdout)),
+            asyncio.create_task(self._watch_exit(proc)),
+        ]
+        return replace(config, port=int(match.group(2)))
+
+    async def _read_stderr(self, proc: asyncio.subprocess.Process) -> None:
+        while line := await proc.stderr.readline():
+            text = line.decode(errors="replace").strip()
+            self._hear(parse_notice(text) or Notice(NOTE, text))
+
+    @staticmethod
+    async def _drain(stream: asyncio.StreamReader) -> None:
+        while await stream.read(4096):
+            pass
+
+    async def _watch_exit(self, proc: asyncio.subprocess.Process) -> None:
+        await _exited(proc, poll=EXIT_POLL)
+        code = proc.returncode
+        if self._proc is not proc:
+            return  # stopped on purpose
+        self.status = (
+            "killed"
+            if code == -signal.SIGKILL
+            else (f"exited (status {code})" if code >= 0 else f"exited (signal {-code})")
+        )
+        self._note("server", f"server {proc.pid} {self.status}")
