@@ -2,9 +2,9 @@
 
 The lines are those of `strace -f -ttt -yy -o FILE` (each starts with the pid):
 
-    4242 1796159325.505780 accept4(3<TCP:[127.0.0.1:6168]>, {sa_family=AF_INET, ...}, [16], SOCK_CLOEXEC) = 4<TCP:[127.0.0.1:6168->127.0.0.1:50140]>
+    4242 1796159325.505780 accept4(3<TCP:[127.0.0.1:6168]>, {...}, [16], SOCK_CLOEXEC) = 4<TCP:[...->127.0.0.1:50140]>
     4242 1796159327.659410 accept4(3<TCP:[127.0.0.1:6168]>,  <unfinished ...>
-    4242 1796159327.946512 <... accept4 resumed>0x7ffda02e9260, [16], SOCK_CLOEXEC) = ? ERESTARTSYS (To be restarted ...)
+    4242 1796159327.946512 <... accept4 resumed>0x7ffda02e9260, [16], SOCK_CLOEXEC) = ? ERESTARTSYS (...)
     4242 1796159327.946585 --- SIGCHLD {si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid=4250, ...} ---
     4250 1796159327.926197 exit_group(0)   = ?
     4250 1796159327.926376 +++ exited with 0 +++
