@@ -130,6 +130,13 @@ def build_parser() -> Parser:
     watch.add_argument("--once", action="store_true", help="print one snapshot and exit")
     watch.add_argument("--json", action="store_true", help="with --once: the snapshot as JSON")
 
+    trace = commands.add_parser("trace", help="a server tree's system calls as they happen (strace)")
+    target = trace.add_mutually_exclusive_group(required=True)
+    target.add_argument("--port", type=_port, help="the server listening on this port")
+    target.add_argument("--pid", type=_count, help="the server rooted at this process")
+    trace.add_argument("--seconds", type=_seconds, help="stop after this long (default: until Ctrl-C)")
+    trace.add_argument("--json", action="store_true", help="one JSON object per event")
+
     blast = commands.add_parser("blast", help="open N connections as fast as possible (the serviceblaster)")
     blast.add_argument("count", type=_count, metavar="N")
     blast.add_argument("--port", type=_port, required=True)
@@ -200,6 +207,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from svcviz.observe.watch import main as watch_main
 
         return watch_main(args)
+    if args.command == "trace":
+        from svcviz.trace.command import main as trace_main
+
+        return trace_main(args)
     if args.command == "blast":
         from svcviz.clients import blast_main
 
