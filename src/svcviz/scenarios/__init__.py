@@ -16,8 +16,12 @@ import sys
 from rich.console import Console
 
 from svcviz.scenarios.base import Claim, Result, Scenario
-from svcviz.scenarios.lecture import BY_NAME, SCENARIOS
+from svcviz.scenarios.lecture import SCENARIOS as SERVER_SCENARIOS
+from svcviz.scenarios.pipes import PIPE_SCENARIOS
 from svcviz.scenarios.report import as_json, print_list, print_result, print_summary
+
+SCENARIOS = PIPE_SCENARIOS + SERVER_SCENARIOS  # the lecture's order: pipes first, then servers
+BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
 
 __all__ = ["BY_NAME", "SCENARIOS", "Claim", "Result", "Scenario", "main", "run_all"]
 

@@ -1,0 +1,106 @@
+"""What tracing costs a server: `svcviz bench`'s throughput with strace on vs off, same run.
+
+    .venv/bin/python benchmarks/trace.py [--models fork,event] [--seconds 3] [--clients 8] [--rounds 3]
+
+For each model, round by round, three servers in turn, each measured by `svcviz bench`'s
+own client loop (connect, ask one line, read the answer, close) for S seconds with no
+--delay (all system calls, the worst case for a tracer):
+  off      `svcviz serve MODEL`, untraced;
+  seccomp  the same under `strace -f --seccomp-bpf` with svcviz trace's call list (the kernel
+           stops the server only at the traced calls), every event parsed as the dashboard would;
+  ptrace   the same without --seccomp-bpf (every system call stops the server twice).
+Prints the medians, then `MODEL_seccomp_slowdown=R` and `MODEL_ptrace_slowdown=R`: the
+untraced throughput over the traced one (the goal: <= 1.5 with seccomp-bpf).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import signal
+import statistics
+import sys
+import time
+
+from svcviz.bench import client_loop
+from svcviz.trace.strace import Tracer
+
+READY = re.compile(rb"listening on \S+:(\d+) \(pid (\d+)\)")
+MODES = ("off", "seccomp", "ptrace")
+
+
+def serve_argv(model: str, clients: int) -> list[str]:
+    argv = [sys.executable, "-m", "svcviz", "serve", model, "--port", "0", "--backlog", str(max(64, clients))]
+    return argv + (["--sigchld", "reap"] if model == "fork" else [])
+
+
+async def count_events(tracer: Tracer, counted: list[int]) -> None:
+    async for _ in tracer.events():
+        counted[0] += 1
+
+
+async def measure(model: str, mode: str, clients: int, seconds: float) -> tuple[float, int]:
+    """Answers per second, and how many trace events were parsed meanwhile."""
+    argv = serve_argv(model, clients)
+    tracer = None
+    counted = [0]
+    if mode == "off":
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+        )
+    else:
+        tracer = Tracer.launch(argv, seccomp=mode == "seccomp")
+        await tracer.start(stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+        proc = tracer.proc
+    counting = asyncio.ensure_future(count_events(tracer, counted)) if tracer else None
+    try:
+        ready = READY.search(await asyncio.wait_for(proc.stdout.readline(), 20))
+        if not ready:
+            raise SystemExit(f"{model} did not start under {mode}")
+        port, pid = int(ready.group(1)), int(ready.group(2))
+        latencies: list[float] = []
+        began = time.monotonic()
+        await asyncio.gather(*(client_loop("127.0.0.1", port, began + seconds, latencies, [0]) for _ in range(clients)))
+        rate = len(latencies) / (time.monotonic() - began)
+        os.kill(pid, signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 10)
+        if counting:
+            await asyncio.wait_for(counting, 10)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        if tracer:
+            await tracer.stop()
+    return rate, counted[0]
+
+
+async def main(models: list[str], clients: int, seconds: float, rounds: int) -> None:
+    for model in models:
+        rates: dict[str, list[float]] = {mode: [] for mode in MODES}
+        events: list[int] = []
+        for number in range(rounds):
+            order = MODES if number % 2 == 0 else MODES[::-1]  # neither always runs on a cooler machine
+            for mode in order:
+                rate, counted = await measure(model, mode, clients, seconds)
+                rates[mode].append(rate)
+                if mode == "seccomp":
+                    events.append(counted)
+        median = {mode: statistics.median(values) for mode, values in rates.items()}
+        for mode in MODES:
+            print(f"{model}_{mode}_per_s={median[mode]:.0f}")
+        print(f"{model}_seccomp_events_per_s={statistics.median(events) / seconds:.0f}")
+        for mode in ("seccomp", "ptrace"):
+            print(f"{model}_{mode}_slowdown={median['off'] / median[mode]:.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="fork,event")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    asyncio.run(main(args.models.split(","), args.clients, args.seconds, args.rounds))
