@@ -124,3 +124,14 @@ def test_launched_server_is_traced_with_seccomp_and_gets_no_fd_of_ours():
     assert not any("svcviz-trace-" in target for target in fds), fds
     assert any(" accept4(3) = " in line for line in lines), lines
     assert any('"discard\\n"' in line for line in lines), lines
+
+
+def test_sigkill_of_svcviz_trace_still_leaves_nothing_attached(serve):
+    server = serve("serial")
+    tracing = start_trace("--pid", str(server.pid))
+    assert wait_until(lambda: tracer_of(server.pid) not in (0, None)), "strace never attached"
+    tracing.kill()
+    tracing.communicate(timeout=10)
+    # strace dies with svcviz (PR_SET_PDEATHSIG: SIGTERM, and strace detaches on SIGTERM)
+    assert wait_until(lambda: tracer_of(server.pid) == 0), "strace outlived svcviz trace, still attached"
+    ask_and_quit(server.port)  # and the server still serves
