@@ -6,11 +6,14 @@ For each model, round by round, three servers in turn, each measured by `svcviz 
 own client loop (connect, ask one line, read the answer, close) for S seconds with no
 --delay (all system calls, the worst case for a tracer):
   off      `svcviz serve MODEL`, untraced;
-  seccomp  the same under `strace -f --seccomp-bpf` with svcviz trace's call list (the kernel
-           stops the server only at the traced calls), every event parsed as the dashboard would;
-  ptrace   the same without --seccomp-bpf (every system call stops the server twice).
-Prints the medians, then `MODEL_seccomp_slowdown=R` and `MODEL_ptrace_slowdown=R`: the
-untraced throughput over the traced one (the goal: <= 1.5 with seccomp-bpf).
+  seccomp     the same under `strace -f -y --seccomp-bpf` with svcviz trace's call list (the
+              kernel stops the server only at the traced calls), every event parsed as the
+              dashboard would;
+  seccomp_yy  the same with -yy (each socket fd annotated with its endpoints: a sock_diag
+              query per fd printed), the reason svcviz traces with -y;
+  ptrace      -y without --seccomp-bpf (every system call stops the server, twice).
+Prints the medians, then `MODEL_MODE_slowdown=R`: the untraced throughput over the traced
+one (the goal: <= 1.5 with seccomp-bpf).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from svcviz.bench import client_loop
 from svcviz.trace.strace import Tracer
 
 READY = re.compile(rb"listening on \S+:(\d+) \(pid (\d+)\)")
-MODES = ("off", "seccomp", "ptrace")
+MODES = ("off", "seccomp", "seccomp_yy", "ptrace")
 
 
 def serve_argv(model: str, clients: int) -> list[str]:
@@ -51,7 +54,7 @@ async def measure(model: str, mode: str, clients: int, seconds: float) -> tuple[
             *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
         )
     else:
-        tracer = Tracer.launch(argv, seccomp=mode == "seccomp")
+        tracer = Tracer.launch(argv, seccomp=mode.startswith("seccomp"), endpoints=mode == "seccomp_yy")
         await tracer.start(stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
         proc = tracer.proc
     counting = asyncio.ensure_future(count_events(tracer, counted)) if tracer else None
@@ -92,7 +95,7 @@ async def main(models: list[str], clients: int, seconds: float, rounds: int) -> 
         for mode in MODES:
             print(f"{model}_{mode}_per_s={median[mode]:.0f}")
         print(f"{model}_seccomp_events_per_s={statistics.median(events) / seconds:.0f}")
-        for mode in ("seccomp", "ptrace"):
+        for mode in MODES[1:]:
             print(f"{model}_{mode}_slowdown={median['off'] / median[mode]:.2f}", flush=True)
 
 

@@ -94,3 +94,18 @@ def test_split_args_keeps_nested_annotations_and_structs_whole():
         "5<TCP:[127.0.0.1:6168->127.0.0.1:50140]>",
         "1",
     ]
+
+
+def test_without_yy_the_peer_comes_from_accepts_sockaddr():
+    parser = StraceParser()
+    v4 = parser.feed(
+        "1714  1796159974.085846 accept4(3<socket:[392926]>, {sa_family=AF_INET, sin_port=htons(35308), "
+        'sin_addr=inet_addr("127.0.0.1")}, [16], SOCK_CLOEXEC) = 4<socket:[391063]>'
+    )
+    assert v4.line() == "1714 accept4(3) = 4 (127.0.0.1:35308)"
+    assert v4.fd_target == "socket:[392926]" and not v4.on_a_file
+    v6 = parser.feed(
+        "1714 1796159974.1 accept4(3<socket:[1]>, {sa_family=AF_INET6, sin6_port=htons(40000), sin6_flowinfo=htonl(0), "
+        'inet_pton(AF_INET6, "::1", &sin6_addr), sin6_scope_id=0}, [28], SOCK_CLOEXEC) = 5<socket:[2]>'
+    )
+    assert v6.detail == "([::1]:40000)"

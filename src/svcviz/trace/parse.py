@@ -1,6 +1,8 @@
 """strace's output, line by line, into TraceEvents: the one place that knows its format.
 
-The lines are those of `strace -f -ttt -yy -o FILE` (each starts with the pid):
+The lines are those of `strace -f -ttt -y -o FILE` (each starts with the pid; -yy would
+also annotate each socket fd with its endpoints, and is understood, but costs the server
+ten times what -y does: benchmarks/trace.py):
 
     4242 1796159325.505780 accept4(3<TCP:[127.0.0.1:6168]>, {...}, [16], SOCK_CLOEXEC) = 4<TCP:[...->127.0.0.1:50140]>
     4242 1796159327.659410 accept4(3<TCP:[127.0.0.1:6168]>,  <unfinished ...>
@@ -27,7 +29,10 @@ RESUMED = re.compile(r"<\.\.\. ([a-z_0-9]+) resumed>(.*)\)\s+=\s+(.*)")
 SIGNAL = re.compile(r"--- (SIG[A-Z0-9]+) (?:\{(.*)\} )?---")
 EXIT = re.compile(r"\+\+\+ (exited with|killed by) (.*?) \+\+\+")
 FD = re.compile(r"(-?\d+)<(.*)>", re.S)  # 5<TCP:[127.0.0.1:6168->127.0.0.1:50140]>
-PEER = re.compile(r"(?:TCP|TCPv6|UDP|UDPv6):\[.*->(.*)\]")
+PEER = re.compile(r"(?:TCP|TCPv6|UDP|UDPv6):\[.*->(.*)\]")  # -yy's annotation of a connection
+PORT = re.compile(r"sin6?_port=htons\((\d+)\)")  # the sockaddr accept() filled in (-y has no endpoints)
+ADDR4 = re.compile(r'sin_addr=inet_addr\("([^"]*)"\)')
+ADDR6 = re.compile(r'inet_pton\(AF_INET6, "([^"]*)"')
 FIELD = re.compile(r"(\w+)=([^,]+)")
 
 NO_ARGS = {"clone", "clone3", "fork", "vfork"}
@@ -78,6 +83,16 @@ def signal_detail(fields: str) -> str:
     return f"from {sender} ({code})" if sender else (f"({code})" if code else "")
 
 
+def peer_of(sockaddr: str) -> str:
+    """`{sa_family=AF_INET, sin_port=htons(50140), sin_addr=inet_addr("127.0.0.1")}` -> `127.0.0.1:50140`."""
+    port = PORT.search(sockaddr)
+    if v4 := ADDR4.search(sockaddr):
+        return f"{v4.group(1)}:{port.group(1)}" if port else v4.group(1)
+    if v6 := ADDR6.search(sockaddr):
+        return f"[{v6.group(1)}]:{port.group(1)}" if port else v6.group(1)
+    return ""
+
+
 def call_event(pid: int, time: float, name: str, arg_text: str, result_text: str) -> TraceEvent:
     args = split_args(arg_text)
     result, result_target = bare(result_text.split(" ", 1)[0])
@@ -89,6 +104,8 @@ def call_event(pid: int, time: float, name: str, arg_text: str, result_text: str
     detail = ""
     if name in ACCEPTS and (peer := PEER.fullmatch(result_target)):
         detail = f"({peer.group(1)})"
+    elif name in ACCEPTS and len(args) > 1 and (peer := peer_of(args[1])):
+        detail = f"({peer})"
     elif name in DATA and len(args) > 1 and args[1].startswith('"'):
         detail = args[1]
     if name in NO_ARGS:

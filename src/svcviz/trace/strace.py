@@ -101,10 +101,21 @@ def _die_with_parent() -> None:
 
 
 class Tracer:
-    def __init__(self, *, pids: list[int] | None = None, argv: list[str] | None = None, seccomp: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        pids: list[int] | None = None,
+        argv: list[str] | None = None,
+        seccomp: bool = False,
+        endpoints: bool = False,
+    ) -> None:
         self.pids = pids or []
         self.argv = argv or []
         self.seccomp = seccomp
+        # -yy: every socket fd annotated with its endpoints (a sock_diag query per fd
+        # printed: ~10x the cost of -y, which names fds by path or socket:[inode]). The
+        # peer of an accept comes from its sockaddr argument either way.
+        self.endpoints = endpoints
         self.proc: asyncio.subprocess.Process | None = None
         self._dir: tempfile.TemporaryDirectory | None = None
         self._reader_fd: int | None = None
@@ -115,11 +126,21 @@ class Tracer:
         return cls(pids=pids)
 
     @classmethod
-    def launch(cls, argv: list[str], seccomp: bool = True) -> Tracer:
-        return cls(argv=argv, seccomp=seccomp)
+    def launch(cls, argv: list[str], seccomp: bool = True, endpoints: bool = False) -> Tracer:
+        return cls(argv=argv, seccomp=seccomp, endpoints=endpoints)
 
     def command(self, output: str) -> list[str]:
-        cmd = [strace_binary(), "-f", "-q", "-ttt", "-yy", "-s", str(STRING_BYTES), "-e", f"trace={TRACED}"]
+        cmd = [
+            strace_binary(),
+            "-f",
+            "-q",
+            "-ttt",
+            "-yy" if self.endpoints else "-y",
+            "-s",
+            str(STRING_BYTES),
+            "-e",
+            f"trace={TRACED}",
+        ]
         cmd += ["-o", output]
         if self.argv:
             return cmd + (["--seccomp-bpf"] if self.seccomp else []) + ["--", *self.argv]
