@@ -8,7 +8,8 @@ own client loop (connect, ask one line, read the answer, close) for S seconds wi
   off      `svcviz serve MODEL`, untraced;
   seccomp     the same under `strace -f -y --seccomp-bpf` with svcviz trace's call list (the
               kernel stops the server only at the traced calls), every event parsed as the
-              dashboard would;
+              dashboard would (in a
+              process of its own, not the clients');
   seccomp_yy  the same with -yy (each socket fd annotated with its endpoints: a sock_diag
               query per fd printed), the reason svcviz traces with -y;
   ptrace      -y without --seccomp-bpf (every system call stops the server, twice).
@@ -39,25 +40,26 @@ def serve_argv(model: str, clients: int) -> list[str]:
     return argv + (["--sigchld", "reap"] if model == "fork" else [])
 
 
-async def count_events(tracer: Tracer, counted: list[int]) -> None:
-    async for _ in tracer.events():
-        counted[0] += 1
+async def tracer_process(mode: str, argv: list[str]) -> None:
+    """`trace.py --tracer MODE -- ARGV`: launch ARGV under strace and parse every event, in
+    a process of its own (as the dashboard is not the load generator); the count on stderr."""
+    tracer = Tracer.launch(argv, seccomp=mode.startswith("seccomp"), endpoints=mode == "seccomp_yy")
+    await tracer.start()  # the server's stdout is ours: its ready line reaches the benchmark
+    counted = 0
+    try:
+        async for _ in tracer.events():
+            counted += 1
+    finally:
+        await tracer.stop()
+    print(counted, file=sys.stderr)
 
 
 async def measure(model: str, mode: str, clients: int, seconds: float) -> tuple[float, int]:
     """Answers per second, and how many trace events were parsed meanwhile."""
     argv = serve_argv(model, clients)
-    tracer = None
-    counted = [0]
-    if mode == "off":
-        proc = await asyncio.create_subprocess_exec(
-            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
-        )
-    else:
-        tracer = Tracer.launch(argv, seccomp=mode.startswith("seccomp"), endpoints=mode == "seccomp_yy")
-        await tracer.start(stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
-        proc = tracer.proc
-    counting = asyncio.ensure_future(count_events(tracer, counted)) if tracer else None
+    if mode != "off":
+        argv = [sys.executable, __file__, "--tracer", mode, "--", *argv]
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         ready = READY.search(await asyncio.wait_for(proc.stdout.readline(), 20))
         if not ready:
@@ -68,16 +70,13 @@ async def measure(model: str, mode: str, clients: int, seconds: float) -> tuple[
         await asyncio.gather(*(client_loop("127.0.0.1", port, began + seconds, latencies, [0]) for _ in range(clients)))
         rate = len(latencies) / (time.monotonic() - began)
         os.kill(pid, signal.SIGTERM)
-        await asyncio.wait_for(proc.wait(), 10)
-        if counting:
-            await asyncio.wait_for(counting, 10)
+        _, said = await asyncio.wait_for(proc.communicate(), 20)
     finally:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
-        if tracer:
-            await tracer.stop()
-    return rate, counted[0]
+    last = said.decode().split()[-1:] if mode != "off" else ["0"]
+    return rate, int(last[0]) if last and last[0].isdigit() else 0
 
 
 async def main(models: list[str], clients: int, seconds: float, rounds: int) -> None:
@@ -100,6 +99,9 @@ async def main(models: list[str], clients: int, seconds: float, rounds: int) -> 
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--tracer"]:
+        asyncio.run(tracer_process(sys.argv[2], sys.argv[4:]))
+        sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="fork,event")
     parser.add_argument("--clients", type=int, default=8)

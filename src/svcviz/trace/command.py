@@ -9,22 +9,42 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
+from pathlib import Path
 
 from svcviz.observe.observer import ObserveError, Observer
 from svcviz.trace.strace import TraceError, Tracer, strace_binary
 
 
-def tree_pids(pid: int | None, port: int | None) -> list[int]:
-    """The root first, then every process of its tree (strace -f takes each one's threads)."""
-    observer = Observer(pid=pid, port=port)
-    try:
-        snapshot = observer.sample()
-    finally:
-        observer.close()
-    others = [p.pid for p in snapshot.processes if p.pid != observer.root_pid]
-    return [observer.root_pid, *others]
+def descendants(pid: int) -> list[int]:
+    """pid and every process below it, from /proc/PID/task/TID/children: readable
+    without ptrace rights, so a refusal is strace's to report, in its own words."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop(0)
+        found.append(current)
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                todo += [int(c) for c in Path(f"/proc/{current}/task/{tid}/children").read_text().split()]
+            except OSError:
+                pass
+    return found
+
+
+def root_pid(pid: int | None, port: int | None) -> int:
+    if pid is not None:
+        if not os.path.isdir(f"/proc/{pid}"):
+            raise TraceError(f"no process {pid}")
+        return pid
+    observer = Observer(port=port)  # who listens on the port (sock_diag, then fd tables)
+    observer.close()
+    return observer.root_pid
 
 
 async def trace(pids: list[int], seconds: float | None, as_json: bool) -> int:
@@ -56,7 +76,7 @@ async def trace(pids: list[int], seconds: float | None, as_json: bool) -> int:
 def main(args) -> int:
     try:
         strace_binary()
-        pids = tree_pids(args.pid, args.port)
+        pids = descendants(root_pid(args.pid, args.port))
         return asyncio.run(trace(pids, args.seconds, args.json))
     except (TraceError, ObserveError) as exc:
         print(f"svcviz trace: {exc}", file=sys.stderr)
