@@ -135,3 +135,30 @@ def test_sigkill_of_svcviz_trace_still_leaves_nothing_attached(serve):
     # strace dies with svcviz (PR_SET_PDEATHSIG: SIGTERM, and strace detaches on SIGTERM)
     assert wait_until(lambda: tracer_of(server.pid) == 0), "strace outlived svcviz trace, still attached"
     ask_and_quit(server.port)  # and the server still serves
+
+
+needs_root_and_setpriv = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv to drop ptrace rights"
+)
+
+
+@needs_root_and_setpriv
+@pytest.mark.parametrize(
+    "drop, words",
+    [
+        (["--bounding-set", "-sys_ptrace"], "lacks CAP_SYS_PTRACE"),
+        (["--reuid", "65534", "--regid", "65534", "--clear-groups"], "belongs to uid 0 and you are not root"),
+    ],
+)
+def test_refused_ptrace_says_why_in_one_line(serve, drop, words):
+    server = serve("serial")
+    result = subprocess.run(
+        ["setpriv", *drop, *SVCVIZ, "trace", "--pid", str(server.pid), "--seconds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert result.returncode == 2
+    assert words in result.stderr and f"cannot trace pid {server.pid}" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert tracer_of(server.pid) == 0
