@@ -56,8 +56,11 @@ async def trace(pids: list[int], seconds: float | None, as_json: bool) -> int:
         loop.add_signal_handler(sig, stop.set)
 
     async def show() -> None:
-        async for event in tracer.events():
-            print(json.dumps(event.as_json()) if as_json else event.line(), flush=True)
+        try:
+            async for event in tracer.events():
+                print(json.dumps(event.as_json()) if as_json else event.line(), flush=True)
+        except BrokenPipeError:  # `| head`: stop tracing quietly, and keep the exit-time flush quiet too
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
     printer = asyncio.ensure_future(show())
     stopper = asyncio.ensure_future(stop.wait())
@@ -68,7 +71,7 @@ async def trace(pids: list[int], seconds: float | None, as_json: bool) -> int:
         stopper.cancel()
         try:
             await asyncio.wait_for(printer, 2.0)
-        except (asyncio.TimeoutError, BrokenPipeError):
+        except asyncio.TimeoutError:
             printer.cancel()
     return 0
 
