@@ -117,6 +117,7 @@ def build_parser() -> Parser:
     parser = Parser(prog="svcviz", description="See how network servers work, from the kernel's side.")
     parser.add_argument("--model", choices=NAMES, default="serial", help="model to start (default: %(default)s)")
     add_server_options(parser, f"port (default: {DEFAULT_PORT}, or any free port when it is taken; 0: any)")
+    parser.add_argument("--record", metavar="FILE", help="record what the dashboard sees (gzip when FILE ends in .gz)")
     commands = parser.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run one server model in this terminal")
@@ -129,6 +130,13 @@ def build_parser() -> Parser:
     target.add_argument("--pid", type=_count, help="the server rooted at this process")
     watch.add_argument("--once", action="store_true", help="print one snapshot and exit")
     watch.add_argument("--json", action="store_true", help="with --once: the snapshot as JSON")
+    # SUPPRESS: an unset --record here must not hide one given before `watch`.
+    watch.add_argument("--record", metavar="FILE", default=argparse.SUPPRESS, help="record what the dashboard sees")
+
+    replay = commands.add_parser("replay", help="a recording (svcviz --record FILE) played back")
+    replay.add_argument("file", metavar="FILE")
+    replay.add_argument("--at", type=_seconds, metavar="SECONDS", help="the sample this long after the start")
+    replay.add_argument("--json", action="store_true", help="with --at: that snapshot as `watch --once --json` does")
 
     blast = commands.add_parser("blast", help="open N connections as fast as possible (the serviceblaster)")
     blast.add_argument("count", type=_count, metavar="N")
@@ -208,6 +216,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from svcviz.scenarios import main as scenario_main
 
         return scenario_main(args)
+    if args.command == "replay":
+        from svcviz.record.replay import main as replay_main
+
+        return replay_main(args)
     if args.command == "bench":
         from svcviz.bench import main as bench_main
 
