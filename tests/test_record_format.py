@@ -33,7 +33,10 @@ def process(pid: int, state: str = "S", fds: int = 1) -> Process:
     )
 
 
-def update(t: float, processes, connections=(), clients=(), events=(), config=ServerConfig("fork")) -> LabUpdate:
+FORK = ServerConfig("fork")
+
+
+def update(t: float, processes, connections=(), clients=(), events=(), config=FORK) -> LabUpdate:
     snapshot = Snapshot(
         time=t,
         root_pid=100,
