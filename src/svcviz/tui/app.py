@@ -38,6 +38,7 @@ NO_TTY = (
     "svcviz: the dashboard needs a terminal; for one snapshot without one use "
     "`svcviz watch --once --port PORT` (add --json for machines)"
 )
+WEB_DRIVER = "textual.drivers.web_driver:WebDriver"  # what `svcviz web` (textual-serve) runs a tab with
 # Actions that steer the server: off when watching a server svcviz did not start.
 SERVER_ACTIONS = {"switch", "pick_model", "sigchld", "close_fd", "reap", "backlog", "restart", "kill"}
 
@@ -326,7 +327,7 @@ def _run(app: SvcvizApp) -> int:
 
 def main(args: argparse.Namespace) -> int:
     """`svcviz [--model M] [--port P] ...`: start a model and open the dashboard on it."""
-    if not sys.stdout.isatty():
+    if not sys.stdout.isatty() and os.environ.get("TEXTUAL_DRIVER") != WEB_DRIVER:
         print(NO_TTY, file=sys.stderr)
         return 2
     try:
