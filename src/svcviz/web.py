@@ -24,6 +24,7 @@ import shlex
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -69,18 +70,33 @@ def tab_pids(pid: int) -> list[int]:
     return found
 
 
+async def _exited(process: asyncio.subprocess.Process, timeout: float) -> bool:
+    """Whether process exited within timeout (its returncode, not its pipes' end)."""
+    deadline = time.monotonic() + timeout
+    while process.returncode is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    return process.returncode is not None
+
+
 class Tab(AppService):
-    """One tab's dashboard process; stop() makes sure it and its lab server are gone."""
+    """One tab's dashboard process; stop() makes sure it and its lab server are gone.
+
+    SIGTERM, not textual-serve's "quit" message: the dashboard's SIGTERM handler stops its
+    lab (server, clients) before it exits, where "quit" would end the app at once."""
 
     async def stop(self) -> None:
-        process = self._process
-        try:
-            await asyncio.wait_for(super().stop(), STOP_TIMEOUT)
-        except (asyncio.TimeoutError, OSError, ConnectionError):
-            pass
-        if process is not None and process.returncode is None:
-            self.kill(process.pid)
-            await process.wait()
+        process, task = self._process, self._task
+        self._task = None
+        if process is None:
+            return
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+            if not await _exited(process, STOP_TIMEOUT):
+                self.kill(process.pid)
+                await _exited(process, STOP_TIMEOUT)
+        if task is not None:
+            await asyncio.wait([task], timeout=STOP_TIMEOUT)
 
     @staticmethod
     def kill(pid: int) -> None:
@@ -187,6 +203,6 @@ def main(args, dashboard_args: list[str]) -> int:
     try:
         server.serve()
     except OSError as exc:
-        print(f"svcviz web: cannot serve on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        print(f"svcviz web: cannot serve on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr, flush=True)
         return 2
     return 0
