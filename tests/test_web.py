@@ -16,8 +16,9 @@ import sys
 
 import psutil
 import pytest
-from tests.conftest import wait_until
-from tests.kernel import listen_queue
+
+from conftest import wait_until
+from kernel import listen_queue
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")

@@ -24,7 +24,7 @@ def main(args) -> int:
 
             return play(recording)
         duration = recording.duration()
-        if args.at > duration + 1e-6:
+        if args.at > duration + 1e-3:  # the times printed to a person are to the millisecond
             raise FormatError(f"--at {args.at:g}: the recording is {duration:.1f} s long")
         update = recording.at(args.at)
     except FormatError as exc:
