@@ -88,7 +88,19 @@ def test_only_what_changed_is_written():
     assert lines[3]["processes"]["set"][0]["state"] == "Z" and "gone" not in lines[3]["processes"]
     assert lines[3]["events"][0]["kind"] == "exit"
     assert lines[4]["processes"] == {"gone": [101]} and lines[4]["config"]["sigchld"] == "reap"
-    assert lines[5]["processes"]["order"] == [102, 100]
+    assert lines[5]["processes"]["order"] == [[1, 1], [0, 1]]  # expected [100, 102]: 102 first
+
+
+def test_an_item_new_in_the_middle_costs_a_few_runs_not_the_whole_order():
+    """The kernel's hash order: a new connection lands mid-list, the others keep their order."""
+    conns = [Connection(f"127.0.0.1:{40000 + n}", "127.0.0.1:6168", "queued", "ESTABLISHED") for n in range(1000)]
+    new = Connection("127.0.0.1:39999", "127.0.0.1:6168", "queued", "ESTABLISHED")
+    parent = process(100)
+    updates = [update(1.0, [parent], conns), update(1.1, [parent], [*conns[:500], new, *conns[501:]])]
+    lines, decoded = roundtrip(updates)
+    assert decoded == updates
+    assert lines[1]["connections"]["order"] == [[0, 500], [999, 1], [500, 499]]
+    assert lines[1]["connections"]["gone"] == [["127.0.0.1:40500", "127.0.0.1:6168"]]
 
 
 def test_an_unchanged_sample_is_a_time_alone():

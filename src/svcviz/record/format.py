@@ -6,8 +6,9 @@ Version 1 (docs/recording.md says every key):
 - then one line per sample: {"t": <unix time>, ...}, where each other key is present only
   when its value changed since the previous sample. Keyed lists (processes by pid,
   connections by (client, server), clients by id) are written as a change set:
-  {"set": [changed or new items], "gone": [keys], "order": [keys]}, "order" only when the
-  order is not the old one less the gone plus the new at the end.
+  {"set": [changed or new items], "gone": [keys], "order": [[start, length], ...]}, "order"
+  only when the order is not the old one less the gone plus the new at the end: then it
+  is that expected order's indices, as runs.
 
 An Encoder and a Decoder each keep the previous sample; feeding one's lines to the other
 gives back equal LabUpdates. Nothing here touches a file.
@@ -144,9 +145,28 @@ class Encoder:
         if gone:
             change["gone"] = [list(k) if isinstance(k, tuple) else k for k in gone]
         if expected != list(new):
-            change["order"] = [list(k) if isinstance(k, tuple) else k for k in new]
+            change["order"] = _runs(expected, list(new))
         self._items[name] = new
         return change
+
+
+def _runs(expected: list, actual: list) -> list[list[int]]:
+    """actual as runs of expected's indices, [[start, length], ...]: the kernel lists
+    connections in hash order, so one new socket lands mid-list and the rest keep theirs;
+    a few runs say that where the whole list of keys would be a thousand of them."""
+    where = {key: i for i, key in enumerate(expected)}
+    runs: list[list[int]] = []
+    for key in actual:
+        i = where[key]
+        if runs and runs[-1][0] + runs[-1][1] == i:
+            runs[-1][1] += 1
+        else:
+            runs.append([i, 1])
+    return runs
+
+
+def _unrun(expected: list, runs: list[list[int]]) -> list:
+    return [expected[i] for start, length in runs for i in range(start, start + length)]
 
 
 def _same(old: Any, new: Any) -> bool:
@@ -181,7 +201,7 @@ class Decoder:
                 item = from_data(data)
                 items[_hashable(key_of(item))] = item
             if "order" in change:
-                items = {_hashable(key): items[_hashable(key)] for key in change["order"]}
+                items = {key: items[key] for key in _unrun(list(items), change["order"])}
             self._items[name] = items
         state = self._state
         snapshot = Snapshot(
