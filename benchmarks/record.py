@@ -71,6 +71,11 @@ def start_lab(clients: int, children: int, period: float) -> tuple[subprocess.Po
     return server, holder, port
 
 
+def samples(path: str) -> int:
+    with open(path, "rb") as f:
+        return f.read().count(b"\n") - 1  # the header is not a sample
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
@@ -100,12 +105,15 @@ def main() -> int:
         time.sleep(1.0)  # all past their start-up
         before_cpu = {name: cpu_seconds(s.pid) for name, s in sessions.items()}
         before_size = {name: os.path.getsize(path) for name, path in files.items()}
+        before_samples = samples(files["jsonl"])
         start = time.monotonic()
         time.sleep(args.seconds)
         wall = time.monotonic() - start
         cpu = {name: (cpu_seconds(s.pid) - before_cpu[name]) / wall for name, s in sessions.items()}
         size = {name: (os.path.getsize(path) - before_size[name]) / (wall / 60) for name, path in files.items()}
         print(f"seconds={wall:.1f}")
+        # The dashboard sets the pace (a loaded machine samples less often): say how often it did.
+        print(f"samples_per_second={(samples(files['jsonl']) - before_samples) / wall:.1f}")
         for name in sessions:
             print(f"cpu_{name}_percent={100 * cpu[name]:.1f}")
         for name in files:
