@@ -33,7 +33,7 @@ from aiohttp import web
 from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
 
-from svcviz.lab import kill_session
+from svcviz.lab.supervisor import kill_session
 
 log = logging.getLogger("svcviz.web")
 DEFAULT_PORT = 8000
