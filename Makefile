@@ -29,6 +29,7 @@ bench: $(BIN)/svcviz
 	$(BIN)/python benchmarks/observe.py
 	$(BIN)/python benchmarks/blast.py
 	$(BIN)/python benchmarks/dashboard.py
+	$(BIN)/python benchmarks/record.py
 
 soak: $(BIN)/svcviz
 	$(BIN)/python benchmarks/soak.py

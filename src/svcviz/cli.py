@@ -56,10 +56,12 @@ def _seconds(text: str) -> float:
     return value
 
 
-def add_server_options(parser: argparse.ArgumentParser, port_help: str) -> None:
-    """The options of a server model, shared by `serve` and the dashboard."""
-    parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default: %(default)s)")
-    parser.add_argument("--port", type=_port, help=port_help)
+def add_server_options(parser: argparse.ArgumentParser, port_help: str | None) -> None:
+    """The options of a server model, shared by `serve` and the dashboard (`web` has its
+    own --host and --port, and passes the rest on: port_help None)."""
+    if port_help is not None:
+        parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default: %(default)s)")
+        parser.add_argument("--port", type=_port, help=port_help)
     parser.add_argument("--backlog", type=_count, default=DEFAULT_BACKLOG, help="listen backlog (default: %(default)s)")
     parser.add_argument("--delay", type=_seconds, default=0.0, help="seconds of work per request")
     parser.add_argument("--max-fds", type=_count, help="RLIMIT_NOFILE of the server")
@@ -113,10 +115,17 @@ def server_config(model: str, args: argparse.Namespace) -> ServerConfig:
     )
 
 
+def dashboard_args(args: argparse.Namespace) -> list[str]:
+    """The dashboard's options among args, as a command line (what each `web` tab runs)."""
+    config = server_config(args.model, argparse.Namespace(**{**vars(args), "host": DEFAULT_HOST, "port": 0}))
+    return ["--model", config.model, *config.as_args()[1:]]
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="svcviz", description="See how network servers work, from the kernel's side.")
     parser.add_argument("--model", choices=NAMES, default="serial", help="model to start (default: %(default)s)")
     add_server_options(parser, f"port (default: {DEFAULT_PORT}, or any free port when it is taken; 0: any)")
+    parser.add_argument("--record", metavar="FILE", help="record what the dashboard sees (gzip when FILE ends in .gz)")
     commands = parser.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run one server model in this terminal")
@@ -129,6 +138,13 @@ def build_parser() -> Parser:
     target.add_argument("--pid", type=_count, help="the server rooted at this process")
     watch.add_argument("--once", action="store_true", help="print one snapshot and exit")
     watch.add_argument("--json", action="store_true", help="with --once: the snapshot as JSON")
+    # SUPPRESS: an unset --record here must not hide one given before `watch`.
+    watch.add_argument("--record", metavar="FILE", default=argparse.SUPPRESS, help="record what the dashboard sees")
+
+    replay = commands.add_parser("replay", help="a recording (svcviz --record FILE) played back")
+    replay.add_argument("file", metavar="FILE")
+    replay.add_argument("--at", type=_seconds, metavar="SECONDS", help="the sample this long after the start")
+    replay.add_argument("--json", action="store_true", help="with --at: that snapshot as `watch --once --json` does")
 
     trace = commands.add_parser("trace", help="a server tree's system calls as they happen (strace)")
     target = trace.add_mutually_exclusive_group(required=True)
@@ -146,6 +162,14 @@ def build_parser() -> Parser:
     blast.add_argument("--rate", type=float, help="connections per second (default: as fast as possible)")
     blast.add_argument("--timeout", type=_seconds, default=5.0, help="connect timeout (default: %(default)s)")
     blast.add_argument("--json", action="store_true")
+
+    web = commands.add_parser("web", help="the dashboard in a browser: one dashboard and lab per tab")
+    web.add_argument("--host", default="127.0.0.1", help="address to serve on (default: %(default)s; 0.0.0.0: the LAN)")
+    web.add_argument("--port", type=_port, default=8000, help="port to serve on (default: %(default)s)")
+    web.add_argument("--public-url", help="the URL browsers reach this at (default: the one each browser used)")
+    web.add_argument("--max-tabs", type=_count, default=8, help="most tabs at once (default: %(default)s)")
+    web.add_argument("--model", choices=NAMES, default="serial", help="model each tab starts (default: %(default)s)")
+    add_server_options(web, None)
 
     commands.add_parser("parse", help="the service protocol over stdin/stdout")
 
@@ -219,6 +243,14 @@ def dispatch(args: argparse.Namespace) -> int:
         from svcviz.scenarios import main as scenario_main
 
         return scenario_main(args)
+    if args.command == "web":
+        from svcviz.web import main as web_main
+
+        return web_main(args, dashboard_args(args))
+    if args.command == "replay":
+        from svcviz.record.replay import main as replay_main
+
+        return replay_main(args)
     if args.command == "bench":
         from svcviz.bench import main as bench_main
 

@@ -23,6 +23,10 @@ def main(args) -> int:
         observer.close()
         print("svcviz watch: --json needs --once (one snapshot as JSON)", file=sys.stderr)
         return 2
+    if args.once and getattr(args, "record", None):
+        observer.close()
+        print("svcviz watch: --record records the dashboard: not with --once", file=sys.stderr)
+        return 2
     if not args.once:
         observer.close()  # the dashboard makes its own, in its lab
         from svcviz.tui.app import watch_main

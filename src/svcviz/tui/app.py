@@ -24,6 +24,8 @@ from textual.widgets import Footer, Static
 
 from svcviz.cli import server_config
 from svcviz.lab import Lab, LabError
+from svcviz.record.recording_lab import with_recording
+from svcviz.record.writer import RecordError
 from svcviz.servers.registry import MODELS
 from svcviz.tui.history import History
 from svcviz.tui.messages import LabUpdated
@@ -36,6 +38,7 @@ NO_TTY = (
     "svcviz: the dashboard needs a terminal; for one snapshot without one use "
     "`svcviz watch --once --port PORT` (add --json for machines)"
 )
+WEB_DRIVER = "textual.drivers.web_driver:WebDriver"  # what `svcviz web` (textual-serve) runs a tab with
 # Actions that steer the server: off when watching a server svcviz did not start.
 SERVER_ACTIONS = {"switch", "pick_model", "sigchld", "close_fd", "reap", "backlog", "restart", "kill"}
 
@@ -324,10 +327,14 @@ def _run(app: SvcvizApp) -> int:
 
 def main(args: argparse.Namespace) -> int:
     """`svcviz [--model M] [--port P] ...`: start a model and open the dashboard on it."""
-    if not sys.stdout.isatty():
+    if not sys.stdout.isatty() and os.environ.get("TEXTUAL_DRIVER") != WEB_DRIVER:
         print(NO_TTY, file=sys.stderr)
         return 2
-    lab = Lab(server_config(args.model, args), port_fallback=(args.port is None))
+    try:
+        lab = with_recording(Lab(server_config(args.model, args), port_fallback=(args.port is None)), args.record)
+    except RecordError as exc:
+        print(f"svcviz: {exc}", file=sys.stderr)
+        return 2
     return _run(SvcvizApp(lab, handle_signals=True))
 
 
@@ -336,5 +343,11 @@ def watch_main(args: argparse.Namespace) -> int:
     if not sys.stdout.isatty():
         print(NO_TTY, file=sys.stderr)
         return 2
-    lab = Lab.attach(pid=getattr(args, "pid", None), port=getattr(args, "port", None))
+    try:
+        lab = with_recording(
+            Lab.attach(pid=getattr(args, "pid", None), port=getattr(args, "port", None)), getattr(args, "record", None)
+        )
+    except RecordError as exc:
+        print(f"svcviz watch: {exc}", file=sys.stderr)
+        return 2
     return _run(SvcvizApp(lab, watching=True, handle_signals=True))

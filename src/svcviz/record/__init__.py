@@ -1,0 +1,1 @@
+"""Recordings of what the dashboard sees: written sample by sample, read back, replayed."""

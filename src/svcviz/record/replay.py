@@ -1,0 +1,44 @@
+"""`svcviz replay FILE [--at SECONDS [--json]]`: a recording read back.
+
+--at prints the snapshot shown that many seconds after the first sample, as `svcviz watch
+--once` does (rich, or the same JSON with --json), so a script can check a recording.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from svcviz.observe.export import to_json
+from svcviz.record.format import FormatError
+from svcviz.record.reader import Recording
+
+
+def main(args) -> int:
+    try:
+        recording = Recording(args.file)
+        if args.at is None:
+            if args.json:
+                raise FormatError("--json needs --at SECONDS (one snapshot as JSON)")
+            from svcviz.record.player import play
+
+            return play(recording)
+        duration = recording.duration()
+        if args.at > duration + 1e-3:  # the times printed to a person are to the millisecond
+            raise FormatError(f"--at {args.at:g}: the recording is {duration:.1f} s long")
+        update = recording.at(args.at)
+    except FormatError as exc:
+        print(f"svcviz replay: {exc}", file=sys.stderr)
+        return 2
+    if recording.truncated:
+        print(f"svcviz replay: {args.file} was cut short; read up to its last whole sample", file=sys.stderr)
+    if args.json:
+        json.dump(to_json(update.snapshot), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        from rich.console import Console
+
+        from svcviz.observe.render import render
+
+        Console().print(render(update.snapshot))
+    return 0

@@ -1,0 +1,171 @@
+"""`svcviz web` driven by a real headless browser (Debian's chromium + chromedriver).
+
+The browser loads the page, the terminal draws (body.-first-byte), keys typed into the
+page reach the tab's own dashboard, and the kernel (ss) shows their effect on the tab's
+own lab server. Closing the tab ends every process of it. Skips, with the reason, when
+chromium, chromedriver or selenium is missing (.ci/run installs them when it can).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import subprocess
+import sys
+
+import psutil
+import pytest
+
+from conftest import wait_until
+from kernel import listen_queue
+
+CHROMIUM = shutil.which("chromium")
+CHROMEDRIVER = shutil.which("chromedriver")
+try:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+except ImportError:  # pragma: no cover - the [test] extra brings it
+    webdriver = None
+
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER and webdriver),
+    reason="needs chromium, chromedriver (apt-get install chromium chromium-driver) and selenium",
+)
+SERVING = re.compile(r"serving the dashboard on (http://\S+)")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,900",
+)
+
+
+@pytest.fixture
+def web_server():
+    """start(*options) -> (process, url): `svcviz web --port 0 ...`, stopped at the end."""
+    started: list[subprocess.Popen] = []
+
+    def start(*options: str) -> tuple[subprocess.Popen, str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "svcviz", "web", "--port", "0", *options],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        started.append(proc)
+        match = SERVING.search(proc.stdout.readline())
+        assert match, "svcviz web did not say where it serves"
+        return proc, match.group(1)
+
+    yield start
+    for proc in started:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def open_dashboard(driver, url: str) -> None:
+    driver.get(url)
+    WebDriverWait(driver, 30).until(
+        lambda d: "-first-byte" in (d.find_element(By.TAG_NAME, "body").get_attribute("class") or "")
+    )
+
+
+def tabs(web: subprocess.Popen) -> dict[int, list[psutil.Process]]:
+    """Each tab's dashboard pid -> every process of that tab (its lab server included)."""
+    return {child.pid: [child, *child.children(recursive=True)] for child in psutil.Process(web.pid).children()}
+
+
+def lab_port(processes: list[psutil.Process]) -> int | None:
+    """The port the tab's lab server listens on, from the kernel's socket table."""
+    for process in processes:
+        try:
+            if "serve" not in process.cmdline():
+                continue
+            for conn in process.net_connections(kind="tcp"):
+                if conn.status == psutil.CONN_LISTEN:
+                    return conn.laddr.port
+        except psutil.Error:
+            continue
+    return None
+
+
+def wait_for_tabs(web: subprocess.Popen, count: int) -> dict[int, int]:
+    """Wait until count tabs each have a listening lab server: dashboard pid -> lab port."""
+
+    def ports():
+        found = {pid: lab_port(procs) for pid, procs in tabs(web).items()}
+        return found if len(found) == count and all(found.values()) else None
+
+    found = wait_until(ports, timeout=30)
+    assert found, f"expected {count} tabs with a lab server, saw {tabs(web)}"
+    return found
+
+
+def test_a_tab_draws_offline_takes_keys_and_leaves_nothing_when_closed(web_server, browser, tmp_path):
+    web, url = web_server("--model", "serial")
+    open_dashboard(browser, url)
+    ((dashboard, port),) = wait_for_tabs(web, 1).items()
+    # Offline: every URL the page loaded is this server's own (xterm.js and the font are bundled).
+    loaded = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert loaded and all(name.startswith(url) for name in loaded), loaded
+    assert "googleapis" not in browser.page_source
+    shot = tmp_path / "web.png"  # kept in the test run folder, for a person to look at
+    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    browser.find_element(By.TAG_NAME, "body").click()
+    for _ in range(3):
+        ActionChains(browser).send_keys("c").perform()
+    # serial: one client served, the other two wait in the kernel's accept queue.
+    assert wait_until(lambda: (listen_queue(port) or (0,))[0] == 2, timeout=15)
+    processes = tabs(web)[dashboard]
+    browser.get("about:blank")  # the page goes: its websocket closes, as when the tab closes
+    gone = wait_until(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in processes), 5)
+    assert gone, f"left running after the tab closed: {[p.pid for p in processes if p.is_running()]}"
+    assert listen_queue(port) is None
+
+
+def test_two_tabs_get_two_lab_servers_on_two_ports(web_server, browser):
+    web, url = web_server()
+    open_dashboard(browser, url)
+    browser.switch_to.new_window("tab")
+    open_dashboard(browser, url)
+    ports = wait_for_tabs(web, 2)
+    assert len(set(ports.values())) == 2
+
+
+def test_the_tab_past_the_cap_gets_a_page_saying_so(web_server, browser):
+    web, url = web_server("--max-tabs", "1")
+    open_dashboard(browser, url)
+    wait_for_tabs(web, 1)
+    browser.switch_to.new_window("tab")
+    browser.get(url)
+    assert "too many tabs open: 1 of 1" in browser.find_element(By.TAG_NAME, "body").text
+    assert len(tabs(web)) == 1
