@@ -14,6 +14,8 @@ from svcviz.servers.config import (
     DEFAULT_WORKERS,
     SIGCHLD_MODES,
     ServerConfig,
+    ServerError,
+    check_host,
 )
 from svcviz.servers.registry import MODELS, NAMES
 
@@ -30,6 +32,13 @@ def _port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port (0..65535)")
     return value
+
+
+def _host(text: str) -> str:
+    try:
+        return check_host(text)
+    except ServerError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--host ")) from None
 
 
 def _integer(text: str) -> int:
@@ -58,7 +67,7 @@ def _seconds(text: str) -> float:
 
 def add_server_options(parser: argparse.ArgumentParser, port_help: str) -> None:
     """The options of a server model, shared by `serve` and the dashboard."""
-    parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default: %(default)s)")
+    parser.add_argument("--host", type=_host, default=DEFAULT_HOST, help="address to bind (default: %(default)s)")
     parser.add_argument("--port", type=_port, help=port_help)
     parser.add_argument("--backlog", type=_count, default=DEFAULT_BACKLOG, help="listen backlog (default: %(default)s)")
     parser.add_argument("--delay", type=_seconds, default=0.0, help="seconds of work per request")
@@ -140,7 +149,7 @@ def build_parser() -> Parser:
     blast = commands.add_parser("blast", help="open N connections as fast as possible (the serviceblaster)")
     blast.add_argument("count", type=_count, metavar="N")
     blast.add_argument("--port", type=_port, required=True)
-    blast.add_argument("--host", default=DEFAULT_HOST)
+    blast.add_argument("--host", type=_host, default=DEFAULT_HOST)
     blast.add_argument("--hold", type=_seconds, default=0.0, help="seconds to keep them open")
     blast.add_argument("--query", help="send this request on each connection")
     blast.add_argument("--rate", type=float, help="connections per second (default: as fast as possible)")
