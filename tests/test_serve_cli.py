@@ -68,6 +68,17 @@ def test_a_host_idna_cannot_encode_is_one_line_for_every_command(command, host):
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    "args", [["--host", "127.0.0.2", "serve", "serial", "--port", "0"], ["--model", "fork", "models"]], ids=" ".join
+)
+def test_dashboard_options_before_a_command_are_refused_not_dropped(args):
+    """`svcviz --host H serve serial` served on serve's default host: H silently dropped."""
+    result = run(*args)
+    assert result.returncode == 2 and result.stdout == ""
+    assert f"{args[0]}: an option of the dashboard" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_busy_port_exits_2_naming_the_port():
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from svcviz.servers.config import (
     DEFAULT_BACKLOG,
@@ -162,9 +163,10 @@ def build_parser() -> Parser:
     models.add_argument("--json", action="store_true")
 
     scenario = commands.add_parser("scenario", help="run the lecture's experiments and check them")
-    scenario.add_argument("name", nargs="?")
-    scenario.add_argument("--all", action="store_true")
-    scenario.add_argument("--list", action="store_true")
+    which = scenario.add_mutually_exclusive_group()
+    which.add_argument("name", nargs="?")
+    which.add_argument("--all", action="store_true")
+    which.add_argument("--list", action="store_true")
     scenario.add_argument("--json", action="store_true")
     scenario.add_argument("--quick", action="store_true", help="shorter waits (what the test suite runs)")
 
@@ -194,7 +196,14 @@ def list_models(as_json: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is not None and argv.index(args.command) > 0:
+        # The options before a command are the dashboard's: `serve` would silently drop a
+        # --host given there for its own default, the other commands would ignore them.
+        given = argv[0]
+        parser.error(f"{given}: an option of the dashboard (svcviz with no command), not of {args.command}")
     try:
         return dispatch(args)
     except KeyboardInterrupt:
