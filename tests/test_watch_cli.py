@@ -101,6 +101,17 @@ def test_a_process_that_listens_on_nothing(started):
     one_error_line(watch("--pid", str(sleeper.pid), "--once", "--json"), f"process {sleeper.pid} listens on nothing")
 
 
+def test_a_thread_id_is_resolved_to_its_process_and_said_so(serve):
+    """A tid pasted from `ps -L` raised KeyError in observer.py."""
+    server = serve("threadpool")
+    tid = next(tid for tid in map(int, os.listdir(f"/proc/{server.pid}/task")) if tid != server.pid)
+    result = watch("--pid", str(tid), "--once", "--json")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == f"svcviz watch: {tid} is a thread of process {server.pid}: watching process {server.pid}\n"
+    snapshot = json.loads(result.stdout)
+    assert snapshot["root_pid"] == server.pid and snapshot["listen"][0]["port"] == server.port
+
+
 def test_json_without_once_is_a_bad_argument(serve):
     server = serve("serial")
     one_error_line(watch("--port", str(server.port), "--json"), "--json needs --once (one snapshot as JSON)")

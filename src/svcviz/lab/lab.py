@@ -94,6 +94,8 @@ class Lab:
             except ObserveError as exc:
                 raise LabError(str(exc)) from None
             self._watched_pid = self._observer.root_pid
+            if self._observer.notice:
+                self._note("server", self._observer.notice)
             self.config = replace(self.config, port=self._observer.port or self.config.port)
             self.fleet.retarget(self.config.host, self.config.port)
             self._watch_status = "watching"

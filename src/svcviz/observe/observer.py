@@ -48,8 +48,9 @@ class _Member:
 class Observer:
     """One server, watched: Observer(pid=...) or Observer(port=...) finds it at once
     (TargetError if it cannot), then each sample() returns a Snapshot. ports: the ports it
-    listened on when found; port: the lowest. sample() may run in any thread, one at a
-    time; close() releases the netlink socket."""
+    listened on when found; port: the lowest. notice: what the user should be told about
+    the target (a thread id resolved to its process), or None. sample() may run in any
+    thread, one at a time; close() releases the netlink socket."""
 
     def __init__(self, pid: int | None = None, port: int | None = None, *, netlink: bool = True) -> None:
         """netlink=False reads /proc/net/tcp{,6} instead of asking sock_diag (the fallback
@@ -82,9 +83,12 @@ class Observer:
         self._connections_for: tuple[dict, tuple[Connection, ...]] = ({}, ())
         self._totals = read_netstat()
         self._no_knocking_at: tuple[int, int] | None = None  # drop counters when no client waited in SYN_SENT
+        self.notice: str | None = None
         try:
             self.root_pid = self._root_listening_on(port) if port is not None else self._existing(pid)
             tree = self._tree()
+            if self.root_pid not in tree:  # it exited while we looked
+                raise TargetError(f"process {self.root_pid} is gone")
             listening = self._listening(tree, _socket_holders(tree))
         except TargetError:
             self.close()
@@ -100,6 +104,11 @@ class Observer:
     # -- finding the server ---------------------------------------------------------
 
     def _existing(self, pid: int) -> int:
+        """The process pid, or the process of thread pid (a tid pasted from `ps -L`)."""
+        tgid = procfs.read_tgid(pid)
+        if tgid is not None and tgid != pid:
+            self.notice = f"{pid} is a thread of process {tgid}: watching process {tgid}"
+            pid = tgid
         stat = procfs.read_stat(pid)
         if stat is None:
             raise TargetError(f"no process {pid}")
