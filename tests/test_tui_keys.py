@@ -17,7 +17,7 @@ from svcviz.lab import Lab, session_pids
 from svcviz.servers.config import ServerConfig
 from svcviz.tui.app import SvcvizApp
 from svcviz.tui.screens import HelpScreen, ModelPicker, SendLine
-from svcviz.tui.widgets import ClientsPanel, LabHeader, ListenPanel, ServerPanel
+from svcviz.tui.widgets import ClientsPanel, EventsPanel, LabHeader, ListenPanel, ServerPanel
 
 SIZE = (120, 40)
 
@@ -296,3 +296,43 @@ async def test_watching_a_threaded_server_lists_its_threads(serve):
         await until(pilot, lambda a: drawn(a, ServerPanel).count("· thread") == 2, what="two threads listed")
         listed = {int(line.split()[2]) for line in drawn(pilot.app, ServerPanel).splitlines() if "· thread" in line}
         assert listed == {int(tid) for tid in os.listdir(f"/proc/{server.pid}/task")} - {server.pid}
+
+
+HOSTILE = "[bold red]\x1b[2J\u202eevil"
+# A server that names itself with markup and terminal controls (comm and command line) and
+# answers every line with them.
+HOSTILE_SERVER = r"""
+import ctypes, socket, sys
+ctypes.CDLL(None).prctl(15, "[red]\x1b[2J\u202e!".encode(), 0, 0, 0)  # PR_SET_NAME
+listener = socket.create_server(("127.0.0.1", 0))
+print(listener.getsockname()[1], flush=True)
+conn, _ = listener.accept()
+while conn.recv(1024):
+    conn.sendall(sys.argv[1].encode() + b"\n")
+"""
+
+
+async def test_a_watched_process_cannot_write_markup_or_controls_on_the_screen():
+    server = subprocess.Popen(
+        [sys.executable, "-c", HOSTILE_SERVER, HOSTILE], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        port = int(server.stdout.readline())
+        async with dashboard("watch", watch_port=port) as pilot:
+            app = pilot.app
+            await pilot.press("c")
+            client = await until(pilot, lambda a: clients_in(a, "idle", "served"), what="a connected client")
+            await app.lab.send_line(client[0].id, "discard")
+            replied = await until(pilot, lambda a: "«" in drawn(a, ClientsPanel) and drawn(a, ClientsPanel))
+            assert "«[bold red]\\x1b[2J\\u202eevil»" in replied
+            header = await until(pilot, lambda a: "evil" in drawn(a, LabHeader) and drawn(a, LabHeader))
+            assert "[red]\\x1b[2J\\u202e!: " in header  # its name (comm), then its command line
+            assert "[bold red]\\x1b[2J\\u202eevil" in header
+            screen = app.export_screenshot()
+            assert "\x1b" not in screen and "\u202e" not in screen and "\x9b" not in screen
+            for shown in (header, replied, drawn(app, EventsPanel)):
+                assert not any(ch in shown for ch in "\x1b\u202e\x9b")
+    finally:
+        server.kill()
+        server.wait()
+        server.stdout.close()

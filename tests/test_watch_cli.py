@@ -329,3 +329,17 @@ def test_a_process_we_may_not_read_is_shown_as_such(tiny_server, started):
     assert data["unreadable"] == [f"pid {child} fds: permission denied"]
     # the connection is there; who holds it cannot be told
     assert [(c["state"], c["pid"]) for c in data["connections"]] == [("accepted", None)]
+
+
+def test_once_prints_a_process_name_with_controls_as_plain_text(started):
+    """A process names itself (prctl PR_SET_NAME): its name must not drive our terminal."""
+    code = (
+        "import ctypes, socket, time; ctypes.CDLL(None).prctl(15, '[red]\\x1b[2J\\u202e!'.encode(), 0, 0, 0); "
+        "s = socket.create_server(('127.0.0.1', 0)); print(s.getsockname()[1], flush=True); time.sleep(60)"
+    )
+    server = started([sys.executable, "-c", code])
+    port = int(server.stdout.readline())
+    result = watch("--port", str(port), "--once")
+    assert result.returncode == 0, result.stderr
+    assert "[red]\\x1b[2J\\u202e!" in result.stdout
+    assert not any(ch in result.stdout for ch in "\x1b\u202e")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.binding import Binding
 
+from svcviz.plain import plain
 from svcviz.tui.widgets.text import Panel, fit
 
 COLOURS = {
@@ -87,9 +88,9 @@ class ClientsPanel(Panel, can_focus=True):
             line.append(f" :{client.local_port or '-':<6}")
             line.append_text(server_side(client, by_port))
             if client.last_reply:
-                line.append(f"  «{client.last_reply}»", style="dim")
+                line.append(f"  «{plain(client.last_reply)}»", style="dim")  # the server's bytes, whatever they are
             if client.error:
-                line.append(f"  {client.error}", style="red")
+                line.append(f"  {plain(client.error)}", style="red")
             lines.append(line)
         if start:
             lines[0] = Text(f"… {start} above", style="dim")
