@@ -336,3 +336,21 @@ async def test_a_watched_process_cannot_write_markup_or_controls_on_the_screen()
         server.kill()
         server.wait()
         server.stdout.close()
+
+
+async def test_watch_header_follows_a_server_restarted_on_its_port(serve):
+    """The header kept the dead server's pid and `watching`; the panels said nobody listened."""
+    first = serve("serial")
+    async with dashboard("watch", watch_port=first.port) as pilot:
+        assert f"pid {first.pid} " in drawn(pilot.app, LabHeader)
+        first.proc.kill()
+        first.proc.wait()
+        second = serve("serial", "--port", str(first.port))  # the same port, on purpose
+        await until(pilot, lambda a: f"pid {second.pid} " in drawn(a, LabHeader), what="the new pid in the header")
+        assert "watching" in drawn(pilot.app, LabHeader)
+        await until(
+            pilot,
+            lambda a: f"server restarted: pid {first.pid} -> {second.pid}" in drawn(a, EventsPanel),
+            what="the restart event",
+        )
+        await until(pilot, lambda a: "accept queue: 0/8" in drawn(a, ListenPanel), what="the new listener")

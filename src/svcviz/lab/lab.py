@@ -32,7 +32,7 @@ class LabUpdate:
     clients: tuple[ClientView, ...]
     config: ServerConfig
     server_pid: int | None
-    status: str  # "running", "exited (status 0)", "killed", "stopped", "watching"
+    status: str  # "running", "exited (status 0)", "killed", "stopped", "watching", "gone: ..."
     cap_hit: str | None
 
 
@@ -232,6 +232,8 @@ class Lab:
     async def _sample_once(self) -> LabUpdate:
         observer = self._observer
         snapshot = await asyncio.to_thread(observer.sample) if observer else Snapshot(time=time.time(), root_pid=None)
+        if not self.controls_server and observer is not None and await self._follow_watched(snapshot):
+            self._prev = None  # another server: its processes did not fork from the old one's
         events = diff(self._prev, snapshot) if self._prev is not None else []
         self._prev = snapshot
         self._orphans.reap(snapshot)
@@ -249,3 +251,28 @@ class Lab:
             status=self.status,
             cap_hit=self.cap_hit,
         )
+
+    async def _follow_watched(self, snapshot: Snapshot) -> bool:
+        """Keep the header and status true about a watched server that exits and comes back.
+        Watching a port, the observer follows its next listener: say so. Watching a pid,
+        say that it is gone and what listens on its port now. True if the server changed."""
+        if snapshot.root_pid != self._watched_pid:
+            self._note("server", f"server restarted: pid {self._watched_pid} -> {snapshot.root_pid}")
+            self._watched_pid, self._watch_status = snapshot.root_pid, "watching"
+            return True
+        if any(p.pid == snapshot.root_pid and not p.zombie for p in snapshot.processes):
+            return False
+        port = self.config.port
+        if "port" in self._watch_target:
+            status = f"gone: nothing listens on port {port}; the next server on it will be followed"
+        else:
+            now = await asyncio.to_thread(self._observer.listener_on, port)
+            status = (
+                f"gone: nothing listens on port {port}"
+                if now is None
+                else f"gone: pid {now} listens on port {port} now (svcviz watch --port {port} follows it)"
+            )
+        if status != self._watch_status:
+            self._note("server", f"process {self._watched_pid} is {status}")
+            self._watch_status = status
+        return False
