@@ -89,6 +89,7 @@ def test_blast_says_how_many_connections_the_server_side_knows():
 
 def test_blast_to_a_server_elsewhere_says_the_server_side_is_unknown():
     code, out, _ = finish(blast("1", "--port", "9", "--host", "192.0.2.1", "--timeout", "0.2"))
+    assert code == 1  # nothing connected
     assert "server side unknown" in out
 
 
