@@ -354,3 +354,36 @@ async def test_watch_header_follows_a_server_restarted_on_its_port(serve):
             what="the restart event",
         )
         await until(pilot, lambda a: "accept queue: 0/8" in drawn(a, ListenPanel), what="the new listener")
+
+
+# A server whose side ignores the final ACK of each handshake (TCP_DEFER_ACCEPT: the
+# connection waits in SYN_RECV until data comes): its clients believe they are connected
+# while it has no connection for them, as with SYN cookies and a full accept queue.
+DEFERRING_SERVER = r"""
+import socket
+listener = socket.create_server(("127.0.0.1", 0))
+listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 30)
+print(listener.getsockname()[1], flush=True)
+conn, _ = listener.accept()
+while conn.recv(1024):
+    conn.sendall(b"discard,9\n")
+"""
+
+
+async def test_a_client_the_server_side_does_not_know_is_half_open_not_connected():
+    server = subprocess.Popen([sys.executable, "-c", DEFERRING_SERVER], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(server.stdout.readline())
+        async with dashboard("watch", watch_port=port) as pilot:
+            app = pilot.app
+            await pilot.press("c")
+            await until(pilot, lambda a: clients_in(a, "half-open"), what="the client shown half-open")
+            assert "the server dropped its final ACK: accept queue full" in drawn(app, ClientsPanel)
+            # Data completes the server's side: then the client is connected for both.
+            await app.lab.send_line(clients_in(app, "half-open")[0].id, "discard")
+            await until(pilot, lambda a: clients_in(a, "served"), what="the client served once the server knew it")
+            assert "half-open" not in drawn(app, ClientsPanel)
+    finally:
+        server.kill()
+        server.wait()
+        server.stdout.close()

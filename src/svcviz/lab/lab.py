@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from svcviz.clients import ClientView, Fleet, FleetFull
 from svcviz.lab.caps import Caps
 from svcviz.lab.errors import LabError
+from svcviz.lab.halfopen import HalfOpenClients
 from svcviz.lab.hung import HungClients
 from svcviz.lab.orphans import OrphanReaper, become_subreaper
 from svcviz.lab.supervisor import Supervisor
@@ -49,6 +50,7 @@ class Lab:
         self.caps = Caps(note=self._note)
         self._orphans = OrphanReaper(self.server.spawned, scan_every=round(rate))  # about once a second
         self._hung = HungClients(self.fleet)
+        self._half_open = HalfOpenClients(self.fleet)
         self._observer: Observer | None = None
         self._watch_target: dict[str, int] | None = None
         self._watched_pid: int | None = None
@@ -240,6 +242,7 @@ class Lab:
         if self.server.running and self.caps.exceeded(snapshot, self.config):
             self.server.kill_all()  # the second line of defence: a tree past its cap is stopped
         self._hung.check(snapshot)
+        self._half_open.check(snapshot)
         lab_events, self._pending = self._pending, []
         merged = tuple(sorted([*events, *lab_events], key=lambda e: e.time))
         return LabUpdate(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.binding import Binding
 
+from svcviz.clients.view import HALF_OPEN
 from svcviz.plain import plain
 from svcviz.tui.widgets.text import Panel, fit
 
@@ -20,6 +21,7 @@ COLOURS = {
     "reset": "red",
     "error": "bold red",
     "quit": "dim",
+    "half-open": "bold yellow",
 }
 
 
@@ -27,6 +29,8 @@ def server_side(client, by_port: dict) -> Text:
     """The line from a client to the process that owns its connection: the point of the tool."""
     if not client.open or not client.local_port:
         return Text("")
+    if client.state == "half-open":
+        return Text(HALF_OPEN, style="yellow")
     conn = by_port.get(client.local_port)
     if conn is None:
         return Text("")
