@@ -292,3 +292,18 @@ async def test_a_lab_watching_a_pid_says_it_is_gone_and_who_listens_now(serve):
         assert update.server_pid == first.pid and any(f"process {first.pid} is gone" in text for text in said)
     finally:
         await lab.stop()
+
+
+async def test_a_lab_attached_to_a_thread_id_watches_its_process_and_says_so(serve):
+    server = serve("threadpool")
+    tid = next(tid for tid in map(int, os.listdir(f"/proc/{server.pid}/task")) if tid != server.pid)
+    lab = Lab.attach(pid=tid)
+    await lab.start()
+    try:
+        update = await lab.sample()
+        assert lab.server_pid == server.pid == update.snapshot.root_pid
+        assert f"{tid} is a thread of process {server.pid}: watching process {server.pid}" in [
+            e.text for e in update.events
+        ]
+    finally:
+        await lab.stop()
