@@ -387,3 +387,19 @@ async def test_a_client_the_server_side_does_not_know_is_half_open_not_connected
         server.kill()
         server.wait()
         server.stdout.close()
+
+
+async def test_watching_a_pid_that_is_gone_says_who_listens_on_its_port_now(serve):
+    first = serve("serial")
+    app = SvcvizApp(Lab.attach(pid=first.pid), watching=True)
+    async with app.run_test(size=SIZE) as pilot:
+        try:
+            await until(pilot, lambda a: a.latest is not None, what="a first sample")
+            first.proc.kill()
+            first.proc.wait()
+            second = serve("serial", "--port", str(first.port))  # the same port, on purpose
+            gone = f"gone: pid {second.pid} listens on port {first.port} now"
+            await until(pilot, lambda a: gone in drawn(a, ListenPanel), what="the listen panel saying so")
+            assert "connections are refused" not in drawn(app, ListenPanel) and "gone" in drawn(app, LabHeader)
+        finally:
+            await app.lab.stop()
