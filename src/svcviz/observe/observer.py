@@ -127,6 +127,10 @@ class Observer:
     def listener_on(self, port: int) -> int | None:
         """The pid of the server listening on port now, or None. /proc is searched again only
         when the port's listening sockets changed (searching it reads every process's fds)."""
+        with self._lock:  # the netlink socket is shared with sample()
+            return self._listener_on(port)
+
+    def _listener_on(self, port: int) -> int | None:
         inodes = frozenset(row.inode for row in self._listen_rows() if row.local_port == port)
         if inodes != self._looked_for[0]:
             try:
@@ -165,7 +169,7 @@ class Observer:
         root = tree.get(self.root_pid)
         if self._followed_port is None or listening or (root is not None and root.stat.state != "Z"):
             return False
-        pid = self.listener_on(self._followed_port)
+        pid = self._listener_on(self._followed_port)
         if pid is None or pid == self.root_pid:
             return False
         stat = procfs.read_stat(pid)
