@@ -19,8 +19,13 @@ def unprintable(ch: str) -> bool:
     return unicodedata.category(ch) in UNPRINTABLE
 
 
+def escape(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
 def plain(text: str) -> str:
-    """text with each unprintable character replaced by its escape (what repr() would write)."""
+    """text with each unprintable character replaced by its escape: \\x1b, \\x0a, \\u202e."""
     if text.isprintable():  # the usual case, and a quick one: isprintable() is False for all of them
         return text
-    return "".join(ascii(ch)[1:-1] if unprintable(ch) else ch for ch in text)
+    return "".join(escape(ch) if unprintable(ch) else ch for ch in text)
