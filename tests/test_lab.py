@@ -296,7 +296,9 @@ async def test_a_lab_watching_a_pid_says_it_is_gone_and_who_listens_now(serve):
 
 async def test_a_lab_attached_to_a_thread_id_watches_its_process_and_says_so(serve):
     server = serve("threadpool")
-    tid = next(tid for tid in map(int, os.listdir(f"/proc/{server.pid}/task")) if tid != server.pid)
+    # Its workers may start just after its ready line.
+    tids = wait_until(lambda: [tid for tid in map(int, os.listdir(f"/proc/{server.pid}/task")) if tid != server.pid])
+    tid = tids[0]
     lab = Lab.attach(pid=tid)
     await lab.start()
     try:

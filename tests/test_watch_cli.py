@@ -104,7 +104,9 @@ def test_a_process_that_listens_on_nothing(started):
 def test_a_thread_id_is_resolved_to_its_process_and_said_so(serve):
     """A tid pasted from `ps -L` raised KeyError in observer.py."""
     server = serve("threadpool")
-    tid = next(tid for tid in map(int, os.listdir(f"/proc/{server.pid}/task")) if tid != server.pid)
+    # Its workers may start just after its ready line.
+    tids = wait_until(lambda: [tid for tid in map(int, os.listdir(f"/proc/{server.pid}/task")) if tid != server.pid])
+    tid = tids[0]
     result = watch("--pid", str(tid), "--once", "--json")
     assert result.returncode == 0, result.stderr
     assert result.stderr == f"svcviz watch: {tid} is a thread of process {server.pid}: watching process {server.pid}\n"
