@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from svcviz.bench import SERVING
 from svcviz.servers.registry import NAMES
 
@@ -55,3 +57,19 @@ def test_bench_bad_arguments_exit_2():
         done = svcviz("bench", *args)
         assert done.returncode == 2, args
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["--clients", "70000"], "--clients 70000"),
+        (["--clients", "0"], "--clients 0"),
+        (["--delay", "5000"], "--delay"),
+    ],
+)
+def test_bench_names_its_own_bad_option_before_running_any_model(args, named):
+    """It ran models, then blamed --backlog, an option the user never gave."""
+    done = svcviz("bench", "--seconds", "0.1", *args)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"svcviz bench: {named}") and "--backlog" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and done.stdout == ""

@@ -69,6 +69,28 @@ def test_blast_counts_a_full_accept_queue_truthfully(serve):
     code, result, _ = finish(proc)
     assert code == 1
     assert (result["connected"], result["timed_out"], result["refused"], result["errors"]) == (4, 6, 0, 0)
+    assert (result["server_established"], result["half_open"], result["reset"]) == (4, 0, 0)  # all in its queue
+
+
+def test_blast_says_how_many_connections_the_server_side_knows():
+    """A client can be connected while the server has no connection: it ignored the final
+    ACK. TCP_DEFER_ACCEPT makes that happen every time (the server's side waits in SYN_RECV
+    for data), as a full accept queue with SYN cookies does by chance."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 30)
+        port = server.getsockname()[1]
+        code, result, _ = finish(blast("6", "--port", str(port), "--json"))
+        code, summary, _ = finish(blast("6", "--port", str(port)))
+    assert code == 0 and (result["connected"], result["errors"], result["reset"]) == (6, 0, 0)
+    assert (result["server_established"], result["server_closed"], result["half_open"]) == (0, 0, 6)
+    assert "server side knows 0 of the 6 connected" in summary
+    assert "half-open   6: the server dropped their final ACK" in summary
+
+
+def test_blast_to_a_server_elsewhere_says_the_server_side_is_unknown():
+    code, out, _ = finish(blast("1", "--port", "9", "--host", "192.0.2.1", "--timeout", "0.2"))
+    assert code == 1  # nothing connected
+    assert "server side unknown" in out
 
 
 def test_blast_to_a_closed_port_is_refused():

@@ -20,6 +20,7 @@ import pytest
 from conftest import reap_adopted_zombies, wait_until
 from kernel import children, listen_queue
 from svcviz.lab import Lab, LabError, session_pids
+from svcviz.observe.observer import Observer
 from svcviz.servers.config import ServerConfig
 from svcviz.servers.registry import NAMES
 
@@ -233,3 +234,78 @@ async def test_add_clients_says_which_were_added_even_past_the_cap(lab_of):
     assert update.cap_hit == "client cap reached: 5 clients"
     assert any(e.kind == "cap" for e in update.events)
     assert sorted(c.id for c in update.clients) == sorted(first + more)
+
+
+def restart_on_the_same_port(serve, server):
+    """Stop the server, and start another on its port: what a student does after a crash.
+    (The port is the one the first server was given: a fixed port, on purpose.)"""
+    server.proc.kill()
+    server.proc.wait()
+    return serve("serial", "--port", str(server.port))
+
+
+async def test_an_observer_watching_a_port_follows_the_restarted_server(serve):
+    first = serve("serial")
+    with Observer(port=first.port) as observer:
+        assert observer.sample().root_pid == first.pid
+        second = restart_on_the_same_port(serve, first)
+        snapshot = wait_until(lambda: (s := observer.sample()).root_pid == second.pid and s.listen and s)
+        assert snapshot.root_pid == second.pid, "the observer kept the dead server"
+        assert [p.pid for p in snapshot.processes] == [second.pid]
+        assert [sock.port for sock in snapshot.listen] == [first.port]
+
+
+async def test_a_lab_watching_a_port_says_the_server_restarted(serve):
+    first = serve("serial")
+    lab = Lab.attach(port=first.port)
+    await lab.start()
+    try:
+        await lab.sample()
+        second = restart_on_the_same_port(serve, first)
+        said = []
+        await next_update(lab, lambda u: said.extend(e.text for e in u.events) or u.server_pid == second.pid)
+        assert f"server restarted: pid {first.pid} -> {second.pid}" in said
+        assert lab.status == "watching" and lab.server_pid == second.pid
+        await lab.add_clients(1)
+        # The new server's connections are seen (they were not: the panels said nobody listened).
+        await next_update(
+            lab, lambda u: any(c.pid == second.pid and c.state == "accepted" for c in u.snapshot.connections)
+        )
+    finally:
+        await lab.stop()
+
+
+async def test_a_lab_watching_a_pid_says_it_is_gone_and_who_listens_now(serve):
+    first = serve("serial")
+    lab = Lab.attach(pid=first.pid)
+    await lab.start()
+    try:
+        await lab.sample()
+        second = restart_on_the_same_port(serve, first)
+        said = []
+        update = await next_update(
+            lab, lambda u: said.extend(e.text for e in u.events) or f"pid {second.pid}" in u.status
+        )
+        assert update.status == (
+            f"gone: pid {second.pid} listens on port {first.port} now (svcviz watch --port {first.port} follows it)"
+        )
+        assert update.server_pid == first.pid and any(f"process {first.pid} is gone" in text for text in said)
+    finally:
+        await lab.stop()
+
+
+async def test_a_lab_attached_to_a_thread_id_watches_its_process_and_says_so(serve):
+    server = serve("threadpool")
+    # Its workers may start just after its ready line.
+    tids = wait_until(lambda: [tid for tid in map(int, os.listdir(f"/proc/{server.pid}/task")) if tid != server.pid])
+    tid = tids[0]
+    lab = Lab.attach(pid=tid)
+    await lab.start()
+    try:
+        update = await lab.sample()
+        assert lab.server_pid == server.pid == update.snapshot.root_pid
+        assert f"{tid} is a thread of process {server.pid}: watching process {server.pid}" in [
+            e.text for e in update.events
+        ]
+    finally:
+        await lab.stop()

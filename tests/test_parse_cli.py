@@ -17,6 +17,11 @@ def test_parse_answers_every_kind_of_line():
     ]
 
 
+def test_parse_echoes_no_c1_control_or_bidi_override():
+    out = subprocess.run([*SVCVIZ, "parse"], input=b"\xc2\x9b2J\n\xe2\x80\xaeevil\n", capture_output=True)
+    assert out.stdout.decode().splitlines() == ["error: not a service name"] * 2
+
+
 def test_parse_streams_one_reply_per_line_before_eof():
     proc = subprocess.Popen([*SVCVIZ, "parse"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:

@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from svcviz.scenarios import BY_NAME, SCENARIOS
 
 
@@ -33,6 +35,19 @@ def test_list_names_every_scenario():
     for scenario in SCENARIOS:
         assert scenario.name in done.stdout
     assert len(SCENARIOS) >= 13
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--all", "--list"], ["serial", "--list"], ["--list", "--json"], ["--list", "--quick"]],
+    ids=" ".join,
+)
+def test_conflicting_flags_are_one_line_and_exit_2(args):
+    """`--all --list` listed the scenarios and exited 0: the --all was silently dropped."""
+    done = svcviz("scenario", *args, timeout=30)
+    assert done.returncode == 2, done.stdout
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert done.stdout == ""
 
 
 def test_bad_name_and_no_name_are_one_line_and_exit_2():

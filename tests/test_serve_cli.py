@@ -54,6 +54,31 @@ def test_bad_arguments_get_one_line_and_exit_2(args, words):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("host", ["..", "a" * 70, "a" * 70 + ".example", ""])
+@pytest.mark.parametrize(
+    "command",
+    [["serve", "serial", "--port", "0"], ["--port", "0"], ["blast", "1", "--port", "9"]],
+    ids=["serve", "dashboard", "blast"],
+)
+def test_a_host_idna_cannot_encode_is_one_line_for_every_command(command, host):
+    """getaddrinfo() raised UnicodeError (a 27-line traceback) for an empty or 64+ label."""
+    result = run(*command, "--host", host)
+    assert result.returncode == 2, result.stderr
+    assert "--host" in result.stderr and ("not a host name" in result.stderr or "empty" in result.stderr)
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [["--host", "127.0.0.2", "serve", "serial", "--port", "0"], ["--model", "fork", "models"]], ids=" ".join
+)
+def test_dashboard_options_before_a_command_are_refused_not_dropped(args):
+    """`svcviz --host H serve serial` served on serve's default host: H silently dropped."""
+    result = run(*args)
+    assert result.returncode == 2 and result.stdout == ""
+    assert f"{args[0]}: an option of the dashboard" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_busy_port_exits_2_naming_the_port():
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

@@ -42,6 +42,13 @@ def test_binary_and_control_characters_are_not_names():
     assert reply(b"\x1b[A", DB) == ERR_NOT_A_NAME
 
 
+def test_c1_controls_and_format_characters_are_not_names_either():
+    """They were echoed back in `unknown service '...'`, to the client's terminal."""
+    for line in ("\x9b2J", "\u202eevil", "dis\u200bcard", "discard\x85", "a\u2028b", "\x80", "\x9f", "\ufeffx"):
+        assert reply(line.encode(), DB) == ERR_NOT_A_NAME, repr(line)
+    assert reply("smtp\u00e9".encode(), DB) == "error: unknown service 'smtp\u00e9'"  # letters are not controls
+
+
 def test_line_reader_splits_crlf_and_keeps_partial_lines():
     reader = LineReader()
     assert reader.feed(b"disc") == []

@@ -17,7 +17,7 @@ from svcviz.lab import Lab, session_pids
 from svcviz.servers.config import ServerConfig
 from svcviz.tui.app import SvcvizApp
 from svcviz.tui.screens import HelpScreen, ModelPicker, SendLine
-from svcviz.tui.widgets import ClientsPanel, LabHeader, ListenPanel, ServerPanel
+from svcviz.tui.widgets import ClientsPanel, EventsPanel, LabHeader, ListenPanel, ServerPanel
 
 SIZE = (120, 40)
 
@@ -296,3 +296,110 @@ async def test_watching_a_threaded_server_lists_its_threads(serve):
         await until(pilot, lambda a: drawn(a, ServerPanel).count("· thread") == 2, what="two threads listed")
         listed = {int(line.split()[2]) for line in drawn(pilot.app, ServerPanel).splitlines() if "· thread" in line}
         assert listed == {int(tid) for tid in os.listdir(f"/proc/{server.pid}/task")} - {server.pid}
+
+
+HOSTILE = "[bold red]\x1b[2J\u202eevil"
+# A server that names itself with markup and terminal controls (comm and command line) and
+# answers every line with them.
+HOSTILE_SERVER = r"""
+import ctypes, socket, sys
+ctypes.CDLL(None).prctl(15, "[red]\x1b[2J\u202e!".encode(), 0, 0, 0)  # PR_SET_NAME
+listener = socket.create_server(("127.0.0.1", 0))
+print(listener.getsockname()[1], flush=True)
+conn, _ = listener.accept()
+while conn.recv(1024):
+    conn.sendall(sys.argv[1].encode() + b"\n")
+"""
+
+
+async def test_a_watched_process_cannot_write_markup_or_controls_on_the_screen():
+    server = subprocess.Popen(
+        [sys.executable, "-c", HOSTILE_SERVER, HOSTILE], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        port = int(server.stdout.readline())
+        async with dashboard("watch", watch_port=port) as pilot:
+            app = pilot.app
+            await pilot.press("c")
+            client = await until(pilot, lambda a: clients_in(a, "idle", "served"), what="a connected client")
+            await app.lab.send_line(client[0].id, "discard")
+            replied = await until(pilot, lambda a: "«" in drawn(a, ClientsPanel) and drawn(a, ClientsPanel))
+            assert "«[bold red]\\x1b[2J\\u202eevil»" in replied
+            header = await until(pilot, lambda a: "evil" in drawn(a, LabHeader) and drawn(a, LabHeader))
+            assert "[red]\\x1b[2J\\u202e!: " in header  # its name (comm), then its command line
+            assert "[bold red]\\x1b[2J\\u202eevil" in header
+            screen = app.export_screenshot()
+            assert "\x1b" not in screen and "\u202e" not in screen and "\x9b" not in screen
+            for shown in (header, replied, drawn(app, EventsPanel)):
+                assert not any(ch in shown for ch in "\x1b\u202e\x9b")
+    finally:
+        server.kill()
+        server.wait()
+        server.stdout.close()
+
+
+async def test_watch_header_follows_a_server_restarted_on_its_port(serve):
+    """The header kept the dead server's pid and `watching`; the panels said nobody listened."""
+    first = serve("serial")
+    async with dashboard("watch", watch_port=first.port) as pilot:
+        assert f"pid {first.pid} " in drawn(pilot.app, LabHeader)
+        first.proc.kill()
+        first.proc.wait()
+        second = serve("serial", "--port", str(first.port))  # the same port, on purpose
+        await until(pilot, lambda a: f"pid {second.pid} " in drawn(a, LabHeader), what="the new pid in the header")
+        assert "watching" in drawn(pilot.app, LabHeader)
+        await until(
+            pilot,
+            lambda a: f"server restarted: pid {first.pid} -> {second.pid}" in drawn(a, EventsPanel),
+            what="the restart event",
+        )
+        await until(pilot, lambda a: "accept queue: 0/8" in drawn(a, ListenPanel), what="the new listener")
+
+
+# A server whose side ignores the final ACK of each handshake (TCP_DEFER_ACCEPT: the
+# connection waits in SYN_RECV until data comes): its clients believe they are connected
+# while it has no connection for them, as with SYN cookies and a full accept queue.
+DEFERRING_SERVER = r"""
+import socket
+listener = socket.create_server(("127.0.0.1", 0))
+listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 30)
+print(listener.getsockname()[1], flush=True)
+conn, _ = listener.accept()
+while conn.recv(1024):
+    conn.sendall(b"discard,9\n")
+"""
+
+
+async def test_a_client_the_server_side_does_not_know_is_half_open_not_connected():
+    server = subprocess.Popen([sys.executable, "-c", DEFERRING_SERVER], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(server.stdout.readline())
+        async with dashboard("watch", watch_port=port) as pilot:
+            app = pilot.app
+            await pilot.press("c")
+            await until(pilot, lambda a: clients_in(a, "half-open"), what="the client shown half-open")
+            assert "the server dropped its final ACK: accept queue full" in drawn(app, ClientsPanel)
+            # Data completes the server's side: then the client is connected for both.
+            await app.lab.send_line(clients_in(app, "half-open")[0].id, "discard")
+            await until(pilot, lambda a: clients_in(a, "served"), what="the client served once the server knew it")
+            assert "half-open" not in drawn(app, ClientsPanel)
+    finally:
+        server.kill()
+        server.wait()
+        server.stdout.close()
+
+
+async def test_watching_a_pid_that_is_gone_says_who_listens_on_its_port_now(serve):
+    first = serve("serial")
+    app = SvcvizApp(Lab.attach(pid=first.pid), watching=True)
+    async with app.run_test(size=SIZE) as pilot:
+        try:
+            await until(pilot, lambda a: a.latest is not None, what="a first sample")
+            first.proc.kill()
+            first.proc.wait()
+            second = serve("serial", "--port", str(first.port))  # the same port, on purpose
+            gone = f"gone: pid {second.pid} listens on port {first.port} now"
+            await until(pilot, lambda a: gone in drawn(a, ListenPanel), what="the listen panel saying so")
+            assert "connections are refused" not in drawn(app, ListenPanel) and "gone" in drawn(app, LabHeader)
+        finally:
+            await app.lab.stop()

@@ -101,6 +101,19 @@ def test_a_process_that_listens_on_nothing(started):
     one_error_line(watch("--pid", str(sleeper.pid), "--once", "--json"), f"process {sleeper.pid} listens on nothing")
 
 
+def test_a_thread_id_is_resolved_to_its_process_and_said_so(serve):
+    """A tid pasted from `ps -L` raised KeyError in observer.py."""
+    server = serve("threadpool")
+    # Its workers may start just after its ready line.
+    tids = wait_until(lambda: [tid for tid in map(int, os.listdir(f"/proc/{server.pid}/task")) if tid != server.pid])
+    tid = tids[0]
+    result = watch("--pid", str(tid), "--once", "--json")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == f"svcviz watch: {tid} is a thread of process {server.pid}: watching process {server.pid}\n"
+    snapshot = json.loads(result.stdout)
+    assert snapshot["root_pid"] == server.pid and snapshot["listen"][0]["port"] == server.port
+
+
 def test_json_without_once_is_a_bad_argument(serve):
     server = serve("serial")
     one_error_line(watch("--port", str(server.port), "--json"), "--json needs --once (one snapshot as JSON)")
@@ -318,3 +331,17 @@ def test_a_process_we_may_not_read_is_shown_as_such(tiny_server, started):
     assert data["unreadable"] == [f"pid {child} fds: permission denied"]
     # the connection is there; who holds it cannot be told
     assert [(c["state"], c["pid"]) for c in data["connections"]] == [("accepted", None)]
+
+
+def test_once_prints_a_process_name_with_controls_as_plain_text(started):
+    """A process names itself (prctl PR_SET_NAME): its name must not drive our terminal."""
+    code = (
+        "import ctypes, socket, time; ctypes.CDLL(None).prctl(15, '[red]\\x1b[2J\\u202e!'.encode(), 0, 0, 0); "
+        "s = socket.create_server(('127.0.0.1', 0)); print(s.getsockname()[1], flush=True); time.sleep(60)"
+    )
+    server = started([sys.executable, "-c", code])
+    port = int(server.stdout.readline())
+    result = watch("--port", str(port), "--once")
+    assert result.returncode == 0, result.stderr
+    assert "[red]\\x1b[2J\\u202e!" in result.stdout
+    assert not any(ch in result.stdout for ch in "\x1b\u202e")

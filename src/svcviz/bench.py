@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -24,7 +25,7 @@ from rich.table import Table
 from svcviz.lab import Lab, LabError
 from svcviz.observe.procfs import read_text
 from svcviz.observe.snapshot import Snapshot
-from svcviz.servers.config import DEFAULT_BACKLOG, ServerConfig
+from svcviz.servers.config import DEFAULT_BACKLOG, ServerConfig, ServerError
 from svcviz.servers.registry import MODELS
 from svcviz.services import load_db, reply
 
@@ -34,6 +35,8 @@ ANSWER = (reply(b"discard", load_db()) + "\n").encode()
 SAMPLE_EVERY = 0.1  # seconds between observer samples during a run
 RETRY_PAUSE = 0.01  # after a failed request, so a refusing server is not hammered
 TICKS = os.sysconf("SC_CLK_TCK")
+MAX_BACKLOG = 65535
+FDS_KEPT = 64  # this process's own fds besides the clients' sockets (observer, pipes, ...)
 
 
 @dataclass(frozen=True)
@@ -203,12 +206,37 @@ def _text(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
 
+def most_clients() -> int:
+    """Every client is a socket of this process, and each model's backlog holds them all."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(1, min(MAX_BACKLOG, soft - FDS_KEPT))
+
+
+def check_options(clients: int, delay: float, seconds: float) -> str | None:
+    """The first of bench's own options that cannot work, named, before any model runs
+    (not a server's option derived from it, like the backlog, three models later)."""
+    limit = most_clients()
+    if not 1 <= clients <= limit:
+        why = (
+            f"each client is a socket, and this process may open {limit + FDS_KEPT} files (ulimit -n)"
+            if limit < MAX_BACKLOG
+            else "each model's backlog must hold every client"
+        )
+        return f"--clients {clients}: must be 1..{limit}: {why}"
+    if seconds <= 0:
+        return "--seconds must be more than 0"
+    for model in SERVING:
+        try:
+            config_for(model, clients, delay).check()
+        except ServerError as exc:
+            return str(exc)
+    return None
+
+
 def main(args: argparse.Namespace) -> int:
-    if args.clients < 1:
-        print("svcviz bench: --clients must be at least 1", file=sys.stderr)
-        return 2
-    if args.seconds <= 0:
-        print("svcviz bench: --seconds must be more than 0", file=sys.stderr)
+    problem = check_options(args.clients, args.delay, args.seconds)
+    if problem:
+        print(f"svcviz bench: {problem}", file=sys.stderr)
         return 2
     console = Console(highlight=False, stderr=True)
     progress = None if args.json else (lambda row: console.print(f"[dim]{row.model} done[/]"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from svcviz.servers.config import (
     DEFAULT_BACKLOG,
@@ -14,6 +15,8 @@ from svcviz.servers.config import (
     DEFAULT_WORKERS,
     SIGCHLD_MODES,
     ServerConfig,
+    ServerError,
+    check_host,
 )
 from svcviz.servers.registry import MODELS, NAMES
 
@@ -30,6 +33,13 @@ def _port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port (0..65535)")
     return value
+
+
+def _host(text: str) -> str:
+    try:
+        return check_host(text)
+    except ServerError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--host ")) from None
 
 
 def _integer(text: str) -> int:
@@ -60,7 +70,7 @@ def add_server_options(parser: argparse.ArgumentParser, port_help: str | None) -
     """The options of a server model, shared by `serve` and the dashboard (`web` has its
     own --host and --port, and passes the rest on: port_help None)."""
     if port_help is not None:
-        parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default: %(default)s)")
+        parser.add_argument("--host", type=_host, default=DEFAULT_HOST, help="address to bind (default: %(default)s)")
         parser.add_argument("--port", type=_port, help=port_help)
     parser.add_argument("--backlog", type=_count, default=DEFAULT_BACKLOG, help="listen backlog (default: %(default)s)")
     parser.add_argument("--delay", type=_seconds, default=0.0, help="seconds of work per request")
@@ -156,7 +166,7 @@ def build_parser() -> Parser:
     blast = commands.add_parser("blast", help="open N connections as fast as possible (the serviceblaster)")
     blast.add_argument("count", type=_count, metavar="N")
     blast.add_argument("--port", type=_port, required=True)
-    blast.add_argument("--host", default=DEFAULT_HOST)
+    blast.add_argument("--host", type=_host, default=DEFAULT_HOST)
     blast.add_argument("--hold", type=_seconds, default=0.0, help="seconds to keep them open")
     blast.add_argument("--query", help="send this request on each connection")
     blast.add_argument("--rate", type=float, help="connections per second (default: as fast as possible)")
@@ -177,9 +187,10 @@ def build_parser() -> Parser:
     models.add_argument("--json", action="store_true")
 
     scenario = commands.add_parser("scenario", help="run the lecture's experiments and check them")
-    scenario.add_argument("name", nargs="?")
-    scenario.add_argument("--all", action="store_true")
-    scenario.add_argument("--list", action="store_true")
+    which = scenario.add_mutually_exclusive_group()
+    which.add_argument("name", nargs="?")
+    which.add_argument("--all", action="store_true")
+    which.add_argument("--list", action="store_true")
     scenario.add_argument("--json", action="store_true")
     scenario.add_argument("--quick", action="store_true", help="shorter waits (what the test suite runs)")
 
@@ -209,7 +220,14 @@ def list_models(as_json: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is not None and argv.index(args.command) > 0:
+        # The options before a command are the dashboard's: `serve` would silently drop a
+        # --host given there for its own default, the other commands would ignore them.
+        given = argv[0]
+        parser.error(f"{given}: an option of the dashboard (svcviz with no command), not of {args.command}")
     try:
         return dispatch(args)
     except KeyboardInterrupt:

@@ -20,11 +20,15 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from svcviz.plain import unprintable
+
 MAX_LINE = 1024
 ETC_SERVICES = Path("/etc/services")
 
 ERR_TOO_LONG = f"error: line too long (max {MAX_LINE} bytes)"
 ERR_NOT_A_NAME = "error: not a service name"
+# Only ASCII blanks: str.strip() would also take U+0085 (a C1 control) and U+001C-001F.
+TRAILING_BLANKS = " \t\r\n\v\f"
 
 
 def parse_services(text: str) -> dict[tuple[str, str], int]:
@@ -70,10 +74,12 @@ def reply(line: bytes, db: ServiceDB) -> str | None:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
         return ERR_NOT_A_NAME
-    text = text.rstrip()
+    text = text.rstrip(TRAILING_BLANKS)
     if not text:
         return None
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+    # Controls (C0, DEL, C1) and format characters (bidi overrides...) are never echoed back:
+    # the reply would reach the client's terminal, and a terminal obeys them.
+    if any(unprintable(ch) for ch in text):
         return ERR_NOT_A_NAME
     name, _, proto = text.partition("/")
     port = db.lookup(name, proto or "tcp")

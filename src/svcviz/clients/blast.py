@@ -2,8 +2,11 @@
 
 Open N connections as fast as the kernel allows (or at --rate per second), optionally
 send a query on each, hold them, close them, and say what happened to each, truthfully:
-connected, refused (ECONNREFUSED), timed out (the SYN was dropped: a full accept queue),
-or another error (out of fds, out of ports).
+connected, refused (ECONNREFUSED), reset (ECONNRESET), timed out (the SYN was dropped: a
+full accept queue), or another error (out of fds, out of ports). And, when the server is on
+this machine, how many of the connections its side knows: with SYN cookies the kernel can
+complete our handshake, then drop the final ACK when the accept queue is full, so a client
+may be "connected" to a server that has no record of it (half-open).
 
 Speed is the point, so this is not the fleet: one non-blocking connect() after another,
 asked again in batches (on loopback most are done by then), epoll only for the slow ones,
@@ -12,6 +15,7 @@ and no per-connection task.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import math
@@ -23,10 +27,15 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from svcviz.observe.sockdiag import ALL_STATES, SockDiag
+from svcviz.observe.sockets import addr_host, read_proc_net_tcp
+
 MAX_CONNECTIONS = 1_000_000
 SPARE_FDS = 32  # stdio, epoll, imports: what the process needs besides the connections
 HARVEST_EVERY = 64  # connects issued between two looks at epoll
 PROGRESS_PERIOD = 0.1
+SETTLE = 0.05  # seconds for the last final ACKs to reach the server side before it is counted
+SERVER_CLOSED = {"FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSING", "LAST_ACK", "CLOSE"}
 
 
 class BlastError(Exception):
@@ -39,8 +48,12 @@ class BlastResult:
     connected: int = 0
     refused: int = 0
     timed_out: int = 0
+    reset: int = 0
     errors: int = 0
     seconds: float = 0.0
+    # The server side's view of our connections (None: the server is not on this machine).
+    server_established: int | None = None
+    server_closed: int | None = None
     latencies_ms: list[float] = field(default_factory=list, repr=False)
     error_reasons: Counter = field(default_factory=Counter)
 
@@ -50,6 +63,13 @@ class BlastResult:
         ordered = sorted(self.latencies_ms)
         return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
+    @property
+    def half_open(self) -> int | None:
+        """Connected on our side, with no connection on the server's: its final ACK dropped."""
+        if self.server_established is None:
+            return None
+        return max(0, self.connected - self.server_established - self.server_closed)
+
     def as_json(self) -> dict:
         p50, p99 = self.percentile(0.50), self.percentile(0.99)
         return {
@@ -57,7 +77,11 @@ class BlastResult:
             "connected": self.connected,
             "refused": self.refused,
             "timed_out": self.timed_out,
+            "reset": self.reset,
             "errors": self.errors,
+            "server_established": self.server_established,
+            "server_closed": self.server_closed,
+            "half_open": self.half_open,
             "seconds": round(self.seconds, 6),
             "connect_ms": {
                 "p50": None if p50 is None else round(p50, 3),
@@ -229,13 +253,45 @@ class Blaster:
             self.result.refused += 1
         elif err == errno.ETIMEDOUT:
             self.result.timed_out += 1
+        elif err == errno.ECONNRESET:
+            self.result.reset += 1
         else:
             self.result.errors += 1
             self.result.error_reasons[errno.errorcode.get(err, str(err)) if err else "unknown"] += 1
 
     def done(self) -> int:
         r = self.result
-        return r.connected + r.refused + r.timed_out + r.errors
+        return r.connected + r.refused + r.timed_out + r.reset + r.errors
+
+    def count_server_side(self, port: int) -> None:
+        """What the server's side holds for our connections, from the kernel's socket table
+        (sock_diag, as the observer asks it), or nothing if nothing here listens on port."""
+        ours = set()
+        for sock in self.established:
+            with contextlib.suppress(OSError):
+                host, local_port = sock.getsockname()[:2]
+                ours.add((host.removeprefix("::ffff:"), local_port))
+        time.sleep(SETTLE)
+        rows = server_rows(port)
+        if not any(row.state == "LISTEN" for row in rows):
+            return
+        mine = [row for row in rows if (addr_host(row.remote).removeprefix("::ffff:"), row.remote_port) in ours]
+        self.result.server_established = sum(row.state in ("ESTABLISHED", "CLOSE_WAIT") for row in mine)
+        self.result.server_closed = sum(row.state in SERVER_CLOSED for row in mine)
+
+
+def server_rows(port: int) -> list:
+    """Every socket on this machine whose local port is port (the server's side)."""
+    try:
+        diag = SockDiag()
+    except OSError:
+        return [row for row in read_proc_net_tcp(frozenset({port})) if row.local_port == port]
+    try:
+        return [
+            row for family in (socket.AF_INET, socket.AF_INET6) for row in diag.dump(family, ALL_STATES, sport=port)
+        ]
+    finally:
+        diag.close()
 
 
 def raise_fd_limit(needed: int) -> str | None:
@@ -288,11 +344,25 @@ def summary(result: BlastResult, target: str) -> str:
         ("connected", str(result.connected)),
         ("refused", str(result.refused)),
         ("timed out", str(result.timed_out)),
+        ("reset", str(result.reset)),
         ("errors", str(result.errors) + "".join(f"  {name} x{n}" for name, n in result.error_reasons.items())),
         ("seconds", f"{result.seconds:.4f}{rate}"),
     ]
     if p50 is not None:
         rows.append(("connect ms", f"p50 {p50:.3f}  p99 {p99:.3f}"))
+    if result.server_established is None:
+        rows.append(("server side", "unknown: nothing on this machine listens on that port"))
+    else:
+        closed = f", {result.server_closed} closed by it" if result.server_closed else ""
+        rows.append(("server side", f"knows {result.server_established} of the {result.connected} connected{closed}"))
+        if result.half_open:
+            rows.append(
+                (
+                    "half-open",
+                    f"{result.half_open}: the server dropped their final ACK (its accept queue was full; "
+                    "with SYN cookies our side cannot tell)",
+                )
+            )
     return "\n".join([f"svcviz blast {target}"] + [f"  {name:<11} {value}" for name, value in rows])
 
 
@@ -311,6 +381,7 @@ def blast_main(args) -> int:
     )
     try:
         result = blaster.run()
+        blaster.count_server_side(args.port)
         if progress:
             progress.clear()
         # Said before the hold, so a script can look at the held connections meanwhile.

@@ -17,7 +17,7 @@ import socket
 import time
 from collections.abc import Callable
 
-from svcviz.clients.view import KINDS, ClientView
+from svcviz.clients.view import CONNECTED, KINDS, ClientView
 
 DEFAULTS: dict[str, dict] = {
     "interactive": {},
@@ -69,6 +69,7 @@ class _Client:
         self.wakeup: asyncio.Future | None = None
         self.hung_timer: asyncio.TimerHandle | None = None
         self.task: asyncio.Task | None = None
+        self.half_open = False  # told by the lab, from the server's side: see Fleet.mark_half_open
 
     @property
     def open(self) -> bool:
@@ -78,7 +79,7 @@ class _Client:
         return ClientView(
             id=self.id,
             kind=self.kind,
-            state=self.state,
+            state="half-open" if self.half_open and self.state in CONNECTED else self.state,
             open=self.open,
             local_port=self.local_port,
             connect_ms=self.connect_ms,
@@ -197,6 +198,18 @@ class Fleet:
                 and client.hung_timer is None
             ):
                 client.hung_timer = asyncio.get_running_loop().call_later(self.hung_after, self._hang, client)
+
+    def mark_half_open(self, local_ports: set[int]) -> None:
+        """Exactly these clients are half-open: connected on their side, while the server's
+        side has no connection for them (it dropped the final ACK). Only the kernel's view of
+        the server tells; the client cannot."""
+        changed = False
+        for client in self._clients.values():
+            half_open = client.local_port in local_ports and client.state in CONNECTED
+            if half_open != client.half_open:
+                client.half_open, changed = half_open, True
+        if changed:
+            self._changed()
 
     # -- one client's life -----------------------------------------------------------
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 KINDS = ("interactive", "scripted", "silent", "half-close")
+CONNECTED = ("waiting", "idle", "served")  # what a client that believes it is connected can be
+HALF_OPEN = "the server dropped its final ACK: accept queue full"
 
 # Each state and what it means (for a help screen). A state is what the client itself
 # has seen; the kernel's side (queued, SYN_SENT, which process holds the connection) is
@@ -14,6 +16,7 @@ CLIENT_STATES = {
     "waiting": "connected, a request not answered yet (often still in the accept queue)",
     "idle": "connected, nothing asked (an open telnet nobody types into)",
     "served": "connected, every request answered",
+    "half-open": f"connected for the client, unknown to the server ({HALF_OPEN})",
     "refused": "connect() refused (ECONNREFUSED): nobody listening",
     "timed_out": "connect() not done within the connect timeout (SYN dropped)",
     "closed": "the server closed the connection (EOF)",

@@ -15,6 +15,7 @@ Each of the lab's jobs is one module; lab.Lab composes them:
     orphans     what the server orphans is adopted by svcviz (a child subreaper) and reaped here
     caps        the last cap hit, and the lab's own check that stops a tree past its cap
     hung        clients whose server process is gone while another still holds the connection
+    halfopen    clients connected on their side that the server's side has no connection for
 """
 
 from svcviz.lab.errors import LabError

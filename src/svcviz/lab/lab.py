@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from svcviz.clients import ClientView, Fleet, FleetFull
 from svcviz.lab.caps import Caps
 from svcviz.lab.errors import LabError
+from svcviz.lab.halfopen import HalfOpenClients
 from svcviz.lab.hung import HungClients
 from svcviz.lab.orphans import OrphanReaper, become_subreaper
 from svcviz.lab.supervisor import Supervisor
@@ -32,7 +33,7 @@ class LabUpdate:
     clients: tuple[ClientView, ...]
     config: ServerConfig
     server_pid: int | None
-    status: str  # "running", "exited (status 0)", "killed", "stopped", "watching"
+    status: str  # "running", "exited (status 0)", "killed", "stopped", "watching", "gone: ..."
     cap_hit: str | None
 
 
@@ -49,6 +50,7 @@ class Lab:
         self.caps = Caps(note=self._note)
         self._orphans = OrphanReaper(self.server.spawned, scan_every=round(rate))  # about once a second
         self._hung = HungClients(self.fleet)
+        self._half_open = HalfOpenClients(self.fleet)
         self._observer: Observer | None = None
         self._watch_target: dict[str, int] | None = None
         self._watched_pid: int | None = None
@@ -94,6 +96,8 @@ class Lab:
             except ObserveError as exc:
                 raise LabError(str(exc)) from None
             self._watched_pid = self._observer.root_pid
+            if self._observer.notice:
+                self._note("server", self._observer.notice)
             self.config = replace(self.config, port=self._observer.port or self.config.port)
             self.fleet.retarget(self.config.host, self.config.port)
             self._watch_status = "watching"
@@ -230,12 +234,15 @@ class Lab:
     async def _sample_once(self) -> LabUpdate:
         observer = self._observer
         snapshot = await asyncio.to_thread(observer.sample) if observer else Snapshot(time=time.time(), root_pid=None)
+        if not self.controls_server and observer is not None and await self._follow_watched(snapshot):
+            self._prev = None  # another server: its processes did not fork from the old one's
         events = diff(self._prev, snapshot) if self._prev is not None else []
         self._prev = snapshot
         self._orphans.reap(snapshot)
         if self.server.running and self.caps.exceeded(snapshot, self.config):
             self.server.kill_all()  # the second line of defence: a tree past its cap is stopped
         self._hung.check(snapshot)
+        self._half_open.check(snapshot)
         lab_events, self._pending = self._pending, []
         merged = tuple(sorted([*events, *lab_events], key=lambda e: e.time))
         return LabUpdate(
@@ -247,3 +254,28 @@ class Lab:
             status=self.status,
             cap_hit=self.cap_hit,
         )
+
+    async def _follow_watched(self, snapshot: Snapshot) -> bool:
+        """Keep the header and status true about a watched server that exits and comes back.
+        Watching a port, the observer follows its next listener: say so. Watching a pid,
+        say that it is gone and what listens on its port now. True if the server changed."""
+        if snapshot.root_pid != self._watched_pid:
+            self._note("server", f"server restarted: pid {self._watched_pid} -> {snapshot.root_pid}")
+            self._watched_pid, self._watch_status = snapshot.root_pid, "watching"
+            return True
+        if any(p.pid == snapshot.root_pid and not p.zombie for p in snapshot.processes):
+            return False
+        port = self.config.port
+        if "port" in self._watch_target:
+            status = f"gone: nothing listens on port {port}; the next server on it will be followed"
+        else:
+            now = await asyncio.to_thread(self._observer.listener_on, port)
+            status = (
+                f"gone: nothing listens on port {port}"
+                if now is None
+                else f"gone: pid {now} listens on port {port} now (svcviz watch --port {port} follows it)"
+            )
+        if status != self._watch_status:
+            self._note("server", f"process {self._watched_pid} is {status}")
+            self._watch_status = status
+        return False

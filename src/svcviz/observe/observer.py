@@ -48,8 +48,11 @@ class _Member:
 class Observer:
     """One server, watched: Observer(pid=...) or Observer(port=...) finds it at once
     (TargetError if it cannot), then each sample() returns a Snapshot. ports: the ports it
-    listened on when found; port: the lowest. sample() may run in any thread, one at a
-    time; close() releases the netlink socket."""
+    listened on when found; port: the lowest. notice: what the user should be told about
+    the target (a thread id resolved to its process), or None. Watching a port follows it:
+    once the server is gone and nothing of its tree listens, whoever listens on the port
+    next is the server (root_pid changes; students' servers crash and are started again).
+    sample() may run in any thread, one at a time; close() releases the netlink socket."""
 
     def __init__(self, pid: int | None = None, port: int | None = None, *, netlink: bool = True) -> None:
         """netlink=False reads /proc/net/tcp{,6} instead of asking sock_diag (the fallback
@@ -82,9 +85,14 @@ class Observer:
         self._connections_for: tuple[dict, tuple[Connection, ...]] = ({}, ())
         self._totals = read_netstat()
         self._no_knocking_at: tuple[int, int] | None = None  # drop counters when no client waited in SYN_SENT
+        self.notice: str | None = None
+        self._followed_port = port
+        self._looked_for: tuple[frozenset[int], int | None] = (frozenset(), None)  # see listener_on
         try:
             self.root_pid = self._root_listening_on(port) if port is not None else self._existing(pid)
             tree = self._tree()
+            if self.root_pid not in tree:  # it exited while we looked
+                raise TargetError(f"process {self.root_pid} is gone")
             listening = self._listening(tree, _socket_holders(tree))
         except TargetError:
             self.close()
@@ -100,6 +108,11 @@ class Observer:
     # -- finding the server ---------------------------------------------------------
 
     def _existing(self, pid: int) -> int:
+        """The process pid, or the process of thread pid (a tid pasted from `ps -L`)."""
+        tgid = procfs.read_tgid(pid)
+        if tgid is not None and tgid != pid:
+            self.notice = f"{pid} is a thread of process {tgid}: watching process {tgid}"
+            pid = tgid
         stat = procfs.read_stat(pid)
         if stat is None:
             raise TargetError(f"no process {pid}")
@@ -107,6 +120,27 @@ class Observer:
         return pid
 
     def _root_listening_on(self, port: int) -> int:
+        root = self._listener_stat(port)
+        self._known[root.pid] = self._root_start = root.start
+        return root.pid
+
+    def listener_on(self, port: int) -> int | None:
+        """The pid of the server listening on port now, or None. /proc is searched again only
+        when the port's listening sockets changed (searching it reads every process's fds)."""
+        with self._lock:  # the netlink socket is shared with sample()
+            return self._listener_on(port)
+
+    def _listener_on(self, port: int) -> int | None:
+        inodes = frozenset(row.inode for row in self._listen_rows() if row.local_port == port)
+        if inodes != self._looked_for[0]:
+            try:
+                found = self._listener_stat(port).pid if inodes else None
+            except TargetError:
+                found = None
+            self._looked_for = (inodes, found)
+        return self._looked_for[1]
+
+    def _listener_stat(self, port: int) -> procfs.Stat:
         """The topmost process holding a socket listening on port (a fork server's children
         inherit the listening socket; their parent is the server)."""
         inodes = {row.inode for row in self._listen_rows() if row.local_port == port}
@@ -127,9 +161,25 @@ class Observer:
         tops = [stat for stat in holders.values() if stat.ppid not in holders]
         if not tops:
             raise TargetError(f"port {port}: the listening process cannot be read")
-        root = min(tops, key=lambda stat: (stat.start, stat.pid))
-        self._known[root.pid] = self._root_start = root.start
-        return root.pid
+        return min(tops, key=lambda stat: (stat.start, stat.pid))
+
+    def _follow_port(self, tree: dict[int, _Member], listening: list[ListenSocket]) -> bool:
+        """Watching a port whose server is gone (and none of its tree listens): take whoever
+        listens on it now as the server. True if the root changed."""
+        root = tree.get(self.root_pid)
+        if self._followed_port is None or listening or (root is not None and root.stat.state != "Z"):
+            return False
+        pid = self._listener_on(self._followed_port)
+        if pid is None or pid == self.root_pid:
+            return False
+        stat = procfs.read_stat(pid)
+        if stat is None:
+            return False
+        # A new tree: the old one's processes (and those seen outside it) are no longer ours
+        # to skip or to keep.
+        self.root_pid, self._root_start = pid, stat.start
+        self._known, self._outsiders = {pid: stat.start}, {}
+        return True
 
     # -- the process tree -----------------------------------------------------------
 
@@ -277,6 +327,12 @@ class Observer:
             return self._sample()
 
     def _sample(self) -> Snapshot:
+        snapshot, tree, listening = self._sample_tree()
+        if self._follow_port(tree, listening):
+            snapshot = self._sample_tree()[0]
+        return snapshot
+
+    def _sample_tree(self) -> tuple[Snapshot, dict[int, _Member], list[ListenSocket]]:
         """Each step below is a function of inputs that mostly stay equal between samples
         (fd tables are reused objects, netlink rows too): the previous result is kept with
         its inputs, compared (identity first, so cheaply) and reused when they are equal."""
@@ -312,7 +368,8 @@ class Observer:
         unreadable = tuple(f"pid {pid} fds: permission denied" for pid, m in tree.items() if not m.readable)
         if len(self._objects) > OBJECTS_KEPT:
             self._previous_objects, self._objects = self._objects, {}
-        return Snapshot(now, self.root_pid, tuple(listening), processes, connections, counters, unreadable)
+        snapshot = Snapshot(now, self.root_pid, tuple(listening), processes, connections, counters, unreadable)
+        return snapshot, tree, listening
 
     def _served_rows(
         self, served: list[TcpRow], listening: list[ListenSocket], holders: dict[int, list[tuple[int, int]]]

@@ -74,6 +74,15 @@ def list_processes() -> dict[int, int]:
         return {int(entry.name): entry.inode() for entry in entries if entry.name.isdigit()}
 
 
+def read_tgid(pid: int) -> int | None:
+    """The process a task id belongs to: itself for a process, its process for a thread
+    (/proc/TID exists for a thread too, though /proc lists only processes)."""
+    for line in (read_text(f"/proc/{pid}/status") or "").splitlines():
+        if line.startswith("Tgid:"):
+            return int(line.split()[1])
+    return None
+
+
 def read_cmdline(pid: int) -> str:
     text = read_text(f"/proc/{pid}/cmdline")
     return text.replace("\0", " ").strip() if text else ""

@@ -10,6 +10,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from svcviz.observe.snapshot import Fd, Process, Snapshot
+from svcviz.plain import plain
 
 STATES = {
     "R": "running",
@@ -69,7 +70,7 @@ def _listen(snapshot: Snapshot) -> RenderableType:
 def _label(process: Process) -> Text:
     text = Text.assemble(
         (f"{process.pid}", "bold"),
-        f" {process.name} ",
+        f" {plain(process.name)} ",  # a process names itself: never let it write controls
         (STATES.get(process.state, process.state), STATE_STYLES.get(process.state, "")),
     )
     if process.adopted:

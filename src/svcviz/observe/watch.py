@@ -19,6 +19,9 @@ def main(args) -> int:
     except ObserveError as exc:
         print(f"svcviz watch: {exc}", file=sys.stderr)
         return 2
+    if observer.notice:
+        print(f"svcviz watch: {observer.notice}", file=sys.stderr)
+        args.pid = observer.root_pid
     if args.json and not args.once:
         observer.close()
         print("svcviz watch: --json needs --once (one snapshot as JSON)", file=sys.stderr)

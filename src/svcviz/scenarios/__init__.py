@@ -27,9 +27,8 @@ __all__ = ["BY_NAME", "SCENARIOS", "Claim", "Result", "Scenario", "main", "run_a
 
 
 def chosen(args: argparse.Namespace) -> tuple[Scenario, ...] | str:
-    """The scenarios asked for, or the one line that says what is wrong."""
-    if args.all and args.name:
-        return "either a scenario name or --all, not both"
+    """The scenarios asked for, or the one line that says what is wrong (a name, --all and
+    --list exclude each other: argparse says so)."""
     if args.all:
         return SCENARIOS
     if not args.name:
@@ -51,6 +50,11 @@ async def run_all(scenarios, quick: bool, on_result=None) -> list[Result]:
 def main(args: argparse.Namespace) -> int:
     console = Console(highlight=False)
     if args.list:
+        if args.json or args.quick:
+            print(
+                "svcviz scenario: --list runs nothing and prints a plain list: no --json, no --quick", file=sys.stderr
+            )
+            return 2
         print_list(SCENARIOS)
         return 0
     scenarios = chosen(args)

@@ -6,7 +6,9 @@ import json
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from svcviz.plain import plain
 from svcviz.scenarios.base import Result, Scenario
 
 
@@ -20,11 +22,14 @@ def table(result: Result) -> Table:
     grid.add_column("expected", ratio=2)
     grid.add_column("observed", ratio=3)
     for claim in result.claims:
-        grid.add_row("[green]✓[/]" if claim.passed else "[red]✗[/]", claim.claim, claim.expected, claim.observed)
+        # What was observed and what a server said are data, not markup.
+        grid.add_row(
+            "[green]✓[/]" if claim.passed else "[red]✗[/]", claim.claim, claim.expected, Text(plain(claim.observed))
+        )
     if result.error:
-        grid.add_row("[red]![/]", "[red]the scenario could not run to its end[/]", "", result.error)
+        grid.add_row("[red]![/]", "[red]the scenario could not run to its end[/]", "", Text(plain(result.error)))
     for words in result.server_said:
-        grid.add_row("", f"[dim]the server said: {words}[/]", "", "")
+        grid.add_row("", Text(f"the server said: {plain(words)}", style="dim"), "", "")
     return grid
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 DEFAULT_HOST = "127.0.0.1"
@@ -15,6 +16,32 @@ SIGCHLD_MODES = ("default", "ignore", "reap")
 
 class ServerError(Exception):
     """A problem the user can fix (busy port, bad option): one line, exit 2."""
+
+
+def check_host(host: str) -> str:
+    """The one rule for every --host (serve, the dashboard, blast): an IP address or a name
+    that can be looked up. Python's getaddrinfo() encodes a name with IDNA first, and that
+    raises UnicodeError, not gaierror, for an empty label (`..`) or one over 63
+    characters: so such names are refused here, saying why, before anything runs."""
+    if not host:
+        raise ServerError("--host '': empty (0.0.0.0 means every address)")
+    if not host.isprintable():
+        raise ServerError(f"--host {host!r}: not a host name (control characters)")
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    if len(host) > 253:
+        raise ServerError(f"--host {host[:20]!r}...: not a host name (longer than 253 characters)")
+    for label in host.removesuffix(".").split("."):
+        if not 1 <= len(label) <= 63:
+            raise ServerError(f"--host {host!r}: not a host name (each part between dots must be 1..63 characters)")
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        raise ServerError(f"--host {host!r}: not a host name") from None
+    return host
 
 
 @dataclass(frozen=True)
@@ -35,6 +62,7 @@ class ServerConfig:
 
     def check(self) -> None:
         """Raise ServerError naming the first option that makes no sense."""
+        check_host(self.host)
         if not 0 <= self.port <= 65535:
             raise ServerError(f"--port {self.port}: must be 0..65535")
         if not 0 <= self.backlog <= 65535:

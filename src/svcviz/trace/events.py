@@ -16,15 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from svcviz.plain import plain as printable  # the one rule for text from outside
+
 # Calls whose result is their whole point (`close(5)` says it all; `= 0` is noise).
 QUIET_RESULTS = {"close": "0", "shutdown": "0", "listen": "0", "bind": "0"}
-
-
-def printable(text: str) -> str:
-    """Controls (C0, DEL, C1) as \\xNN: safe on a terminal and in rich markup-free text."""
-    return "".join(
-        c if c.isprintable() or c == " " else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}" for c in text
-    )
 
 
 @dataclass(frozen=True)

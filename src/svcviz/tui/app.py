@@ -24,6 +24,7 @@ from textual.widgets import Footer, Static
 
 from svcviz.cli import server_config
 from svcviz.lab import Lab, LabError
+from svcviz.plain import plain
 from svcviz.record.recording_lab import with_recording
 from svcviz.record.writer import RecordError
 from svcviz.servers.registry import MODELS
@@ -172,7 +173,7 @@ class SvcvizApp(App[int]):
         banner = self.query_one("#banner", Static)
         banner.display = bool(update.cap_hit)
         if update.cap_hit:
-            banner.update(Text(f" cap: {update.cap_hit} ", style="bold"))
+            banner.update(Text(f" cap: {plain(update.cap_hit)} ", style="bold"))
 
     def _control(self, make: Callable[[], Awaitable[object]]) -> None:
         """Run a lab call in a worker, one at a time; a LabError becomes a notice."""
@@ -184,7 +185,7 @@ class SvcvizApp(App[int]):
                 try:
                     await make()
                 except LabError as exc:
-                    self.notify(str(exc), severity="error")
+                    self.notify(plain(str(exc)), severity="error", markup=False)
 
         self.run_worker(run(), group="control")
 

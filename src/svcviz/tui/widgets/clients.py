@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.binding import Binding
 
+from svcviz.clients.view import HALF_OPEN
+from svcviz.plain import plain
 from svcviz.tui.widgets.text import Panel, fit
 
 COLOURS = {
@@ -19,6 +21,7 @@ COLOURS = {
     "reset": "red",
     "error": "bold red",
     "quit": "dim",
+    "half-open": "bold yellow",
 }
 
 
@@ -26,6 +29,8 @@ def server_side(client, by_port: dict) -> Text:
     """The line from a client to the process that owns its connection: the point of the tool."""
     if not client.open or not client.local_port:
         return Text("")
+    if client.state == "half-open":
+        return Text(HALF_OPEN, style="yellow")
     conn = by_port.get(client.local_port)
     if conn is None:
         return Text("")
@@ -87,9 +92,9 @@ class ClientsPanel(Panel, can_focus=True):
             line.append(f" :{client.local_port or '-':<6}")
             line.append_text(server_side(client, by_port))
             if client.last_reply:
-                line.append(f"  «{client.last_reply}»", style="dim")
+                line.append(f"  «{plain(client.last_reply)}»", style="dim")  # the server's bytes, whatever they are
             if client.error:
-                line.append(f"  {client.error}", style="red")
+                line.append(f"  {plain(client.error)}", style="red")
             lines.append(line)
         if start:
             lines[0] = Text(f"… {start} above", style="dim")

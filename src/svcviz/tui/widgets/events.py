@@ -7,6 +7,7 @@ from collections import deque
 
 from rich.text import Text
 
+from svcviz.plain import plain
 from svcviz.tui.widgets.text import Panel, one_per_row
 
 KEEP = 500
@@ -46,6 +47,7 @@ class EventsPanel(Panel):
             stamp = time.strftime("%H:%M:%S", time.localtime(event.time)) + f".{int(event.time * 10) % 10}"
             line = Text(f"{stamp} ", style="dim")
             # The text names its kind ("fork 4250 ...", "accept ..."): the colour tells it apart.
-            line.append(event.text, style=COLOURS.get(event.kind, ""))
+            # Plain: an event may quote a server's own words.
+            line.append(plain(event.text), style=COLOURS.get(event.kind, ""))
             lines.append(line)
         return one_per_row(lines) if lines else Text("no events yet", style="dim")

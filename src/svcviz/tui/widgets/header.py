@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from svcviz.plain import plain
 from svcviz.tui.widgets.text import Panel, one_per_row
 
 
@@ -33,16 +34,13 @@ class LabHeader(Panel):
             top.append(" watch mode: model keys off ", style="dim")
         if self.watching:
             backlogs = ", ".join(str(sock.backlog) for sock in u.snapshot.listen) or "-"
-            return one_per_row(
-                [
-                    top,
-                    Text(
-                        f" backlog: {backlogs} (from the kernel)   its other settings are "
-                        "its own: svcviz did not start it",
-                        style="dim",
-                    ),
-                ]
-            )
+            second = Text(f" backlog: {backlogs} (from the kernel; the rest is its own)", style="dim")
+            root = next((p for p in u.snapshot.processes if p.pid == u.snapshot.root_pid), None)
+            if root is not None:
+                # Which program this is: its own name and command line, shown as plain text.
+                second.append(f"   {plain(root.name)}: ", style="bold")
+                second.append(plain(root.cmdline or "-"))
+            return one_per_row([top, second])
         settings = Text(" ")
         settings.append(f"SIGCHLD: {config.sigchld}", style="bold" if config.model == "fork" else "dim")
         settings.append("   ")

@@ -48,7 +48,9 @@ class ListenPanel(Panel):
         client_ids = {c.local_port: c.id for c in u.clients if c.local_port}
         lines: list[Text] = []
         if not snapshot.listen:
-            lines.append(Text("no listening socket: connections are refused", style="bold red"))
+            # A watched server that is gone says what is true of its port now.
+            gone = u.status.startswith("gone")
+            lines.append(Text(u.status if gone else "no listening socket: connections are refused", style="bold red"))
         for sock in snapshot.listen:
             # The queue holds backlog+1 completed connections.
             capacity = sock.backlog + 1
