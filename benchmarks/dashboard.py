@@ -25,7 +25,8 @@ import sys
 import time
 import uuid
 
-TICKS = os.sysconf("SC_CLK_TCK")
+from svcviz.procstat import TICKS, all_stats, read_stat
+
 PR_SET_CHILD_SUBREAPER = 36
 HOLDER = """
 import resource, socket, sys, time
@@ -47,8 +48,8 @@ def tmux(*args: str) -> str:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime, all threads
+    stat = read_stat(pid)
+    return (stat.utime + stat.stime) / TICKS  # all threads
 
 
 def ensure_htop() -> str:
@@ -131,16 +132,7 @@ def start_lab(clients: int, children: int) -> tuple[subprocess.Popen, subprocess
 
 def tree(root: int) -> list[int]:
     """The pids in root's process group (the server and the children it forked)."""
-    pids = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                fields = open(f"/proc/{name}/stat").read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == root:
-                pids.append(int(name))
-    return pids
+    return [stat.pid for stat in all_stats() if stat.pgrp == root]
 
 
 def observer_cost(port: int, rounds: int = 20) -> float:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -21,8 +20,8 @@ from dataclasses import asdict, dataclass
 from rich.console import Console
 from rich.table import Table
 
+from svcviz import procstat
 from svcviz.lab import Lab, LabError
-from svcviz.observe.procfs import read_text
 from svcviz.observe.snapshot import Snapshot
 from svcviz.servers.config import DEFAULT_BACKLOG, ServerConfig
 from svcviz.servers.registry import MODELS
@@ -33,7 +32,6 @@ REQUEST = b"discard\r\n"
 ANSWER = (reply(b"discard", load_db()) + "\n").encode()
 SAMPLE_EVERY = 0.1  # seconds between observer samples during a run
 RETRY_PAUSE = 0.01  # after a failed request, so a refusing server is not hammered
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -96,13 +94,12 @@ def tree_cpu_ticks(snapshot: Snapshot, root: int) -> int:
     cutime+cstime, which holds every child it has already reaped."""
     total = 0
     for process in snapshot.processes:
-        text = read_text(f"/proc/{process.pid}/stat")
-        if not text:
+        stat = procstat.read_stat(process.pid)
+        if stat is None:
             continue
-        fields = text.rsplit(")", 1)[1].split()  # fields[11..14]: utime stime cutime cstime
-        total += int(fields[11]) + int(fields[12])
+        total += stat.utime + stat.stime
         if process.pid == root:
-            total += int(fields[13]) + int(fields[14])
+            total += stat.cutime + stat.cstime
     return total
 
 
@@ -148,7 +145,7 @@ async def measure(model: str, clients: int, delay: float, seconds: float) -> Row
         _ms(percentile(latencies, 0.99)),
         most_processes,
         most_threads,
-        round(100 * (cpu_after - cpu_before) / TICKS / elapsed, 1),
+        round(100 * (cpu_after - cpu_before) / procstat.TICKS / elapsed, 1),
     )
 
 
