@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from svcviz.servers.config import (
     DEFAULT_BACKLOG,
@@ -94,25 +95,6 @@ def add_server_options(parser: argparse.ArgumentParser, port_help: str) -> None:
     thread.add_argument("--max-memory", type=_count, metavar="MB", help="RLIMIT_AS of the server, in MB")
 
 
-def server_config(model: str, args: argparse.Namespace) -> ServerConfig:
-    port = DEFAULT_PORT if args.port is None else args.port
-    return ServerConfig(
-        model=model,
-        host=args.host,
-        port=port,
-        backlog=args.backlog,
-        delay=args.delay,
-        max_fds=args.max_fds,
-        cap_procs=args.cap_procs,
-        cap_threads=args.cap_threads,
-        sigchld=args.sigchld,
-        close_fd=args.close_fd,
-        max_children=args.max_children,
-        workers=args.workers,
-        max_memory=args.max_memory,
-    )
-
-
 def build_parser() -> Parser:
     parser = Parser(prog="svcviz", description="See how network servers work, from the kernel's side.")
     parser.add_argument("--model", choices=NAMES, default="serial", help="model to start (default: %(default)s)")
@@ -184,6 +166,26 @@ def list_models(as_json: bool) -> int:
     return 0
 
 
+def watch(args: argparse.Namespace) -> int:
+    """`svcviz watch`: the target is checked first, so a bad one is one line and exit 2 in
+    both forms; then one snapshot (--once) or the dashboard in watch mode."""
+    from svcviz.observe.watch import attach, print_once
+
+    observer = attach(pid=args.pid, port=args.port)
+    if observer is None:
+        return 2
+    if args.json and not args.once:
+        observer.close()
+        print("svcviz watch: --json needs --once (one snapshot as JSON)", file=sys.stderr)
+        return 2
+    if args.once:
+        return print_once(observer, args.json)
+    observer.close()  # the dashboard makes its own, in its lab
+    from svcviz.tui.app import watch_main
+
+    return watch_main(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -196,7 +198,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "serve":
         from svcviz.servers.run import serve
 
-        return serve(server_config(args.model, args))
+        return serve(ServerConfig.from_args(args.model, args))
     if args.command == "parse":
         from svcviz.services import parse_main
 
@@ -204,9 +206,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "models":
         return list_models(args.json)
     if args.command == "watch":
-        from svcviz.observe.watch import main as watch_main
-
-        return watch_main(args)
+        return watch(args)
     if args.command == "trace":
         from svcviz.trace.command import main as trace_main
 

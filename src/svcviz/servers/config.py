@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from argparse import Namespace
 from dataclasses import dataclass
 
 DEFAULT_HOST = "127.0.0.1"
@@ -32,6 +33,25 @@ class ServerConfig:
     max_children: int | None = None
     workers: int = DEFAULT_WORKERS
     max_memory: int | None = None  # MB
+
+    @classmethod
+    def from_args(cls, model: str, args: Namespace) -> ServerConfig:
+        """The config the server options of `svcviz serve` (or of the dashboard) ask for."""
+        return cls(
+            model=model,
+            host=args.host,
+            port=DEFAULT_PORT if args.port is None else args.port,
+            backlog=args.backlog,
+            delay=args.delay,
+            max_fds=args.max_fds,
+            cap_procs=args.cap_procs,
+            cap_threads=args.cap_threads,
+            sigchld=args.sigchld,
+            close_fd=args.close_fd,
+            max_children=args.max_children,
+            workers=args.workers,
+            max_memory=args.max_memory,
+        )
 
     def check(self) -> None:
         """Raise ServerError naming the first option that makes no sense."""

@@ -22,8 +22,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from svcviz.cli import server_config
 from svcviz.lab import Lab, LabError
+from svcviz.servers.config import ServerConfig
 from svcviz.servers.registry import MODELS
 from svcviz.tui.history import History
 from svcviz.tui.messages import LabUpdated
@@ -327,7 +327,7 @@ def main(args: argparse.Namespace) -> int:
     if not sys.stdout.isatty():
         print(NO_TTY, file=sys.stderr)
         return 2
-    lab = Lab(server_config(args.model, args), port_fallback=(args.port is None))
+    lab = Lab(ServerConfig.from_args(args.model, args), port_fallback=(args.port is None))
     return _run(SvcvizApp(lab, handle_signals=True))
 
 
