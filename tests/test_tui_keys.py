@@ -47,7 +47,7 @@ async def dashboard(model: str, *, watch_port: int | None = None, **options):
         app = SvcvizApp(lab)
     else:
         lab = Lab.attach(port=watch_port)
-        app = SvcvizApp(lab, watching=True)
+        app = SvcvizApp(lab)
     try:
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda a: a.latest is not None, what="a first sample")
@@ -283,7 +283,7 @@ async def test_watch_of_a_port_nobody_listens_on_exits_2():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         free = probe.getsockname()[1]
-    app = SvcvizApp(Lab.attach(port=free), watching=True)
+    app = SvcvizApp(Lab.attach(port=free))
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda a: a.error is not None, what="the attach error")
     assert app.return_code == 2 and "\n" not in app.error

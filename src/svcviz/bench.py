@@ -24,10 +24,9 @@ from svcviz import procstat
 from svcviz.lab import Lab, LabError
 from svcviz.observe.snapshot import Snapshot
 from svcviz.servers.config import DEFAULT_BACKLOG, ServerConfig
-from svcviz.servers.registry import MODELS
+from svcviz.servers.registry import BY_NAME, MODELS
 from svcviz.services import load_db, reply
 
-SERVING = ("serial", "fork", "thread", "prefork", "threadpool", "event")
 REQUEST = b"discard\r\n"
 ANSWER = (reply(b"discard", load_db()) + "\n").encode()
 SAMPLE_EVERY = 0.1  # seconds between observer samples during a run
@@ -58,7 +57,7 @@ def config_for(model: str, clients: int, delay: float) -> ServerConfig:
         port=0,
         delay=delay,
         backlog=max(DEFAULT_BACKLOG, clients),
-        sigchld="reap" if model == "fork" else "default",
+        sigchld="reap" if BY_NAME[model].forks else "default",
     )
 
 
@@ -156,7 +155,7 @@ def _ms(seconds: float | None) -> float | None:
 async def bench(clients: int, delay: float, seconds: float, on_row=None) -> list[Row]:
     rows = []
     for model in MODELS:
-        if model.name in SERVING:
+        if model.serves:
             row = await measure(model.name, clients, delay, seconds)
         else:
             row = Row(model.name, note=f"not measured: {model.idea}")

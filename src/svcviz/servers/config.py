@@ -5,6 +5,8 @@ from __future__ import annotations
 from argparse import Namespace
 from dataclasses import dataclass
 
+from svcviz.servers.registry import model_of
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 6168
 DEFAULT_BACKLOG = 8
@@ -73,9 +75,11 @@ class ServerConfig:
             raise ServerError(f"--max-children {self.max_children}: must be at least 1")
         if self.workers < 1:
             raise ServerError(f"--workers {self.workers}: must be at least 1")
-        if self.model == "prefork" and self.workers + 1 > self.cap_procs:
+        model = model_of(self.model)
+        pool = model is not None and model.has_pool
+        if pool and not model.threaded and self.workers + 1 > self.cap_procs:
             raise ServerError(f"--workers {self.workers}: the process cap is {self.cap_procs} (--cap-procs)")
-        if self.model == "threadpool" and self.workers + 1 > self.cap_threads:
+        if pool and model.threaded and self.workers + 1 > self.cap_threads:
             raise ServerError(f"--workers {self.workers}: the thread cap is {self.cap_threads} (--cap-threads)")
         if self.max_memory is not None and not 16 <= self.max_memory <= 1_048_576:
             raise ServerError(f"--max-memory {self.max_memory}: must be 16..1048576 MB")

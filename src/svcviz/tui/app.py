@@ -24,7 +24,7 @@ from textual.widgets import Footer, Static
 
 from svcviz.lab import Lab, LabError
 from svcviz.servers.config import ServerConfig
-from svcviz.servers.registry import MODELS
+from svcviz.servers.registry import MODELS, SIGCHLD_MODEL, model_of
 from svcviz.tui.history import History
 from svcviz.tui.messages import LabUpdated
 from svcviz.tui.screens import HelpScreen, ModelPicker, SendLine
@@ -41,10 +41,7 @@ SERVER_ACTIONS = {"switch", "pick_model", "sigchld", "close_fd", "reap", "backlo
 
 
 def model_bindings() -> list[Binding]:
-    return [
-        Binding(str(number), f"switch('{model.name}')", f"Switch to {model.name}", show=False)
-        for number, model in enumerate(MODELS, 1)
-    ]
+    return [Binding(model.key, f"switch('{model.name}')", f"Switch to {model.name}", show=False) for model in MODELS]
 
 
 class SvcvizApp(App[int]):
@@ -72,12 +69,12 @@ class SvcvizApp(App[int]):
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
-    def __init__(self, lab: Lab | None, *, watching: bool = False, handle_signals: bool = False) -> None:
+    def __init__(self, lab: Lab | None, *, handle_signals: bool = False) -> None:
         """lab None: nothing is started and the panels draw only the LabUpdated messages
         posted to the app (the snapshot tests feed fixed data this way)."""
         super().__init__()
         self.lab = lab
-        self.watching = watching
+        self.watching = lab is not None and not lab.controls_server  # watch mode: Lab.attach
         self.handle_signals = handle_signals
         self.latest = None
         self.paused = False
@@ -192,8 +189,13 @@ class SvcvizApp(App[int]):
         return self.lab.config.model if self.lab else (self.latest.config.model if self.latest else "")
 
     def _fork_only(self, key: str) -> bool:
-        if self._model() != "fork":
-            self.notify(f"{key}: only the fork model handles SIGCHLD (press 5 for fork)", severity="warning")
+        model = model_of(self._model())
+        if model is None or not model.sigchld_controls:
+            fork = SIGCHLD_MODEL
+            self.notify(
+                f"{key}: only the {fork.name} model handles SIGCHLD (press {fork.key} for {fork.name})",
+                severity="warning",
+            )
             return False
         return True
 
@@ -337,4 +339,4 @@ def watch_main(args: argparse.Namespace) -> int:
         print(NO_TTY, file=sys.stderr)
         return 2
     lab = Lab.attach(pid=getattr(args, "pid", None), port=getattr(args, "port", None))
-    return _run(SvcvizApp(lab, watching=True, handle_signals=True))
+    return _run(SvcvizApp(lab, handle_signals=True))
