@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import ctypes
 import os
-import re
 import resource
 import shutil
 import signal
@@ -26,6 +25,7 @@ import time
 import uuid
 
 from svcviz.procstat import TICKS, all_stats, read_stat
+from svcviz.servers.ready import parse_ready
 
 PR_SET_CHILD_SUBREAPER = 36
 HOLDER = """
@@ -113,10 +113,10 @@ def start_lab(clients: int, children: int) -> tuple[subprocess.Popen, subprocess
         text=True,
         start_new_session=True,
     )
-    match = re.search(r":(\d+) \(pid", server.stdout.readline())
-    if not match:
+    ready = parse_ready(server.stdout.readline())
+    if ready is None:
         raise SystemExit("benchmarks/dashboard.py: the fork server did not start")
-    port = int(match.group(1))
+    port = ready.port
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(port), str(clients)],
         stdout=subprocess.PIPE,
