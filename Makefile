@@ -21,6 +21,7 @@ test: lint
 lint: $(BIN)/svcviz
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 screenshots: $(BIN)/svcviz
 	$(BIN)/python screenshots/make_screenshots.py

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import signal
 import statistics
 import subprocess
@@ -24,8 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from svcviz.servers.ready import parse_ready
+
 HERE = Path(__file__).resolve().parent
-READY = re.compile(r"listening on \S+:(\d+) \(pid (\d+)\)")
 SETTLE = 0.3  # seconds between runs: the server accepts and closes the last run's connections
 
 
@@ -36,11 +36,11 @@ def start_server() -> tuple[subprocess.Popen, int]:
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    match = READY.search(proc.stdout.readline())
-    if not match:
+    ready = parse_ready(proc.stdout.readline())
+    if ready is None:
         stop(proc)
         raise SystemExit("the event server did not start")
-    return proc, int(match.group(1))
+    return proc, ready.port
 
 
 def stop(proc: subprocess.Popen) -> None:

@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import ctypes
 import os
-import re
 import resource
 import shutil
 import signal
@@ -25,7 +24,9 @@ import sys
 import time
 import uuid
 
-TICKS = os.sysconf("SC_CLK_TCK")
+from svcviz.procstat import TICKS, all_stats, read_stat
+from svcviz.servers.ready import parse_ready
+
 PR_SET_CHILD_SUBREAPER = 36
 HOLDER = """
 import resource, socket, sys, time
@@ -47,8 +48,8 @@ def tmux(*args: str) -> str:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime, all threads
+    stat = read_stat(pid)
+    return (stat.utime + stat.stime) / TICKS  # all threads
 
 
 def ensure_htop() -> str:
@@ -112,10 +113,10 @@ def start_lab(clients: int, children: int) -> tuple[subprocess.Popen, subprocess
         text=True,
         start_new_session=True,
     )
-    match = re.search(r":(\d+) \(pid", server.stdout.readline())
-    if not match:
+    ready = parse_ready(server.stdout.readline())
+    if ready is None:
         raise SystemExit("benchmarks/dashboard.py: the fork server did not start")
-    port = int(match.group(1))
+    port = ready.port
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(port), str(clients)],
         stdout=subprocess.PIPE,
@@ -131,16 +132,7 @@ def start_lab(clients: int, children: int) -> tuple[subprocess.Popen, subprocess
 
 def tree(root: int) -> list[int]:
     """The pids in root's process group (the server and the children it forked)."""
-    pids = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                fields = open(f"/proc/{name}/stat").read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == root:
-                pids.append(int(name))
-    return pids
+    return [stat.pid for stat in all_stats() if stat.pgrp == root]
 
 
 def observer_cost(port: int, rounds: int = 20) -> float:

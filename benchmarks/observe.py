@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
 import resource
 import signal
 import socket
@@ -29,11 +28,11 @@ import sys
 import time
 
 from svcviz.observe.observer import Observer
+from svcviz.servers.ready import parse_ready
 
 CHILDREN = 200
 CONNECTIONS = 1000
 UNRELATED = 2000
-READY = re.compile(r"listening on \S+:(\d+) \(pid (\d+)\)")
 
 
 def raise_fd_limit(need: int) -> None:
@@ -64,10 +63,10 @@ def start_server() -> tuple[subprocess.Popen, int]:
         text=True,
         start_new_session=True,
     )
-    match = READY.search(proc.stdout.readline())
-    if not match:
+    ready = parse_ready(proc.stdout.readline())
+    if ready is None:
         raise RuntimeError("the fork server did not start")
-    return proc, int(match.group(1))
+    return proc, ready.port
 
 
 def wait_for(predicate, timeout: float = 30.0) -> None:

@@ -22,16 +22,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import signal
 import statistics
 import sys
 import time
 
 from svcviz.bench import client_loop
+from svcviz.servers.ready import parse_ready
 from svcviz.trace.strace import Tracer
 
-READY = re.compile(rb"listening on \S+:(\d+) \(pid (\d+)\)")
 MODES = ("off", "seccomp", "seccomp_yy", "ptrace")
 
 
@@ -61,10 +60,10 @@ async def measure(model: str, mode: str, clients: int, seconds: float) -> tuple[
         argv = [sys.executable, __file__, "--tracer", mode, "--", *argv]
     proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
-        ready = READY.search(await asyncio.wait_for(proc.stdout.readline(), 20))
-        if not ready:
+        ready = parse_ready((await asyncio.wait_for(proc.stdout.readline(), 20)).decode(errors="replace"))
+        if ready is None:
             raise SystemExit(f"{model} did not start under {mode}")
-        port, pid = int(ready.group(1)), int(ready.group(2))
+        port, pid = ready.port, ready.pid
         latencies: list[float] = []
         began = time.monotonic()
         await asyncio.gather(*(client_loop("127.0.0.1", port, began + seconds, latencies, [0]) for _ in range(clients)))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -18,10 +17,10 @@ from dataclasses import dataclass
 import psutil
 import pytest
 
+from svcviz.servers.ready import Ready, parse_ready
+
 PR_SET_CHILD_SUBREAPER = 36
 ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-
-READY = re.compile(r"svcviz: (\S+) listening on (\S+):(\d+) \(pid (\d+)\)")
 
 
 def wait_until(predicate, timeout: float = 5.0, interval: float = 0.02):
@@ -37,8 +36,15 @@ def wait_until(predicate, timeout: float = 5.0, interval: float = 0.02):
 @dataclass
 class Server:
     proc: subprocess.Popen
-    port: int
-    pid: int
+    ready: Ready  # what its ready line said
+
+    @property
+    def port(self) -> int:
+        return self.ready.port
+
+    @property
+    def pid(self) -> int:
+        return self.ready.pid
 
     def stderr_text(self, timeout: float = 2.0) -> str:
         """Everything the server said on stderr, once it has exited."""
@@ -55,12 +61,12 @@ def start_server(model: str, *args: str, timeout: float = 10.0) -> Server:
         text=True,
     )
     line = proc.stdout.readline()
-    match = READY.search(line)
-    if not match:
+    ready = parse_ready(line)
+    if ready is None:
         proc.kill()
         proc.wait()
         raise RuntimeError(f"server did not start: {line!r} {proc.stderr.read()!r}")
-    return Server(proc, int(match.group(3)), int(match.group(4)))
+    return Server(proc, ready)
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = 5.0) -> int:

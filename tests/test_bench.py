@@ -8,8 +8,10 @@ import sys
 
 import pytest
 
-from svcviz.bench import SERVING
 from svcviz.servers.registry import NAMES
+
+# The models that keep serving client after client; the other three serve one or none.
+SERVING = ("serial", "fork", "thread", "prefork", "threadpool", "event")
 
 
 def svcviz(*args: str) -> subprocess.CompletedProcess:

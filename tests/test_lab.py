@@ -21,6 +21,7 @@ from conftest import reap_adopted_zombies, wait_until
 from kernel import children, listen_queue
 from svcviz.lab import Lab, LabError, session_pids
 from svcviz.observe.observer import Observer
+from svcviz.procstat import read_stat
 from svcviz.servers.config import ServerConfig
 from svcviz.servers.registry import NAMES
 
@@ -207,12 +208,8 @@ def test_killing_svcviz_leaves_nothing(sig):
 
 
 def _ppid(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return None if fields[0] == "Z" else int(fields[1])
+    stat = read_stat(pid)
+    return None if stat is None or stat.zombie else stat.ppid
 
 
 async def test_sigchld_controls_are_refused_on_models_that_would_die_of_them(lab_of):

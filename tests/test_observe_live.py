@@ -14,6 +14,7 @@ from conftest import wait_until
 from kernel import children, connect, listen_queue, socket_fds, tcp_states, threads
 from svcviz.observe.events import diff
 from svcviz.observe.observer import Observer
+from svcviz.procstat import all_stats
 
 
 @pytest.fixture
@@ -249,15 +250,7 @@ def test_a_child_reusing_an_outsiders_pid_is_seen(serve, clients, observe):
 
 def child_pids(pid: int) -> set[int]:
     """From /proc directly: ps would fork, and take the pid the test wants the server to get."""
-    found = set()
-    for name in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{name}/stat") as f:
-                if name.isdigit() and int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                    found.add(int(name))
-        except (OSError, ValueError):
-            pass
-    return found
+    return {stat.pid for stat in all_stats() if stat.ppid == pid}
 
 
 def test_fd_changes_of_a_sleeping_server_are_seen(serve, observe):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import os
 import socket
 from pathlib import Path
 
+from svcviz import procstat
 from svcviz.observe import procfs
 from svcviz.observe.sockdiag import NLMSG_DONE, NLMSG_HEADER, SOCK_DIAG_BY_FAMILY, parse_message, request
 from svcviz.observe.sockets import addr_host, parse_netstat, parse_proc_net_tcp
@@ -133,17 +135,34 @@ def test_netstat_counters():
 
 
 def test_stat_with_parentheses_and_spaces_in_the_name():
-    stat = procfs.parse_stat(text("proc_task_stat_odd_name.txt"))
+    captured = text("proc_task_stat_odd_name.txt")
+    stat = procstat.parse_stat(captured)
     assert stat.name == "odd) name (x"
     assert stat.state == "S"
-    fields = text("proc_task_stat_odd_name.txt").rsplit(")", 1)[1].split()
-    assert (stat.ppid, stat.threads, stat.start) == (int(fields[1]), int(fields[17]), int(fields[19]))
-    assert stat.rss == int(fields[21]) * procfs.PAGE_SIZE
+    # proc(5) numbers the fields from 1; field 3 (state) is the first after the name
+    field = dict(enumerate(captured.rsplit(")", 1)[1].split(), start=3))
+    assert (stat.ppid, stat.pgrp, stat.session) == (int(field[4]), int(field[5]), int(field[6]))
+    assert (stat.utime, stat.stime, stat.cutime, stat.cstime) == tuple(int(field[n]) for n in (14, 15, 16, 17))
+    assert (stat.threads, stat.start) == (int(field[20]), int(field[22]))
+    assert stat.rss == int(field[24]) * procstat.PAGE_SIZE
 
 
 def test_zombie_stat():
-    stat = procfs.parse_stat(text("proc_stat_zombie.txt"))
-    assert (stat.name, stat.state, stat.rss) == ("python", "Z", 0)
+    stat = procstat.parse_stat(text("proc_stat_zombie.txt"))
+    assert (stat.name, stat.state, stat.rss, stat.zombie) == ("python", "Z", 0, True)
+
+
+def test_stat_of_a_cut_short_or_vanished_process_is_none():
+    assert procstat.stat_of("") is None
+    assert procstat.stat_of(text("proc_stat_zombie.txt")[:40]) is None
+    assert procstat.read_stat(2**22 + 1) is None  # above pid_max: no such process
+
+
+def test_own_stat_read_live():
+    stat = procstat.read_stat(os.getpid())
+    assert (stat.pid, stat.ppid, stat.session, stat.pgrp) == (os.getpid(), os.getppid(), os.getsid(0), os.getpgrp())
+    assert stat.state == "R"
+    assert stat.pid in {s.pid for s in procstat.all_stats()}
 
 
 def test_syscall_of_a_thread_blocked_in_recv():

@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from conftest import READY
 from kernel import listen_queue
+from svcviz.servers.ready import Ready, parse_ready
 
 SVCVIZ = [sys.executable, "-m", "svcviz"]
 
@@ -24,9 +24,16 @@ def run(*args: str, timeout: float = 10) -> subprocess.CompletedProcess:
 def test_ready_line_names_model_address_and_pid(serve):
     server = serve("serial")
     assert listen_queue(server.port) == (0, 8)
-    line = f"svcviz: serial listening on 127.0.0.1:{server.port} (pid {server.pid})"
-    assert READY.fullmatch(line)
-    assert server.proc.pid == server.pid
+    assert server.ready == Ready("serial", "127.0.0.1", server.port, server.proc.pid)
+    assert server.ready.line() == f"svcviz: serial listening on 127.0.0.1:{server.port} (pid {server.proc.pid})"
+
+
+def test_ready_line_of_an_ipv6_server_brackets_the_host():
+    ready = parse_ready("svcviz: event listening on [::1]:6168 (pid 42)\n")
+    assert ready == Ready("event", "::1", 6168, 42)
+    assert ready.address == "[::1]:6168"
+    assert parse_ready(ready.line()) == ready
+    assert parse_ready("svcviz serve: port 80 is privileged") is None
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,8 @@ import sys
 
 import pytest
 
-from conftest import READY, wait_until
+from conftest import wait_until
+from svcviz.servers.ready import parse_ready
 from svcviz.trace.strace import Tracer, tracer_of
 
 pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed (apt install strace)")
@@ -102,7 +103,7 @@ def test_launched_server_is_traced_with_seccomp_and_gets_no_fd_of_ours():
         await tracer.start(stdout=asyncio.subprocess.PIPE)
         try:
             ready = (await asyncio.wait_for(tracer.proc.stdout.readline(), 10)).decode()
-            port = int(READY.search(ready).group(3))
+            port = parse_ready(ready).port
             pid = tracer.server_pid
             fds = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
             await asyncio.to_thread(ask_and_quit, port)

@@ -14,6 +14,7 @@ import pytest
 
 from kernel import children, listen_queue
 from svcviz.lab import Lab, session_pids
+from svcviz.procstat import read_stat
 from svcviz.servers.config import ServerConfig
 from svcviz.tui.app import SvcvizApp
 from svcviz.tui.screens import HelpScreen, ModelPicker, SendLine
@@ -46,7 +47,7 @@ async def dashboard(model: str, *, watch_port: int | None = None, **options):
         app = SvcvizApp(lab)
     else:
         lab = Lab.attach(port=watch_port)
-        app = SvcvizApp(lab, watching=True)
+        app = SvcvizApp(lab)
     try:
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda a: a.latest is not None, what="a first sample")
@@ -118,7 +119,7 @@ async def test_k_kills_the_server_and_its_children_are_adopted():
         await pilot.press("k")
         await until(pilot, lambda a: " killed " in drawn(a, LabHeader), what="killed in the header")
         await until(pilot, lambda a: drawn(a, ServerPanel).count("adopted by svcviz") == 2, what="two adopted")
-        assert all(int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1]) == os.getpid() for pid in kids)
+        assert all(read_stat(pid).ppid == os.getpid() for pid in kids)
         await pilot.press("X")
         await until(pilot, lambda a: not any(os.path.exists(f"/proc/{pid}") for pid in kids), what="orphans reaped")
 
@@ -282,7 +283,7 @@ async def test_watch_of_a_port_nobody_listens_on_exits_2():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         free = probe.getsockname()[1]
-    app = SvcvizApp(Lab.attach(port=free), watching=True)
+    app = SvcvizApp(Lab.attach(port=free))
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda a: a.error is not None, what="the attach error")
     assert app.return_code == 2 and "\n" not in app.error

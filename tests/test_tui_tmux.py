@@ -21,6 +21,7 @@ import pytest
 
 from conftest import wait_until
 from kernel import listen_queue
+from svcviz.procstat import all_stats, read_stat
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 
@@ -31,16 +32,7 @@ def tmux(socket_name: str, *args: str) -> str:
 
 def living_in_session(sid: int) -> list[int]:
     """Processes of session sid that are not zombies (an orphan zombie waits for init)."""
-    alive = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                fields = open(f"/proc/{name}/stat").read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[3]) == sid and fields[0] != "Z":
-                alive.append(int(name))
-    return alive
+    return [stat.pid for stat in all_stats() if stat.session == sid and not stat.zombie]
 
 
 class Terminal:
@@ -64,7 +56,8 @@ class Terminal:
         return wait_until(lambda: re.search(pattern, self.screen()), timeout=timeout, interval=0.1)
 
     def running(self) -> bool:
-        return os.path.exists(f"/proc/{self.pid}") and open(f"/proc/{self.pid}/stat").read().split()[2] != "Z"
+        stat = read_stat(self.pid)
+        return stat is not None and not stat.zombie
 
     def close(self) -> None:
         tmux(self.name, "kill-server")

@@ -20,6 +20,7 @@ from conftest import wait_until
 from kernel import children, connect, listen_queue, tcp_states, threads
 from svcviz.observe.export import to_json
 from svcviz.observe.observer import Observer, TargetError
+from svcviz.procstat import read_stat
 from svcviz.servers.registry import NAMES
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -75,8 +76,7 @@ def started():
 
 
 def process_state(pid: int) -> str:
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0]
+    return read_stat(pid).state
 
 
 def one_error_line(result: subprocess.CompletedProcess, expected: str) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import resource
 import sys
 import time
@@ -22,19 +21,17 @@ from dataclasses import asdict, dataclass
 from rich.console import Console
 from rich.table import Table
 
+from svcviz import procstat
 from svcviz.lab import Lab, LabError
-from svcviz.observe.procfs import read_text
 from svcviz.observe.snapshot import Snapshot
 from svcviz.servers.config import DEFAULT_BACKLOG, ServerConfig, ServerError
-from svcviz.servers.registry import MODELS
+from svcviz.servers.registry import BY_NAME, MODELS
 from svcviz.services import load_db, reply
 
-SERVING = ("serial", "fork", "thread", "prefork", "threadpool", "event")
 REQUEST = b"discard\r\n"
 ANSWER = (reply(b"discard", load_db()) + "\n").encode()
 SAMPLE_EVERY = 0.1  # seconds between observer samples during a run
 RETRY_PAUSE = 0.01  # after a failed request, so a refusing server is not hammered
-TICKS = os.sysconf("SC_CLK_TCK")
 MAX_BACKLOG = 65535
 FDS_KEPT = 64  # this process's own fds besides the clients' sockets (observer, pipes, ...)
 
@@ -63,7 +60,7 @@ def config_for(model: str, clients: int, delay: float) -> ServerConfig:
         port=0,
         delay=delay,
         backlog=max(DEFAULT_BACKLOG, clients),
-        sigchld="reap" if model == "fork" else "default",
+        sigchld="reap" if BY_NAME[model].forks else "default",
     )
 
 
@@ -99,13 +96,12 @@ def tree_cpu_ticks(snapshot: Snapshot, root: int) -> int:
     cutime+cstime, which holds every child it has already reaped."""
     total = 0
     for process in snapshot.processes:
-        text = read_text(f"/proc/{process.pid}/stat")
-        if not text:
+        stat = procstat.read_stat(process.pid)
+        if stat is None:
             continue
-        fields = text.rsplit(")", 1)[1].split()  # fields[11..14]: utime stime cutime cstime
-        total += int(fields[11]) + int(fields[12])
+        total += stat.utime + stat.stime
         if process.pid == root:
-            total += int(fields[13]) + int(fields[14])
+            total += stat.cutime + stat.cstime
     return total
 
 
@@ -151,7 +147,7 @@ async def measure(model: str, clients: int, delay: float, seconds: float) -> Row
         _ms(percentile(latencies, 0.99)),
         most_processes,
         most_threads,
-        round(100 * (cpu_after - cpu_before) / TICKS / elapsed, 1),
+        round(100 * (cpu_after - cpu_before) / procstat.TICKS / elapsed, 1),
     )
 
 
@@ -162,7 +158,7 @@ def _ms(seconds: float | None) -> float | None:
 async def bench(clients: int, delay: float, seconds: float, on_row=None) -> list[Row]:
     rows = []
     for model in MODELS:
-        if model.name in SERVING:
+        if model.serves:
             row = await measure(model.name, clients, delay, seconds)
         else:
             row = Row(model.name, note=f"not measured: {model.idea}")
@@ -225,9 +221,11 @@ def check_options(clients: int, delay: float, seconds: float) -> str | None:
         return f"--clients {clients}: must be 1..{limit}: {why}"
     if seconds <= 0:
         return "--seconds must be more than 0"
-    for model in SERVING:
+    for model in MODELS:
+        if not model.serves:
+            continue
         try:
-            config_for(model, clients, delay).check()
+            config_for(model.name, clients, delay).check()
         except ServerError as exc:
             return str(exc)
     return None

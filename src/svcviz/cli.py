@@ -106,28 +106,9 @@ def add_server_options(parser: argparse.ArgumentParser, port_help: str | None) -
     thread.add_argument("--max-memory", type=_count, metavar="MB", help="RLIMIT_AS of the server, in MB")
 
 
-def server_config(model: str, args: argparse.Namespace) -> ServerConfig:
-    port = DEFAULT_PORT if args.port is None else args.port
-    return ServerConfig(
-        model=model,
-        host=args.host,
-        port=port,
-        backlog=args.backlog,
-        delay=args.delay,
-        max_fds=args.max_fds,
-        cap_procs=args.cap_procs,
-        cap_threads=args.cap_threads,
-        sigchld=args.sigchld,
-        close_fd=args.close_fd,
-        max_children=args.max_children,
-        workers=args.workers,
-        max_memory=args.max_memory,
-    )
-
-
 def dashboard_args(args: argparse.Namespace) -> list[str]:
     """The dashboard's options among args, as a command line (what each `web` tab runs)."""
-    config = server_config(args.model, argparse.Namespace(**{**vars(args), "host": DEFAULT_HOST, "port": 0}))
+    config = ServerConfig.from_args(args.model, argparse.Namespace(**{**vars(args), "host": DEFAULT_HOST, "port": 0}))
     return ["--model", config.model, *config.as_args()[1:]]
 
 
@@ -219,6 +200,38 @@ def list_models(as_json: bool) -> int:
     return 0
 
 
+def watch(args: argparse.Namespace) -> int:
+    """`svcviz watch`: the target is checked first, so a bad one is one line and exit 2 in
+    both forms; then one snapshot (--once) or the dashboard in watch mode."""
+    from svcviz.observe.watch import attach, print_once
+
+    observer = attach(pid=args.pid, port=args.port)
+    if observer is None:
+        return 2
+    if args.pid is not None:
+        args.pid = observer.root_pid  # a thread id names its process from here on
+    if args.json and not args.once:
+        observer.close()
+        print("svcviz watch: --json needs --once (one snapshot as JSON)", file=sys.stderr)
+        return 2
+    if args.once and args.record:
+        observer.close()
+        print("svcviz watch: --record records the dashboard: not with --once", file=sys.stderr)
+        return 2
+    if args.once:
+        return print_once(observer, args.json)
+    observer.close()  # the dashboard makes its own, in its lab
+    from svcviz.tui.app import watch_main
+
+    return watch_main(args)
+
+
+def _replay_dashboard(recording) -> int:
+    from svcviz.tui.app import replay_main  # Textual only when a dashboard opens
+
+    return replay_main(recording)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
@@ -238,7 +251,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "serve":
         from svcviz.servers.run import serve
 
-        return serve(server_config(args.model, args))
+        return serve(ServerConfig.from_args(args.model, args))
     if args.command == "parse":
         from svcviz.services import parse_main
 
@@ -246,9 +259,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "models":
         return list_models(args.json)
     if args.command == "watch":
-        from svcviz.observe.watch import main as watch_main
-
-        return watch_main(args)
+        return watch(args)
     if args.command == "trace":
         from svcviz.trace.command import main as trace_main
 
@@ -268,7 +279,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "replay":
         from svcviz.record.replay import main as replay_main
 
-        return replay_main(args)
+        return replay_main(args, _replay_dashboard)
     if args.command == "bench":
         from svcviz.bench import main as bench_main
 

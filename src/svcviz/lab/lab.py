@@ -22,8 +22,10 @@ from svcviz.observe.observer import ObserveError, Observer
 from svcviz.observe.snapshot import Event, Snapshot
 from svcviz.servers.config import DEFAULT_PORT, SIGCHLD_MODES, ServerConfig, ServerError
 from svcviz.servers.notice import CAP, ERROR, Notice
+from svcviz.servers.registry import SIGCHLD_MODEL, model_of
 
 MAX_PENDING_EVENTS = 1000
+WATCHED = "watch"  # the model shown for a server svcviz did not start: none of the registry's
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ class Lab:
     @classmethod
     def attach(cls, *, pid: int | None = None, port: int | None = None, rate: float = 10.0) -> Lab:
         """Watch a server svcviz did not start: observe it, send it clients, control nothing."""
-        lab = cls(ServerConfig(model="watch", port=port or 0), rate=rate, port_fallback=False)
+        lab = cls(ServerConfig(model=WATCHED, port=port or 0), rate=rate, port_fallback=False)
         lab.controls_server = False
         lab._watch_target = {"pid": pid} if pid is not None else {"port": port}
         return lab
@@ -224,8 +226,11 @@ class Lab:
     def _require_fork(self) -> None:
         """SIGUSR1/SIGUSR2 are the fork server's controls; any other model dies of them."""
         self._require_control()
-        if self.config.model != "fork":
-            raise LabError(f"SIGCHLD handling is the fork model's: {self.config.model} has no children to wait for")
+        model = model_of(self.config.model)
+        if model is None or not model.sigchld_controls:
+            raise LabError(
+                f"SIGCHLD handling is the {SIGCHLD_MODEL.name} model's: {self.config.model} has no children to wait for"
+            )
 
     def _note(self, kind: str, text: str) -> None:
         if len(self._pending) < MAX_PENDING_EVENTS:  # nobody sampling: keep the first ones

@@ -7,6 +7,7 @@ import contextlib
 import ctypes
 import os
 
+from svcviz import procstat
 from svcviz.observe.snapshot import Snapshot
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -20,17 +21,10 @@ def reap_adopted(spawned: set[int]) -> int:
     """waitpid() the zombies svcviz adopted as subreaper, never one it waits on itself."""
     me = os.getpid()
     reaped = 0
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) in spawned:
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] == "Z" and int(fields[1]) == me:
+    for stat in procstat.all_stats():
+        if stat.zombie and stat.ppid == me and stat.pid not in spawned:
             try:
-                os.waitpid(int(name), os.WNOHANG)
+                os.waitpid(stat.pid, os.WNOHANG)
                 reaped += 1
             except ChildProcessError:
                 pass

@@ -12,20 +12,20 @@ import contextlib
 import ctypes
 import math
 import os
-import re
 import signal
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
 
+from svcviz import procstat
 from svcviz.lab.errors import LabError
 from svcviz.lab.orphans import reap_adopted
 from svcviz.servers.config import ServerConfig
 from svcviz.servers.notice import NOTE, Notice, parse_notice
+from svcviz.servers.ready import parse_ready
 
 PR_SET_PDEATHSIG = 1
-READY = re.compile(r"svcviz: \S+ listening on (\S+):(\d+) \(pid (\d+)\)")
 START_TIMEOUT = 10.0
 STOP_GRACE = 1.0
 EXIT_POLL = 0.05
@@ -38,18 +38,7 @@ def _die_with_parent() -> None:
 
 def session_pids(sid: int) -> list[int]:
     """Every process in session sid: the server and all it forked, adopted or not."""
-    pids = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid:  # field 6 of stat: session id
-            pids.append(int(name))
-    return pids
+    return [stat.pid for stat in procstat.all_stats() if stat.session == sid]
 
 
 def kill_session(sid: int) -> None:
@@ -160,8 +149,8 @@ class Supervisor:
             line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)
         except asyncio.TimeoutError:
             line = b""
-        match = READY.search(line.decode(errors="replace"))
-        if not match:
+        ready = parse_ready(line.decode(errors="replace"))
+        if ready is None:
             kill_session(proc.pid)
             await proc.wait()
             self.spawned.discard(proc.pid)
@@ -171,13 +160,13 @@ class Supervisor:
         self._proc = proc
         self.pid = proc.pid
         self.status = "running"
-        self._note("server", f"started {config.model} on {match.group(1)}:{match.group(2)} (pid {proc.pid})")
+        self._note("server", f"started {config.model} on {ready.address} (pid {proc.pid})")
         self._tasks = [
             asyncio.create_task(self._read_stderr(proc)),
             asyncio.create_task(self._drain(proc.stdout)),
             asyncio.create_task(self._watch_exit(proc)),
         ]
-        return replace(config, port=int(match.group(2)))
+        return replace(config, port=ready.port)
 
     async def _read_stderr(self, proc: asyncio.subprocess.Process) -> None:
         while line := await proc.stderr.readline():

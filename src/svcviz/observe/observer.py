@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from svcviz import procstat
 from svcviz.observe import procfs
 from svcviz.observe.snapshot import Connection, Counters, Fd, ListenSocket, Process, Snapshot, Thread
 from svcviz.observe.sockdiag import ALL_STATES, SockDiag
@@ -39,7 +40,7 @@ class TargetError(ObserveError):
 class _Member:
     """A process of the tree while a sample is assembled."""
 
-    stat: procfs.Stat
+    stat: procstat.Stat
     adopted: bool
     fds: dict[int, int | None]  # fd -> socket inode, None for other files
     readable: bool = True
@@ -78,10 +79,10 @@ class Observer:
         self._previous_objects: dict[tuple, object] = {}
         # What the last sample derived, kept to be reused while its inputs stay equal
         # (most of a server sleeps between samples): see _sample.
-        self._stats: dict[int, tuple[str, procfs.Stat]] = {}  # pid -> (stat text, parsed)
+        self._stats: dict[int, tuple[str, procstat.Stat]] = {}  # pid -> (stat text, parsed)
         self._holders_of: tuple[tuple, dict[int, list[tuple[int, int]]]] = ((), {})
         self._sockets_of: tuple[tuple, tuple] = ((), ())
-        self._processes: dict[int, tuple[procfs.Stat, bool, bool, dict, Process]] = {}
+        self._processes: dict[int, tuple[procstat.Stat, bool, bool, dict, Process]] = {}
         self._connections_for: tuple[dict, tuple[Connection, ...]] = ({}, ())
         self._totals = read_netstat()
         self._no_knocking_at: tuple[int, int] | None = None  # drop counters when no client waited in SYN_SENT
@@ -113,7 +114,7 @@ class Observer:
         if tgid is not None and tgid != pid:
             self.notice = f"{pid} is a thread of process {tgid}: watching process {tgid}"
             pid = tgid
-        stat = procfs.read_stat(pid)
+        stat = procstat.read_stat(pid)
         if stat is None:
             raise TargetError(f"no process {pid}")
         self._known[pid] = self._root_start = stat.start
@@ -155,7 +156,7 @@ class Observer:
             except procfs.FdTableUnreadable:
                 continue
             if any(inode in inodes for inode in fds.values()):
-                stat = procfs.read_stat(int(name))
+                stat = procstat.read_stat(int(name))
                 if stat:
                     holders[stat.pid] = stat
         tops = [stat for stat in holders.values() if stat.ppid not in holders]
@@ -172,7 +173,7 @@ class Observer:
         pid = self._listener_on(self._followed_port)
         if pid is None or pid == self.root_pid:
             return False
-        stat = procfs.read_stat(pid)
+        stat = procstat.read_stat(pid)
         if stat is None:
             return False
         # A new tree: the old one's processes (and those seen outside it) are no longer ours
@@ -197,10 +198,10 @@ class Observer:
         texts, known_texts = {}, self._stats
         for pid, ino in listed.items():
             if self._outsiders.get(pid) != ino:
-                text = procfs.read_text(f"/proc/{pid}/stat")
+                text = procstat.read_text(f"/proc/{pid}/stat")
                 known = known_texts.get(pid)
                 # The same text (it holds the start time) is the same process, as it was.
-                stat = known[1] if known is not None and known[0] == text else procfs.stat_of(text)
+                stat = known[1] if known is not None and known[0] == text else procstat.stat_of(text)
                 if stat is not None:
                     stats[pid] = stat
                     texts[pid] = (text, stat)
@@ -245,7 +246,7 @@ class Observer:
         self._fd_tables, self._next_fd_tables = self._next_fd_tables, {}
         return tree
 
-    def _fd_table(self, stat: procfs.Stat) -> dict[int, int | None]:
+    def _fd_table(self, stat: procstat.Stat) -> dict[int, int | None]:
         """The process's fds; read again only if it may have changed them.
 
         readlink() on every fd is most of a sample's cost, and most of a server's processes
@@ -257,7 +258,7 @@ class Observer:
         table. (Threads share the table but have their own counts: only single-threaded
         processes are skipped.)"""
         pid = stat.pid
-        ran = procfs.read_text(f"/proc/{pid}/schedstat") if stat.threads == 1 and stat.state != "R" else None
+        ran = procstat.read_text(f"/proc/{pid}/schedstat") if stat.threads == 1 and stat.state != "R" else None
         previous = self._fd_tables.get(pid)
         if ran and previous and previous[0] == (stat.start, ran):
             fds = previous[1]
@@ -480,19 +481,19 @@ class Observer:
                 fds.append(self._made(Fd, fd, "other", None, None, inode))
         return tuple(fds)
 
-    def _threads(self, stat: procfs.Stat) -> tuple[Thread, ...]:
+    def _threads(self, stat: procstat.Stat) -> tuple[Thread, ...]:
         if stat.state == "Z":
             return ()
         if stat.threads <= 1:
             return (self._made(Thread, stat.pid, stat.state, stat.name),)
         threads = []
         for tid in procfs.list_tids(stat.pid):
-            task = procfs.read_stat(stat.pid, tid)
+            task = procstat.read_stat(stat.pid, tid)
             if task is not None:
                 threads.append(self._made(Thread, tid, task.state, task.name))
         return tuple(threads)
 
-    def _cmdline(self, stat: procfs.Stat) -> str:
+    def _cmdline(self, stat: procstat.Stat) -> str:
         """Read once per process (pid and start time; the name changes on exec)."""
         key = (stat.pid, stat.start, stat.name)
         if key not in self._cmdlines:

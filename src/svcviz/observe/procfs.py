@@ -1,4 +1,5 @@
-"""One process as /proc shows it: stat, threads, fds. Pure parsers plus small readers.
+"""One process as /proc shows it: threads, fds, syscalls. Pure parsers plus small readers.
+(/proc/PID/stat itself is svcviz.procstat's, shared with the servers and the lab.)
 
 Every reader returns None (or an empty result) when the process or fd vanished meanwhile:
 processes exit and fds close while we look, and that is normal, not an error.
@@ -7,64 +8,8 @@ processes exit and fds close while we look, and that is normal, not an error.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
-PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
-READ_SIZE = 8192
-
-
-@dataclass(frozen=True)
-class Stat:
-    pid: int
-    name: str
-    state: str
-    ppid: int
-    threads: int
-    start: int  # clock ticks after boot: tells a pid from a later process reusing it
-    rss: int  # bytes
-
-
-def parse_stat(text: str) -> Stat:
-    """/proc/PID/stat. The name is in parentheses and may itself hold ") " or spaces."""
-    head, _, tail = text.rpartition(")")
-    pid, _, name = head.partition(" (")
-    fields = tail.split()
-    # fields[0] is field 3 of proc(5): state, ppid=4, num_threads=20, starttime=22, rss=24
-    return Stat(
-        int(pid), name, fields[0], int(fields[1]), int(fields[17]), int(fields[19]), int(fields[21]) * PAGE_SIZE
-    )
-
-
-def read_text(path: str) -> str | None:
-    """The whole of a small /proc file; raw os calls, as a sample reads hundreds of them."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        data = os.read(fd, READ_SIZE)
-        while len(data) % READ_SIZE == 0 and (more := os.read(fd, READ_SIZE)):  # rarely: a long file
-            data += more
-        return data.decode(errors="replace")
-    except OSError:
-        return None  # the process went away while we read
-    finally:
-        os.close(fd)
-
-
-def read_stat(pid: int, tid: int | None = None) -> Stat | None:
-    path = f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat"
-    return stat_of(read_text(path))
-
-
-def stat_of(text: str | None) -> Stat | None:
-    """parse_stat, or None for an empty or cut-short text (the process went away)."""
-    if not text:
-        return None
-    try:
-        return parse_stat(text)
-    except (ValueError, IndexError):
-        return None
+from svcviz.procstat import read_text
 
 
 def list_processes() -> dict[int, int]:

@@ -1,7 +1,7 @@
-"""`svcviz watch (--port P | --pid PID) [--once] [--json]`: attach to any server.
+"""`svcviz watch (--port P | --pid PID) --once [--json]`: one snapshot of any server.
 
-The observer is made first, so a bad target is one line on stderr and exit 2. --once prints
-one snapshot (rich, or JSON with --json); otherwise the dashboard takes over in watch mode.
+The observer is made first, so a bad target is one line on stderr and exit 2. Without
+--once, cli.py opens the dashboard instead: the observer knows nothing of the TUI.
 """
 
 from __future__ import annotations
@@ -13,33 +13,25 @@ from svcviz.observe.export import to_json
 from svcviz.observe.observer import ObserveError, Observer
 
 
-def main(args) -> int:
+def attach(*, pid: int | None, port: int | None) -> Observer | None:
+    """The observer of the target; None, said in one line on stderr, when there is none."""
     try:
-        observer = Observer(pid=args.pid, port=args.port)
+        observer = Observer(pid=pid, port=port)
     except ObserveError as exc:
         print(f"svcviz watch: {exc}", file=sys.stderr)
-        return 2
-    if observer.notice:
+        return None
+    if observer.notice:  # e.g. a thread id resolved to its process
         print(f"svcviz watch: {observer.notice}", file=sys.stderr)
-        args.pid = observer.root_pid
-    if args.json and not args.once:
-        observer.close()
-        print("svcviz watch: --json needs --once (one snapshot as JSON)", file=sys.stderr)
-        return 2
-    if args.once and getattr(args, "record", None):
-        observer.close()
-        print("svcviz watch: --record records the dashboard: not with --once", file=sys.stderr)
-        return 2
-    if not args.once:
-        observer.close()  # the dashboard makes its own, in its lab
-        from svcviz.tui.app import watch_main
+    return observer
 
-        return watch_main(args)
+
+def print_once(observer: Observer, as_json: bool) -> int:
+    """One snapshot on stdout (rich, or JSON); closes the observer."""
     try:
         snapshot = observer.sample()
     finally:
         observer.close()
-    if args.json:
+    if as_json:
         json.dump(to_json(snapshot), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:

@@ -1,4 +1,4 @@
-"""`svcviz replay FILE`: the dashboard fed by a recording instead of a live lab.
+"""What `svcviz replay FILE` feeds the dashboard instead of a live lab.
 
 ReplayLab is lab-shaped: it yields the recorded LabUpdates at the pace they were taken,
 and every key that would steer a server says it is a replay instead.
@@ -7,7 +7,6 @@ and every key that would steer a server says it is a replay instead.
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator
 
 from svcviz.lab import LabError, LabUpdate
@@ -61,11 +60,3 @@ class ReplayLab:
 
         return refuse
 
-
-def play(recording: Recording) -> int:
-    from svcviz.tui.app import NO_TTY, SvcvizApp, _run
-
-    if not sys.stdout.isatty():
-        print(NO_TTY, file=sys.stderr)
-        return 2
-    return _run(SvcvizApp(ReplayLab(recording), watching=True, handle_signals=True))

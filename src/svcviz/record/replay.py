@@ -8,21 +8,22 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 
 from svcviz.observe.export import to_json
 from svcviz.record.format import FormatError
 from svcviz.record.reader import Recording
 
 
-def main(args) -> int:
+def main(args, open_dashboard: Callable[[Recording], int]) -> int:
+    """--at: one snapshot printed; else open_dashboard(recording) (the TUI, which this
+    layer may not import: cli.py hands it in)."""
     try:
         recording = Recording(args.file)
         if args.at is None:
             if args.json:
                 raise FormatError("--json needs --at SECONDS (one snapshot as JSON)")
-            from svcviz.record.player import play
-
-            return play(recording)
+            return open_dashboard(recording)
         duration = recording.duration()
         if args.at > duration + 1e-3:  # the times printed to a person are to the millisecond
             raise FormatError(f"--at {args.at:g}: the recording is {duration:.1f} s long")

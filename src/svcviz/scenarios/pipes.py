@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from svcviz import procstat
 from svcviz.scenarios.base import POLL, Claim, ClaimFailed, Result, Timing
 from svcviz.services import load_db, reply
 
@@ -64,17 +65,7 @@ def _name(pid: int) -> str:
 
 
 def _alive_in_session(sid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            after = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(after[3]) == sid and after[0] != "Z":  # fields: state ppid pgrp session
-            found.append(int(entry))
-    return sorted(found)
+    return sorted(stat.pid for stat in procstat.all_stats() if stat.session == sid and not stat.zombie)
 
 
 def holders(sid: int) -> list[Holder]:

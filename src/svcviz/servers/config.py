@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+from argparse import Namespace
 from dataclasses import dataclass
+
+from svcviz.servers.registry import model_of
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 6168
@@ -60,6 +63,25 @@ class ServerConfig:
     workers: int = DEFAULT_WORKERS
     max_memory: int | None = None  # MB
 
+    @classmethod
+    def from_args(cls, model: str, args: Namespace) -> ServerConfig:
+        """The config the server options of `svcviz serve` (or of the dashboard) ask for."""
+        return cls(
+            model=model,
+            host=args.host,
+            port=DEFAULT_PORT if args.port is None else args.port,
+            backlog=args.backlog,
+            delay=args.delay,
+            max_fds=args.max_fds,
+            cap_procs=args.cap_procs,
+            cap_threads=args.cap_threads,
+            sigchld=args.sigchld,
+            close_fd=args.close_fd,
+            max_children=args.max_children,
+            workers=args.workers,
+            max_memory=args.max_memory,
+        )
+
     def check(self) -> None:
         """Raise ServerError naming the first option that makes no sense."""
         check_host(self.host)
@@ -81,9 +103,11 @@ class ServerConfig:
             raise ServerError(f"--max-children {self.max_children}: must be at least 1")
         if self.workers < 1:
             raise ServerError(f"--workers {self.workers}: must be at least 1")
-        if self.model == "prefork" and self.workers + 1 > self.cap_procs:
+        model = model_of(self.model)
+        pool = model is not None and model.has_pool
+        if pool and not model.threaded and self.workers + 1 > self.cap_procs:
             raise ServerError(f"--workers {self.workers}: the process cap is {self.cap_procs} (--cap-procs)")
-        if self.model == "threadpool" and self.workers + 1 > self.cap_threads:
+        if pool and model.threaded and self.workers + 1 > self.cap_threads:
             raise ServerError(f"--workers {self.workers}: the thread cap is {self.cap_threads} (--cap-threads)")
         if self.max_memory is not None and not 16 <= self.max_memory <= 1_048_576:
             raise ServerError(f"--max-memory {self.max_memory}: must be 16..1048576 MB")

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from svcviz import procstat
 from svcviz.servers.config import ServerError
 from svcviz.servers.notice import CAP, NOTE, notify
 
@@ -44,12 +45,8 @@ def limit_memory(max_mb: int) -> None:
 
 def _alive_child(pid: int, parent: int) -> bool:
     """Is pid still our child (running or a zombie)? Zombies hold a process slot too."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
-        return False
-    return int(stat.rsplit(")", 1)[1].split()[1]) == parent
+    stat = procstat.read_stat(pid)
+    return stat is not None and stat.ppid == parent
 
 
 class Children:

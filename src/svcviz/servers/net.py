@@ -10,6 +10,7 @@ import time
 
 from svcviz.servers.config import ServerError
 from svcviz.servers.notice import ERROR, NOTE, notify
+from svcviz.servers.ready import Ready
 from svcviz.services import LineReader, load_db, replies_for
 
 
@@ -37,14 +38,10 @@ def make_listen(host: str, port: int, backlog: int) -> socket.socket:
     return listener
 
 
-def address_text(address: tuple) -> str:
-    host, port = address[0], address[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def announce(model: str, listener: socket.socket) -> None:
     """The one ready line on stdout that tells a script (or the lab) where we listen."""
-    print(f"svcviz: {model} listening on {address_text(listener.getsockname())} (pid {os.getpid()})", flush=True)
+    host, port = listener.getsockname()[:2]
+    print(Ready(model, host, port, os.getpid()).line(), flush=True)
 
 
 class Acceptor:

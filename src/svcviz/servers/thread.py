@@ -21,8 +21,9 @@ import threading
 
 from svcviz.servers.config import ServerConfig
 from svcviz.servers.limits import ThreadCap
-from svcviz.servers.net import Acceptor, address_text, announce, handle_connection, make_listen
+from svcviz.servers.net import Acceptor, announce, handle_connection, make_listen
 from svcviz.servers.notice import ERROR, notify
+from svcviz.servers.ready import address_text
 
 
 def connection_thread(cfd, delay: float) -> None:
@@ -43,5 +44,5 @@ def serve(config: ServerConfig) -> None:
             worker.start()
         except RuntimeError as exc:  # pthread_create failed: no memory for another stack
             limit = f" (--max-memory {config.max_memory} MB)" if config.max_memory else ""
-            notify(ERROR, f"can't start a thread for {address_text(cfd.getpeername())}: {exc}{limit}")
+            notify(ERROR, f"can't start a thread for {address_text(*cfd.getpeername()[:2])}: {exc}{limit}")
             cfd.close()

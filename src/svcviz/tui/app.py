@@ -22,12 +22,14 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from svcviz.cli import server_config
 from svcviz.lab import Lab, LabError
 from svcviz.plain import plain
+from svcviz.record.player import ReplayLab
+from svcviz.record.reader import Recording
 from svcviz.record.recording_lab import with_recording
 from svcviz.record.writer import RecordError
-from svcviz.servers.registry import MODELS
+from svcviz.servers.config import ServerConfig
+from svcviz.servers.registry import MODELS, SIGCHLD_MODEL, model_of
 from svcviz.tui.history import History
 from svcviz.tui.messages import LabUpdated
 from svcviz.tui.screens import HelpScreen, ModelPicker, SendLine
@@ -45,10 +47,7 @@ SERVER_ACTIONS = {"switch", "pick_model", "sigchld", "close_fd", "reap", "backlo
 
 
 def model_bindings() -> list[Binding]:
-    return [
-        Binding(str(number), f"switch('{model.name}')", f"Switch to {model.name}", show=False)
-        for number, model in enumerate(MODELS, 1)
-    ]
+    return [Binding(model.key, f"switch('{model.name}')", f"Switch to {model.name}", show=False) for model in MODELS]
 
 
 class SvcvizApp(App[int]):
@@ -76,12 +75,12 @@ class SvcvizApp(App[int]):
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
-    def __init__(self, lab: Lab | None, *, watching: bool = False, handle_signals: bool = False) -> None:
+    def __init__(self, lab: Lab | None, *, handle_signals: bool = False) -> None:
         """lab None: nothing is started and the panels draw only the LabUpdated messages
         posted to the app (the snapshot tests feed fixed data this way)."""
         super().__init__()
         self.lab = lab
-        self.watching = watching
+        self.watching = lab is not None and not lab.controls_server  # watch mode: Lab.attach
         self.handle_signals = handle_signals
         self.latest = None
         self.paused = False
@@ -196,8 +195,13 @@ class SvcvizApp(App[int]):
         return self.lab.config.model if self.lab else (self.latest.config.model if self.latest else "")
 
     def _fork_only(self, key: str) -> bool:
-        if self._model() != "fork":
-            self.notify(f"{key}: only the fork model handles SIGCHLD (press 5 for fork)", severity="warning")
+        model = model_of(self._model())
+        if model is None or not model.sigchld_controls:
+            fork = SIGCHLD_MODEL
+            self.notify(
+                f"{key}: only the {fork.name} model handles SIGCHLD (press {fork.key} for {fork.name})",
+                severity="warning",
+            )
             return False
         return True
 
@@ -332,7 +336,9 @@ def main(args: argparse.Namespace) -> int:
         print(NO_TTY, file=sys.stderr)
         return 2
     try:
-        lab = with_recording(Lab(server_config(args.model, args), port_fallback=(args.port is None)), args.record)
+        lab = with_recording(
+            Lab(ServerConfig.from_args(args.model, args), port_fallback=(args.port is None)), args.record
+        )
     except RecordError as exc:
         print(f"svcviz: {exc}", file=sys.stderr)
         return 2
@@ -351,4 +357,12 @@ def watch_main(args: argparse.Namespace) -> int:
     except RecordError as exc:
         print(f"svcviz watch: {exc}", file=sys.stderr)
         return 2
-    return _run(SvcvizApp(lab, watching=True, handle_signals=True))
+    return _run(SvcvizApp(lab, handle_signals=True))
+
+
+def replay_main(recording: Recording) -> int:
+    """`svcviz replay FILE`: the dashboard fed by a recording; no server to steer."""
+    if not sys.stdout.isatty():
+        print(NO_TTY, file=sys.stderr)
+        return 2
+    return _run(SvcvizApp(ReplayLab(recording), handle_signals=True))

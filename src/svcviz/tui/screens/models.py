@@ -22,8 +22,8 @@ class ModelPicker(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         options = []
-        for number, model in enumerate(MODELS, 1):
-            prompt = Text(f"{number} {model.name}", style="bold")
+        for model in MODELS:
+            prompt = Text(f"{model.key} {model.name}", style="bold")
             prompt.append(f"  {model.lecture}", style="cyan")
             if model.name == self.current:
                 prompt.append("  (running)", style="green")

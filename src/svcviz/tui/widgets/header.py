@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from svcviz.plain import plain
+from svcviz.servers.registry import model_of
 from svcviz.tui.widgets.text import Panel, one_per_row
 
 
@@ -41,14 +42,16 @@ class LabHeader(Panel):
                 second.append(f"   {plain(root.name)}: ", style="bold")
                 second.append(plain(root.cmdline or "-"))
             return one_per_row([top, second])
+        model = model_of(config.model)
+        forks = model is not None and model.forks
         settings = Text(" ")
-        settings.append(f"SIGCHLD: {config.sigchld}", style="bold" if config.model == "fork" else "dim")
+        settings.append(f"SIGCHLD: {config.sigchld}", style="bold" if forks else "dim")
         settings.append("   ")
         settings.append(
             f"close fd in parent: {'yes' if config.close_fd else 'no'}",
-            style=("bold" if config.close_fd else "bold red") if config.model == "fork" else "dim",
+            style=("bold" if config.close_fd else "bold red") if forks else "dim",
         )
         settings.append(f"   backlog: {config.backlog}   delay: {config.delay:g}s")
-        if config.model in ("prefork", "threadpool"):
+        if model is not None and model.has_pool:
             settings.append(f"   workers: {config.workers}")
         return one_per_row([top, settings])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from svcviz.servers.registry import BY_NAME
+from svcviz.servers.registry import model_of
 from svcviz.tui.lessons import lesson_for
 from svcviz.tui.widgets.text import Panel
 
@@ -22,9 +22,9 @@ class LessonPanel(Panel):
     def build(self) -> Text:
         if self.model is None:
             return Text("")
-        lesson = lesson_for(self.model)
+        known = model_of(self.model)
+        lesson = lesson_for(known)
         text = Text()
-        known = BY_NAME.get(self.model)
         if known:
             text.append(f"{known.name} ({known.lecture}): ", style="bold")
         text.append(lesson.shows)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from svcviz.servers.registry import model_of
 from svcviz.tui.widgets.text import Panel, one_per_row, port_of
 
 STATES = {
@@ -16,7 +17,6 @@ STATES = {
     "X": "dead",
     "I": "idle",
 }
-THREAD_MODELS = ("thread", "threadpool")
 MAX_BADGES = 12
 
 
@@ -81,7 +81,8 @@ class ServerPanel(Panel):
             return Text("no server process" if u is not None else "", style="dim")
         client_ids = {c.local_port: c.id for c in u.clients if c.local_port}
         # A watched server's model is unknown: its threads are listed, as for our threaded ones.
-        list_threads = u.config.model in THREAD_MODELS or u.config.model == "watch"
+        model = model_of(u.config.model)
+        list_threads = model is None or model.threaded
         height = self.content_size.height or 1000
         lines: list[Text] = []
         hidden = 0
