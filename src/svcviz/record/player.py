@@ -59,4 +59,3 @@ class ReplayLab:
             raise LabError(NOTHING_TO_STEER)
 
         return refuse
-
