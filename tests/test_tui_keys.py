@@ -392,7 +392,7 @@ async def test_a_client_the_server_side_does_not_know_is_half_open_not_connected
 
 async def test_watching_a_pid_that_is_gone_says_who_listens_on_its_port_now(serve):
     first = serve("serial")
-    app = SvcvizApp(Lab.attach(pid=first.pid), watching=True)
+    app = SvcvizApp(Lab.attach(pid=first.pid))
     async with app.run_test(size=SIZE) as pilot:
         try:
             await until(pilot, lambda a: a.latest is not None, what="a first sample")
