@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import struct
 import time
 
 import pytest
@@ -220,6 +221,40 @@ def test_thread_creation_fails_under_max_memory_and_serving_goes_on(serve, clien
     assert threads(server.pid) == 1 + len(working)
     server.proc.terminate()
     assert any(text.startswith("can't start a thread for 127.0.0.1:") for text in notices(server, ERROR))
+
+
+def answered(sock: socket.socket, line: str, expected: str) -> bool:
+    """Whether the server answers line with expected (a client it closed answers nothing)."""
+    try:
+        return ask(sock, line) == expected
+    except OSError:
+        return False
+
+
+def connect_and_reset(port: int) -> None:
+    """Connect, then close with SO_LINGER 0: the kernel sends RST and forgets the client."""
+    sock = connect(port)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def test_thread_out_of_memory_survives_clients_that_reset(serve, clients):
+    """The lesson is "it fails to start a thread and keeps serving the clients it has",
+    whatever the refused client does: here it has reset before the server names it."""
+    server = serve("thread", "--max-memory", "64", "--backlog", "512")  # no SYN waits out a full queue
+    held = [clients(server.port) for _ in range(20)]
+    assert wait_until(lambda: listen_queue(server.port)[0] == 0)
+    working = [sock for sock in held if answered(sock, "discard", "discard,9")]
+    assert 0 < len(working) < 20
+    for _ in range(300):
+        connect_and_reset(server.port)
+    assert wait_until(lambda: listen_queue(server.port)[0] == 0)
+    assert server.proc.poll() is None
+    assert all(answered(sock, "smtp", "smtp,25") for sock in working)
+    assert threads(server.pid) == 1 + len(working)
+    server.proc.terminate()
+    said = server.stderr_text()
+    assert "can't start a thread for 127.0.0.1:" in said and "Traceback" not in said
 
 
 @pytest.mark.parametrize("model", ["prefork", "threadpool"])

@@ -17,6 +17,7 @@ would stall every client at once.
 
 from __future__ import annotations
 
+import errno
 import heapq
 import itertools
 import selectors
@@ -74,6 +75,8 @@ class EventServer:
             except BlockingIOError:
                 return
             except OSError as exc:  # EMFILE: the fd table is full; try again soon
+                if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
+                    continue  # accept(2): that client left before we took it; take the next
                 if not self.accept_failing:
                     notify(ERROR, f"accept: {exc.strerror}")
                     self.accept_failing = True
