@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import struct
@@ -302,3 +303,41 @@ def test_sigterm_stops_the_server_and_all_its_children(serve, clients, model):
     server.proc.terminate()
     assert server.proc.wait(5) == 0
     assert wait_until(lambda: children(server.pid) == {})
+
+
+def alive(pid: int) -> bool:
+    """Running or sleeping, not a zombie (pytest, a subreaper, reaps those)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_second_signal_during_shutdown_changes_nothing(serve_many, clients):
+    """SIGTERM, then SIGINT, SIGHUP or SIGTERM 0-20 ms later (a second Ctrl+C, a closing
+    terminal's second SIGHUP): exit 0, no traceback, every child gone, every time."""
+    rng = random.Random()  # a failure names its signal and gap
+    for _ in range(5):  # 50 runs, 10 servers started at once: mostly, the time is Python starting
+        runs = []
+        for server in serve_many(10, "fork", "--backlog", "16"):
+            held = [clients(server.port) for _ in range(rng.randint(3, 5))]
+            assert all(ask(sock, "discard") == "discard,9" for sock in held)
+            kids = children(server.pid)
+            assert len(kids) == len(held)
+            runs.append((server, kids))
+        signalled = []
+        for server, _ in runs:  # each server shuts down while the next is signalled
+            second, gap = rng.choice([signal.SIGINT, signal.SIGHUP, signal.SIGTERM]), rng.uniform(0, 0.02)
+            server.proc.send_signal(signal.SIGTERM)
+            time.sleep(gap)
+            server.proc.send_signal(second)
+            signalled.append(f"SIGTERM, then {second.name} {gap * 1000:.1f} ms later")
+        for (server, kids), what in zip(runs, signalled, strict=True):
+            code = server.proc.wait(10)  # generous: ten servers exit at once, on a loaded machine
+            wait_until(lambda: not any(alive(pid) for pid in kids), timeout=2)  # noqa: B023
+            left = [pid for pid in kids if alive(pid)]
+            for pid in left:  # they hold the server's stderr open: reading it would hang
+                os.kill(pid, signal.SIGKILL)
+            said = server.proc.stderr.read()
+            assert (code, "Traceback" in said, left) == (0, False, []), f"{what}: exit {code}, left {left}\n{said}"
