@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -341,3 +342,41 @@ def test_a_second_signal_during_shutdown_changes_nothing(serve_many, clients):
                 os.kill(pid, signal.SIGKILL)
             said = server.proc.stderr.read()
             assert (code, "Traceback" in said, left) == (0, False, []), f"{what}: exit {code}, left {left}\n{said}"
+
+
+def rss_kb(pid: int) -> int:
+    """Resident memory of pid and its children, from /proc (a fork server's is spread)."""
+    total = 0
+    for each in [pid, *children(pid)]:
+        with contextlib.suppress(OSError), open(f"/proc/{each}/status") as f:
+            total += int(next((line for line in f if line.startswith("VmRSS:")), "VmRSS: 0").split()[1])
+    return total
+
+
+def flood_without_reading(sock: socket.socket, seconds: float) -> int:
+    """Send requests for seconds and read nothing (a client's send() blocks, or here
+    fails with EAGAIN, while the server pushes back). How many bytes went."""
+    sock.setblocking(False)
+    chunk, sent, deadline = b"\x00\n" * 32768, 0, time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            sent += sock.send(chunk)
+        except BlockingIOError:
+            time.sleep(0.01)
+    return sent
+
+
+@pytest.mark.parametrize("model", ["serial", "fork", "thread", "event"])  # the pools serve as serial does
+def test_a_client_that_never_reads_costs_a_bounded_buffer(serve, clients, model):
+    """Back-pressure: a client that sends requests and never reads their replies must not
+    make the server buffer them all (each 2-byte request has a 26-byte reply); others are
+    still served. The server's RSS, from /proc, stays flat."""
+    server = serve(model)
+    flooder = clients(server.port)
+    assert ask(flooder, "discard") == "discard,9"  # its process or thread is up
+    before = rss_kb(server.pid)
+    assert flood_without_reading(flooder, 3.0) > 1024 * 1024  # the server did read
+    grown = rss_kb(server.pid) - before
+    assert grown < 3 * 1024, f"{model}: RSS grew by {grown} kB"
+    if model != "serial":  # serial serves one client at a time: the flooder holds it, as the lecture says
+        assert ask(clients(server.port), "smtp") == "smtp,25"
