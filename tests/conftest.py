@@ -52,21 +52,30 @@ class Server:
         return self.proc.stderr.read()
 
 
-def start_server(model: str, *args: str, timeout: float = 10.0) -> Server:
-    """`svcviz serve MODEL --port 0 ARGS`, running, with its port read off the ready line."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "svcviz", "serve", model, "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    line = proc.stdout.readline()
-    ready = parse_ready(line)
-    if ready is None:
-        proc.kill()
-        proc.wait()
-        raise RuntimeError(f"server did not start: {line!r} {proc.stderr.read()!r}")
-    return Server(proc, ready)
+def start_servers(count: int, model: str, *args: str) -> list[Server]:
+    """count `svcviz serve MODEL --port 0 ARGS`, running, with their ports read off the
+    ready lines; started at once (a test that needs many waits for Python's
+    start-up once, not count times); all stopped if one does not start."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "svcviz", "serve", model, "--port", "0", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(count)
+    ]
+    servers = []
+    for proc in procs:
+        line = proc.stdout.readline()
+        ready = parse_ready(line)
+        if ready is None:
+            for other in procs:
+                other.kill()
+                other.wait()
+            raise RuntimeError(f"server did not start: {line!r} {proc.stderr.read()!r}")
+        servers.append(Server(proc, ready))
+    return servers
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = 5.0) -> int:
@@ -80,20 +89,26 @@ def stop_process(proc: subprocess.Popen, timeout: float = 5.0) -> int:
 
 
 @pytest.fixture
-def serve():
-    """serve(model, *args) -> Server; every server is stopped when the test ends."""
+def serve_many():
+    """serve_many(count, model, *args) -> [Server]; every server is stopped when the test ends."""
     servers: list[Server] = []
 
-    def start(model: str, *args: str) -> Server:
-        server = start_server(model, *args)
-        servers.append(server)
-        return server
+    def start(count: int, model: str, *args: str) -> list[Server]:
+        started = start_servers(count, model, *args)
+        servers.extend(started)
+        return started
 
     yield start
     for server in servers:
         stop_process(server.proc)
         for stream in (server.proc.stdout, server.proc.stderr):
             stream.close()
+
+
+@pytest.fixture
+def serve(serve_many):
+    """serve(model, *args) -> Server; every server is stopped when the test ends."""
+    return lambda model, *args: serve_many(1, model, *args)[0]
 
 
 def reap_adopted_zombies() -> None:

@@ -207,6 +207,61 @@ def test_killing_svcviz_leaves_nothing(sig):
         proc.stdout.close()
 
 
+ORPHANS_SCRIPT = textwrap.dedent("""
+    import asyncio
+    from svcviz.lab import Lab
+    from svcviz.servers.config import ServerConfig
+
+    async def main():
+        lab = Lab(ServerConfig(model="fork", port=0, backlog=64))
+        await lab.start()
+        print(lab.port, flush=True)  # the test connects 5 clients of its own, as `svcviz blast`
+        for _ in range(200):
+            update = await lab.sample()
+            if len(update.snapshot.processes) == 6:
+                break
+            await asyncio.sleep(0.05)
+        kids = [p.pid for p in update.snapshot.processes if p.pid != lab.server_pid]
+        await lab.kill_server()  # the dashboard's `k`
+        for _ in range(200):
+            update = await lab.sample()
+            if {p.pid for p in update.snapshot.processes if p.adopted} == set(kids):
+                break
+            await asyncio.sleep(0.05)
+        print(*kids, flush=True)
+        await asyncio.sleep(60)
+
+    asyncio.run(main())
+""")
+
+
+def test_orphans_adopted_after_k_die_with_svcviz():
+    """After `k` the orphans live on, adopted by svcviz and shown (the lesson); when svcviz
+    is SIGKILLed then, they die too and the port is free: nothing svcviz started outlives it."""
+    proc = subprocess.Popen([sys.executable, "-c", ORPHANS_SCRIPT], stdout=subprocess.PIPE, text=True)
+    held = []
+    try:
+        port = int(proc.stdout.readline())
+        held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(5)]
+        kids = [int(pid) for pid in proc.stdout.readline().split()]
+        assert len(kids) == 5 and all(_ppid(pid) == proc.pid for pid in kids)  # adopted by svcviz, alive
+        assert listen_queue(port) is not None  # the orphans still hold the listening socket
+        proc.kill()
+        proc.wait(5)
+
+        def gone():
+            reap_adopted_zombies()
+            return all(_ppid(pid) is None for pid in kids) and listen_queue(port) is None
+
+        assert wait_until(gone, timeout=3.0), [(pid, _ppid(pid)) for pid in kids]
+    finally:
+        for sock in held:
+            sock.close()
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
 def _ppid(pid: int) -> int | None:
     stat = read_stat(pid)
     return None if stat is None or stat.zombie else stat.ppid

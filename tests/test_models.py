@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 import signal
 import socket
+import struct
 import time
 
 import pytest
@@ -222,6 +225,40 @@ def test_thread_creation_fails_under_max_memory_and_serving_goes_on(serve, clien
     assert any(text.startswith("can't start a thread for 127.0.0.1:") for text in notices(server, ERROR))
 
 
+def answered(sock: socket.socket, line: str, expected: str) -> bool:
+    """Whether the server answers line with expected (a client it closed answers nothing)."""
+    try:
+        return ask(sock, line) == expected
+    except OSError:
+        return False
+
+
+def connect_and_reset(port: int) -> None:
+    """Connect, then close with SO_LINGER 0: the kernel sends RST and forgets the client."""
+    sock = connect(port)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def test_thread_out_of_memory_survives_clients_that_reset(serve, clients):
+    """The lesson is "it fails to start a thread and keeps serving the clients it has",
+    whatever the refused client does: here it has reset before the server names it."""
+    server = serve("thread", "--max-memory", "64", "--backlog", "512")  # no SYN waits out a full queue
+    held = [clients(server.port) for _ in range(20)]
+    assert wait_until(lambda: listen_queue(server.port)[0] == 0)
+    working = [sock for sock in held if answered(sock, "discard", "discard,9")]
+    assert 0 < len(working) < 20
+    for _ in range(300):
+        connect_and_reset(server.port)
+    assert wait_until(lambda: listen_queue(server.port)[0] == 0)
+    assert server.proc.poll() is None
+    assert all(answered(sock, "smtp", "smtp,25") for sock in working)
+    assert threads(server.pid) == 1 + len(working)
+    server.proc.terminate()
+    said = server.stderr_text()
+    assert "can't start a thread for 127.0.0.1:" in said and "Traceback" not in said
+
+
 @pytest.mark.parametrize("model", ["prefork", "threadpool"])
 def test_pools_serve_n_at_once_and_queue_the_next(serve, clients, model):
     server = serve(model, "--workers", "3")
@@ -267,3 +304,79 @@ def test_sigterm_stops_the_server_and_all_its_children(serve, clients, model):
     server.proc.terminate()
     assert server.proc.wait(5) == 0
     assert wait_until(lambda: children(server.pid) == {})
+
+
+def alive(pid: int) -> bool:
+    """Running or sleeping, not a zombie (pytest, a subreaper, reaps those)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_second_signal_during_shutdown_changes_nothing(serve_many, clients):
+    """SIGTERM, then SIGINT, SIGHUP or SIGTERM 0-20 ms later (a second Ctrl+C, a closing
+    terminal's second SIGHUP): exit 0, no traceback, every child gone, every time."""
+    rng = random.Random()  # a failure names its signal and gap
+    for _ in range(5):  # 50 runs, 10 servers started at once: mostly, the time is Python starting
+        runs = []
+        for server in serve_many(10, "fork", "--backlog", "16"):
+            held = [clients(server.port) for _ in range(rng.randint(3, 5))]
+            assert all(ask(sock, "discard") == "discard,9" for sock in held)
+            kids = children(server.pid)
+            assert len(kids) == len(held)
+            runs.append((server, kids))
+        signalled = []
+        for server, _ in runs:  # each server shuts down while the next is signalled
+            second, gap = rng.choice([signal.SIGINT, signal.SIGHUP, signal.SIGTERM]), rng.uniform(0, 0.02)
+            server.proc.send_signal(signal.SIGTERM)
+            time.sleep(gap)
+            server.proc.send_signal(second)
+            signalled.append(f"SIGTERM, then {second.name} {gap * 1000:.1f} ms later")
+        for (server, kids), what in zip(runs, signalled, strict=True):
+            code = server.proc.wait(10)  # generous: ten servers exit at once, on a loaded machine
+            wait_until(lambda: not any(alive(pid) for pid in kids), timeout=2)  # noqa: B023
+            left = [pid for pid in kids if alive(pid)]
+            for pid in left:  # they hold the server's stderr open: reading it would hang
+                os.kill(pid, signal.SIGKILL)
+            said = server.proc.stderr.read()
+            assert (code, "Traceback" in said, left) == (0, False, []), f"{what}: exit {code}, left {left}\n{said}"
+
+
+def rss_kb(pid: int) -> int:
+    """Resident memory of pid and its children, from /proc (a fork server's is spread)."""
+    total = 0
+    for each in [pid, *children(pid)]:
+        with contextlib.suppress(OSError), open(f"/proc/{each}/status") as f:
+            total += int(next((line for line in f if line.startswith("VmRSS:")), "VmRSS: 0").split()[1])
+    return total
+
+
+def flood_without_reading(sock: socket.socket, seconds: float) -> int:
+    """Send requests for seconds and read nothing (a client's send() blocks, or here
+    fails with EAGAIN, while the server pushes back). How many bytes went."""
+    sock.setblocking(False)
+    chunk, sent, deadline = b"\x00\n" * 32768, 0, time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            sent += sock.send(chunk)
+        except BlockingIOError:
+            time.sleep(0.01)
+    return sent
+
+
+@pytest.mark.parametrize("model", ["serial", "fork", "thread", "event"])  # the pools serve as serial does
+def test_a_client_that_never_reads_costs_a_bounded_buffer(serve, clients, model):
+    """Back-pressure: a client that sends requests and never reads their replies must not
+    make the server buffer them all (each 2-byte request has a 26-byte reply); others are
+    still served. The server's RSS, from /proc, stays flat."""
+    server = serve(model)
+    flooder = clients(server.port)
+    assert ask(flooder, "discard") == "discard,9"  # its process or thread is up
+    before = rss_kb(server.pid)
+    assert flood_without_reading(flooder, 3.0) > 1024 * 1024  # the server did read
+    grown = rss_kb(server.pid) - before
+    assert grown < 3 * 1024, f"{model}: RSS grew by {grown} kB"
+    if model != "serial":  # serial serves one client at a time: the flooder holds it, as the lecture says
+        assert ask(clients(server.port), "smtp") == "smtp,25"

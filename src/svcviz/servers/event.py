@@ -12,11 +12,15 @@ ready (epoll) and do only what will not block: accept a waiting connection, read
 client sent, write what fits. No client can hold the server hostage, and the cost per
 client is a buffer, not a process or a stack. What goes wrong: nothing may block. Here
 `--delay` is waiting (a timer), as an event server waits on a backend; a CPU-bound request
-would stall every client at once.
+would stall every client at once. And the buffer must be bounded: a client that sends
+without reading would make it grow without end, so past OWED_LIMIT bytes of unsent replies
+the server stops reading that client until it reads (back-pressure: the kernel's buffers
+fill, and the client's send() blocks).
 """
 
 from __future__ import annotations
 
+import errno
 import heapq
 import itertools
 import selectors
@@ -29,14 +33,20 @@ from svcviz.servers.net import Acceptor, announce, make_listen
 from svcviz.servers.notice import ERROR, NOTE, notify
 from svcviz.services import LineReader, load_db, replies_for
 
+OWED_LIMIT = 64 * 1024  # unsent reply bytes per client before we stop reading it
+READ_SIZE = 4096  # one read's replies stay near the limit: a short request has a short reply
+
 
 @dataclass
 class Client:
     conn: socket.socket
     reader: LineReader = field(default_factory=LineReader)
     outbox: bytearray = field(default_factory=bytearray)
-    pending: int = 0  # replies still waiting for their --delay
+    pending: int = 0  # bytes of replies still waiting for their --delay
     closing: bool = False
+
+    def owed(self) -> int:
+        return len(self.outbox) + self.pending
 
 
 class EventServer:
@@ -74,6 +84,8 @@ class EventServer:
             except BlockingIOError:
                 return
             except OSError as exc:  # EMFILE: the fd table is full; try again soon
+                if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
+                    continue  # accept(2): that client left before we took it; take the next
                 if not self.accept_failing:
                     notify(ERROR, f"accept: {exc.strerror}")
                     self.accept_failing = True
@@ -86,7 +98,7 @@ class EventServer:
 
     def read(self, client: Client) -> None:
         try:
-            data = client.conn.recv(65536)
+            data = client.conn.recv(READ_SIZE)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -96,7 +108,7 @@ class EventServer:
         for answer in replies_for(client.reader.feed(data), self.db):
             line = answer.encode() + b"\n"
             if self.delay:
-                client.pending += 1
+                client.pending += len(line)
                 heapq.heappush(self.timers, (time.monotonic() + self.delay, next(self.order), client, line))
             else:
                 client.outbox += line
@@ -106,7 +118,7 @@ class EventServer:
         now = time.monotonic()
         while self.timers and self.timers[0][0] <= now:
             _, _, client, line = heapq.heappop(self.timers)
-            client.pending -= 1
+            client.pending -= len(line)
             if client.conn.fileno() >= 0:
                 client.outbox += line
                 self.flush(client)
@@ -125,7 +137,8 @@ class EventServer:
         """Ask epoll for exactly what this client needs next, or close it when done."""
         if client.closing and not client.outbox and not client.pending:
             return self.close(client)
-        events = (0 if client.closing else selectors.EVENT_READ) | (selectors.EVENT_WRITE if client.outbox else 0)
+        reading = not client.closing and client.owed() < OWED_LIMIT  # back-pressure
+        events = (selectors.EVENT_READ if reading else 0) | (selectors.EVENT_WRITE if client.outbox else 0)
         registered = client.conn in self.selector.get_map()
         if events and registered:
             self.selector.modify(client.conn, events, client)

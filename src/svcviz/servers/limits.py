@@ -7,6 +7,7 @@ forking at the cap: the lecture's warning is that you must always be able to sta
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import resource
 import signal
@@ -19,6 +20,7 @@ from svcviz.servers.config import ServerError
 from svcviz.servers.notice import CAP, NOTE, notify
 
 MB = 1024 * 1024
+PR_SET_PDEATHSIG = 1
 
 
 def limit_fds(max_fds: int) -> None:
@@ -75,10 +77,12 @@ class Children:
 
     def fork(self, child: Callable[[], None]) -> int:
         """fork(): run child() in the new process, which then exits; return its pid here."""
+        server, keeper = os.getpid(), os.getppid()
         pid = os.fork()
         if pid == 0:
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGUSR1, signal.SIGUSR2):
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD, signal.SIGUSR1, signal.SIGUSR2):
                 signal.signal(sig, signal.SIG_DFL)
+            _die_with_keeper(server, keeper)
             code = 0
             try:
                 child()
@@ -87,6 +91,25 @@ class Children:
             os._exit(code)
         self.pids.add(pid)
         return pid
+
+
+def _die_with_keeper(server: int, keeper: int) -> None:
+    """In a child: outlive the server only as long as whoever started the server.
+
+    PR_SET_PDEATHSIG is not inherited across fork, so each child asks for its own. It fires
+    when the server dies and again when each subreaper that adopted the child dies. The
+    first time, an orphan adopted by the server's starter (svcviz, a subreaper) lives on:
+    that is the orphan lesson. Adopted by anyone else (init, or after svcviz died): die.
+    """
+
+    def parent_died(signum, frame) -> None:
+        if os.getppid() != keeper:
+            os._exit(1)
+
+    signal.signal(signal.SIGHUP, parent_died)
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGHUP, 0, 0, 0)
+    if os.getppid() != server:  # the server died before we asked: it did not tell us
+        parent_died(signal.SIGHUP, None)
 
 
 def child_pids() -> list[int]:

@@ -57,10 +57,21 @@ class Acceptor:
         self.failing = False
 
     def accept(self, listener: socket.socket) -> socket.socket:
+        """accept(fd, NULL, NULL)."""
+        return self.accept_peer(listener)[0]
+
+    def accept_peer(self, listener: socket.socket) -> tuple[socket.socket, tuple]:
+        """accept(fd, &peer, &len): who connected, as the kernel recorded it at accept.
+
+        Keep that record to name the client later: a client that has reset its connection
+        since has no peer any more, and getpeername() fails (ENOTCONN).
+        """
         while True:
             try:
-                conn, _ = listener.accept()
+                conn, peer = listener.accept()
             except OSError as exc:
+                if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
+                    continue  # accept(2): that client left before we took it; take the next
                 if exc.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                     raise
                 if not self.failing:
@@ -71,7 +82,7 @@ class Acceptor:
             if self.failing:
                 notify(NOTE, "accept: working again")
                 self.failing = False
-            return conn
+            return conn, peer
 
 
 def handle_connection(conn: socket.socket, delay: float = 0.0) -> None:
@@ -88,5 +99,5 @@ def handle_connection(conn: socket.socket, delay: float = 0.0) -> None:
                 if delay:
                     time.sleep(delay)
                 conn.sendall(answer.encode() + b"\n")
-    except (ConnectionResetError, BrokenPipeError, TimeoutError):
+    except (ConnectionError, TimeoutError):  # the client reset or vanished: it is gone
         pass

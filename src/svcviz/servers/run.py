@@ -1,4 +1,4 @@
-"""`svcviz serve MODEL`: run one model as this process until SIGTERM or SIGINT.
+"""`svcviz serve MODEL`: run one model as this process until SIGTERM, SIGINT or SIGHUP.
 
 No Textual here: a forked child copies its parent, so a small server process matters.
 """
@@ -12,20 +12,32 @@ from svcviz.servers.config import ServerConfig, ServerError
 from svcviz.servers.limits import limit_fds, limit_memory, stop_children
 from svcviz.servers.registry import BY_NAME
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
 
 class Stop(BaseException):
-    """SIGTERM or SIGINT arrived: unwind the model and clean up."""
+    """SIGTERM, SIGINT or SIGHUP arrived: unwind the model and clean up."""
 
 
-def _stop(signum, frame) -> None:
-    raise Stop()
+class StopOnce:
+    """The signal handler: the first stop signal unwinds the model, any later one is a
+    no-op. A second Ctrl+C, or a closing terminal's second SIGHUP, must not interrupt the
+    cleanup and leave the children behind."""
+
+    def __init__(self) -> None:
+        self.stopping = False
+
+    def __call__(self, signum, frame) -> None:
+        if not self.stopping:
+            self.stopping = True
+            raise Stop()
 
 
 def serve(config: ServerConfig) -> int:
     """Run the model; 0 when stopped by a signal or done, 2 on a problem the user can fix."""
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGHUP, _stop)
+    once = StopOnce()
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, once)
     try:
         config.check()
         model = BY_NAME.get(config.model)
@@ -41,11 +53,9 @@ def serve(config: ServerConfig) -> int:
     except Stop:
         return 0
     except ServerError as exc:
+        once.stopping = True  # first, before any call: a signal now must not cut the line short
         print(f"svcviz serve: {exc}", file=sys.stderr, flush=True)
         return 2
     finally:
-        # Ignore further signals while the children go: a second Ctrl+C must not leave
-        # them behind.
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        once.stopping = True  # first, before any call: from here on a stop signal changes nothing
         stop_children()

@@ -38,11 +38,11 @@ def serve(config: ServerConfig) -> None:
     cap = ThreadCap(config.cap_threads)
     while True:
         cap.wait_for_room()
-        cfd = acceptor.accept(fd)
+        cfd, peer = acceptor.accept_peer(fd)
         worker = threading.Thread(target=connection_thread, args=(cfd, config.delay), daemon=True)
         try:
             worker.start()
         except RuntimeError as exc:  # pthread_create failed: no memory for another stack
             limit = f" (--max-memory {config.max_memory} MB)" if config.max_memory else ""
-            notify(ERROR, f"can't start a thread for {address_text(*cfd.getpeername()[:2])}: {exc}{limit}")
+            notify(ERROR, f"can't start a thread for {address_text(peer)}: {exc}{limit}")
             cfd.close()
