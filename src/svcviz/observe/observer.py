@@ -56,24 +56,23 @@ class _Record:
     """One process of the tree, kept between samples and brought up to date, as htop keeps
     its process rows (ProcessTable_getProcess) instead of making them anew each scan.
 
-    The rule that saves most of a sample ("unchanged since", see quiet): a process changes
-    its stat (state, threads, CPU times), its fd table and its cmdline only by running, and
-    most of a server's processes sleep between samples. /proc/PID/schedstat tells whether
-    one ran: its run time (ns) grows when it leaves a CPU, its count of times on a CPU when
-    it gets one. A single-threaded process that was not running, and whose schedstat is the
-    same as the one read just before its stat and fds were read last, has the same stat
-    and fds: neither is read again. Its parent is the one thing that can change without it
-    running (when the parent dies it is reparented): its parent's /proc entry must be the
-    same too. Threads share the fd table but have their own counts: multi-threaded processes
-    are always read. RSS can shrink while a process sleeps (reclaim): it is then as of the
-    process's last run."""
+    Its stat is read every sample (the state must be fresh: see quiet) and parsed again only
+    when its text changed. The rule that saves most of a sample ("unchanged since"): a
+    process changes its fd table only by running, and most of a server's processes sleep
+    between samples. /proc/PID/schedstat tells whether one ran: its run time (ns) grows
+    when it leaves a CPU, its count of times on a CPU when it gets one. A single-threaded
+    process that is not running now, and whose schedstat is the one read just before its fd
+    table was read last, has the same fd table: it is not read again. (Threads share the
+    table but have their own counts: multi-threaded processes are always read. A process
+    woken but still waiting for a CPU has an unchanged schedstat but is runnable, "R" in
+    its stat: that is why stat is read first, and not skipped.)"""
 
     ino: int  # of /proc/PID: a later process reusing the pid has another
     stat_text: str
     stat: procfs.Stat
-    parent_ino: int | None  # of the parent's /proc entry when stat was read
-    ran: str | None = None  # schedstat read just before stat and fds; None: cannot tell (see quiet)
-    quiet: bool = False  # this sample: not run since, so stat and fds are reused without a read
+    ran: str | None = None  # schedstat read just before the fds were; None: cannot tell
+    ran_now: str | None = None  # this sample's, read after stat, before the fds
+    quiet: bool = False  # this sample: not run since the fds were read, so they are reused
     fds: dict[int, int | None] | None = None  # fd -> socket inode, None for other files; None: not read
     readable: bool = True
     adopted: bool = False
@@ -81,26 +80,14 @@ class _Record:
     process: Process | None = None  # what a sample made of it, while stat and fds stay the same
 
     @classmethod
-    def read(cls, pid: int, ino: int, listed: dict[int, int]) -> _Record | None:
+    def read(cls, pid: int, ino: int) -> _Record | None:
         """A process not seen before (or a new one with a seen pid): its stat; None if gone."""
-        ran = procfs.read_text(f"/proc/{pid}/schedstat")
         text = procfs.read_text(f"/proc/{pid}/stat")
         stat = procfs.stat_of(text)
-        if stat is None:
-            return None
-        return cls(ino, text, stat, listed.get(stat.ppid), ran if _can_tell(stat) else None)
+        return None if stat is None else cls(ino, text, stat)
 
-    def update(self, pid: int, listed: dict[int, int]) -> bool:
-        """Bring stat up to date (False: the process is gone); see the class docstring."""
-        ran = procfs.read_text(f"/proc/{pid}/schedstat") if _can_tell(self.stat) else None
-        self.quiet = (
-            ran is not None
-            and ran == self.ran
-            and self.fds is not None
-            and listed.get(self.stat.ppid) == self.parent_ino
-        )
-        if self.quiet:
-            return True
+    def update(self, pid: int) -> bool:
+        """Bring stat up to date (False: the process is gone) and tell if it is quiet."""
         text = procfs.read_text(f"/proc/{pid}/stat")
         if text != self.stat_text:
             stat = procfs.stat_of(text)
@@ -109,14 +96,17 @@ class _Record:
             if stat.name != self.stat.name:  # exec: another program, another command line
                 self.cmdline = None
             self.stat_text, self.stat, self.process = text, stat, None
-        self.parent_ino = listed.get(self.stat.ppid)
-        self.ran = ran if _can_tell(self.stat) else None
+        self.ran_now = procfs.read_text(f"/proc/{pid}/schedstat") if _can_tell(self.stat) else None
+        self.quiet = self.ran_now is not None and self.ran_now == self.ran and self.fds is not None
         return True
 
     def update_fds(self, pid: int) -> None:
         """The fd table, read unless quiet; an equal table keeps the old object."""
         if self.quiet:
             return
+        if self.ran_now is None and _can_tell(self.stat):  # a new record: read before the fds
+            self.ran_now = procfs.read_text(f"/proc/{pid}/schedstat")
+        self.ran = self.ran_now
         fds: dict[int, int | None] = {}
         readable = True
         if self.stat.state != "Z":
@@ -242,8 +232,8 @@ class Observer:
                 continue
             record = known.get(pid)
             if record is None or record.ino != ino:
-                record = _Record.read(pid, ino, listed)
-            elif not record.update(pid, listed):
+                record = _Record.read(pid, ino)
+            elif not record.update(pid):
                 record = None
             if record is not None:
                 records[pid] = record
