@@ -227,3 +227,9 @@ class SockDiag:
 
     def close(self) -> None:
         self.sock.close()
+
+    def __enter__(self) -> SockDiag:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
