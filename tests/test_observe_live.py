@@ -14,6 +14,7 @@ from conftest import wait_until
 from kernel import children, connect, listen_queue, socket_fds, tcp_states, threads
 from svcviz.observe.events import diff
 from svcviz.observe.observer import Observer
+from svcviz.observe.sockdiag import ALL_STATES, SockDiag
 from svcviz.procstat import all_stats
 
 
@@ -304,3 +305,32 @@ def test_the_same_fd_number_taking_the_next_client_is_seen(serve, clients, obser
     assert now.peer.endswith(f":{local_port(second)}") and now.inode != conn.inode
     assert (after.connections[0].pid, after.connections[0].fd) == (server.pid, now.fd)
     assert socket_fds(server.pid) == sum(1 for fd in after.process(server.pid).fds if fd.inode)
+
+
+def test_the_port_filtered_dump_returns_what_an_unfiltered_one_has_on_the_port():
+    """The kernel's bytecode filter: the listener and its connections, in every state, of
+    the ports asked for, exactly as the whole table shows them, and nothing of another port."""
+    listeners, held = [], []
+    try:
+        for _ in range(3):
+            listener = socket.socket()
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(8)
+            listeners.append(listener)
+            for _ in range(2):
+                held.append(socket.create_connection(listener.getsockname()))
+            held.append(listener.accept()[0])  # one accepted, one left in the queue
+        held[0].close()  # a client gone: its server side in CLOSE_WAIT, its own in FIN_WAIT2
+        ports = [listener.getsockname()[1] for listener in listeners]
+        key = lambda row: (row.local, row.remote, row.state, row.inode)  # noqa: E731
+        with SockDiag() as diag:
+            every = diag.dump(socket.AF_INET, ALL_STATES)
+            for asked in ([ports[0]], [ports[0], ports[2]], ports):
+                filtered = diag.dump(socket.AF_INET, ALL_STATES, sports=tuple(asked))
+                expected = [row for row in every if row.local_port in asked]
+                assert sorted(map(key, filtered)) == sorted(map(key, expected))
+                assert {row.state for row in filtered} >= {"LISTEN", "ESTABLISHED", "CLOSE_WAIT"}
+                assert all(row.local_port in asked for row in filtered)
+    finally:
+        for sock in held + listeners:
+            sock.close()

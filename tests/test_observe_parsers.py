@@ -5,11 +5,24 @@ from __future__ import annotations
 import itertools
 import os
 import socket
+import struct
 from pathlib import Path
+
+import pytest
 
 from svcviz import procstat
 from svcviz.observe import procfs
-from svcviz.observe.sockdiag import NLMSG_DONE, NLMSG_HEADER, SOCK_DIAG_BY_FAMILY, parse_message, request
+from svcviz.observe.sockdiag import (
+    INET_DIAG_BC_JMP,
+    INET_DIAG_BC_S_EQ,
+    INET_DIAG_REQ_BYTECODE,
+    NLMSG_DONE,
+    NLMSG_HEADER,
+    SOCK_DIAG_BY_FAMILY,
+    parse_message,
+    request,
+    source_port_filter,
+)
 from svcviz.observe.sockets import addr_host, parse_netstat, parse_proc_net_tcp
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -176,3 +189,52 @@ def test_socket_inode():
     assert procfs.socket_inode("socket:[185578]") == 185578
     assert procfs.socket_inode("pipe:[42]") is None
     assert procfs.socket_inode("/dev/null") is None
+
+
+def run_bytecode(code: bytes, sport: int) -> bool:
+    """The kernel's inet_diag_bc_run for the ops source_port_filter uses: accepted when the
+    jumps land exactly on the end."""
+    offset, left = 0, len(code)
+    while left > 0:
+        kind, yes, no = struct.unpack_from("=BBH", code, offset)
+        if kind == INET_DIAG_BC_S_EQ:
+            matched = sport == struct.unpack_from("=BBH", code, offset + 4)[2]
+        elif kind == INET_DIAG_BC_JMP:
+            matched = False
+        else:
+            raise AssertionError(f"unexpected op {kind}")
+        step = yes if matched else no
+        offset, left = offset + step, left - step
+    return left == 0
+
+
+def test_port_filter_bytecode_for_one_port_is_what_ss_builds():
+    # ss, `sport = :6168`: {S_EQ, yes 8, no 12}, {0, 0, 6168}: a miss jumps 4 past the end.
+    assert source_port_filter((6168,)) == struct.pack("=BBHBBH", 11, 8, 12, 0, 0, 6168)
+
+
+def test_port_filter_bytecode_for_two_ports_ors_them():
+    # ss, `sport = :80 or sport = :443`: the first test, a JMP to the end, the second test.
+    assert source_port_filter((80, 443)) == struct.pack(
+        "=BBHBBH" + "BBH" + "BBHBBH", 11, 8, 12, 0, 0, 80, 1, 4, 12, 11, 8, 12, 0, 0, 443
+    )
+
+
+@pytest.mark.parametrize("ports", [(6168,), (80, 443), (80, 443, 6168, 65535)])
+def test_port_filter_bytecode_accepts_exactly_its_ports(ports):
+    code = source_port_filter(ports)
+    assert [port for port in (*ports, 0, 1, 79, 81, 8080, 65534) if run_bytecode(code, port)] == list(ports)
+
+
+def test_port_filter_needs_a_port():
+    with pytest.raises(ValueError):
+        source_port_filter(())
+
+
+def test_netlink_request_carries_the_bytecode_as_an_attribute():
+    code = source_port_filter((6168, 6169))
+    plain, filtered = request(socket.AF_INET, 0xFFFFFFFF), request(socket.AF_INET, 0xFFFFFFFF, bytecode=code)
+    assert NLMSG_HEADER.unpack_from(filtered)[0] == len(filtered) == len(plain) + 4 + len(code)
+    assert filtered[: len(plain)][NLMSG_HEADER.size :] == plain[NLMSG_HEADER.size :]
+    assert struct.unpack_from("=HH", filtered, len(plain)) == (4 + len(code), INET_DIAG_REQ_BYTECODE)
+    assert filtered[len(plain) + 4 :] == code

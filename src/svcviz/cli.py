@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from svcviz.servers.config import (
@@ -26,6 +27,24 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:
         self.exit(2, f"{self.prog}: {message} (try --help)\n")
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        """argparse's, without its import of shutil (and with it bz2, lzma, zlib) for the
+        terminal width, done on every add_argument: a one-shot `svcviz watch --once` paid
+        more for that import than for its sample."""
+        return self.formatter_class(prog=self.prog, width=_columns() - 2)
+
+
+def _columns() -> int:
+    """What shutil.get_terminal_size() tells argparse: $COLUMNS, the terminal's width, or 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
 
 
 def _port(text: str) -> int:

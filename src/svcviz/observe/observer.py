@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import operator
 import os
+import resource
 import socket
 import threading
 import time
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from svcviz import procstat
 from svcviz.observe import procfs
 from svcviz.observe.snapshot import Connection, Counters, Fd, ListenSocket, Process, Snapshot, Thread
-from svcviz.observe.sockdiag import ALL_STATES, SockDiag
+from svcviz.observe.sockdiag import SockDiag
 from svcviz.observe.sockets import LISTEN, SYN_SENT, TcpRow, addr_host, read_netstat, read_proc_net_tcp
 
 FAMILIES = (socket.AF_INET, socket.AF_INET6)
@@ -36,14 +37,118 @@ class TargetError(ObserveError):
     """No such server: nothing on the port, no such pid, a pid that listens on nothing."""
 
 
-@dataclass
-class _Member:
-    """A process of the tree while a sample is assembled."""
+class _Kept:
+    """One result kept with the inputs it was made from: made again only when they differ
+    (compared identity first, so cheaply: the inputs are themselves reused objects)."""
 
+    def __init__(self) -> None:
+        self.inputs: object = None
+        self.result: object = None
+        self.reused = False
+
+    def get(self, inputs: object, make):
+        self.reused = self.inputs is not None and self.inputs == inputs
+        if not self.reused:
+            self.inputs, self.result = inputs, make()
+        return self.result
+
+
+@dataclass(eq=False)
+class _Record:
+    """One process of the tree, kept between samples and brought up to date, as htop keeps
+    its process rows (ProcessTable_getProcess) instead of making them anew each scan.
+
+    Its stat is read every sample (the state must be fresh: see quiet) and parsed again only
+    when its text changed. The rule that saves most of a sample ("unchanged since"): a
+    process changes its fd table only by running, and most of a server's processes sleep
+    between samples. /proc/PID/schedstat tells whether one ran: its run time (ns) grows
+    when it leaves a CPU, its count of times on a CPU when it gets one. A single-threaded
+    process that is not running now, and whose schedstat is the one read just before its fd
+    table was read last, has the same fd table: it is not read again. (Threads share the
+    table but have their own counts: multi-threaded processes are always read. A process
+    woken but still waiting for a CPU has an unchanged schedstat but is runnable, "R" in
+    its stat: that is why stat is read first, and not skipped.)"""
+
+    ino: int  # of /proc/PID: a later process reusing the pid has another
+    stat_text: str
     stat: procstat.Stat
-    adopted: bool
-    fds: dict[int, int | None]  # fd -> socket inode, None for other files
+    ran: str | None = None  # schedstat read just before the fds were; None: cannot tell
+    ran_now: str | None = None  # this sample's, read after stat, before the fds
+    quiet: bool = False  # this sample: not run since the fds were read, so they are reused
+    fds: dict[int, int | None] | None = None  # fd -> socket inode, None for other files; None: not read
     readable: bool = True
+    adopted: bool = False
+    cmdline: str | None = None
+    process: Process | None = None  # what a sample made of it, while stat and fds stay the same
+    samples: int = 0  # how many times it was looked at in the tree
+    stat_fd: int | None = None  # /proc/PID/stat and schedstat kept open (keep_open), or None
+    schedstat_fd: int | None = None
+
+    @classmethod
+    def read(cls, pid: int, ino: int) -> _Record | None:
+        """A process not seen before (or a new one with a seen pid): its stat; None if gone."""
+        text = procfs.read_text(f"/proc/{pid}/stat")
+        stat = procstat.stat_of(text)
+        return None if stat is None else cls(ino, text, stat)
+
+    def keep_open(self, pid: int) -> bool:
+        """Keep its stat and schedstat open: each sample reads them again (pread) without
+        opening them, which halves what reading them costs."""
+        self.stat_fd = procfs.open_file(f"/proc/{pid}/stat")
+        self.schedstat_fd = procfs.open_file(f"/proc/{pid}/schedstat")
+        if self.stat_fd is None or self.schedstat_fd is None:
+            self.close()
+        return self.stat_fd is not None
+
+    def close(self) -> None:
+        for fd in (self.stat_fd, self.schedstat_fd):
+            if fd is not None:
+                os.close(fd)
+        self.stat_fd = self.schedstat_fd = None
+
+    def _read(self, pid: int, fd: int | None, name: str) -> str | None:
+        return procfs.reread(fd) if fd is not None else procfs.read_text(f"/proc/{pid}/{name}")
+
+    def update(self, pid: int) -> bool:
+        """Bring stat up to date (False: the process is gone) and tell if it is quiet."""
+        text = self._read(pid, self.stat_fd, "stat")
+        if text != self.stat_text:
+            stat = procstat.stat_of(text)
+            if stat is None:
+                return False
+            if stat.name != self.stat.name:  # exec: another program, another command line
+                self.cmdline = None
+            self.stat_text, self.stat, self.process = text, stat, None
+        self.ran_now = self._read(pid, self.schedstat_fd, "schedstat") if _can_tell(self.stat) else None
+        self.quiet = self.ran_now is not None and self.ran_now == self.ran and self.fds is not None
+        return True
+
+    def update_fds(self, pid: int) -> None:
+        """The fd table, read unless quiet; an equal table keeps the old object."""
+        if self.quiet:
+            return
+        if self.ran_now is None and _can_tell(self.stat):  # a new record: read before the fds
+            self.ran_now = self._read(pid, self.schedstat_fd, "schedstat")
+        self.ran = self.ran_now
+        fds: dict[int, int | None] = {}
+        readable = True
+        if self.stat.state != "Z":
+            try:
+                fds = procfs.read_fd_sockets(pid) or {}
+            except procfs.FdTableUnreadable:
+                readable = False
+        if fds != self.fds or readable != self.readable:
+            self.fds, self.readable, self.process = fds, readable, None
+
+    def command_line(self, pid: int) -> str:
+        if self.cmdline is None:
+            self.cmdline = procfs.read_cmdline(pid)
+        return self.cmdline
+
+
+def _can_tell(stat: procstat.Stat) -> bool:
+    """Whether schedstat tells if the process ran: single-threaded and not on a CPU now."""
+    return stat.threads == 1 and stat.state not in ("R", "Z")
 
 
 class Observer:
@@ -68,22 +173,22 @@ class Observer:
                 self._diag = SockDiag()
             except OSError:
                 pass  # no sock_diag here: /proc/net/tcp will do, slower
-        self._known: dict[int, int] = {}  # pid -> start time, of every process seen in the tree
+        self._records: dict[int, _Record] = {}  # pid -> what is known of each process of the tree
+        # Files kept open for the records: a quarter of our fd limit, the rest is the caller's.
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        self._files_left = (soft if soft != resource.RLIM_INFINITY else 65536) // 4
         self._outsiders: dict[int, int] = {}  # pid -> /proc inode, of processes seen outside the tree
-        self._cmdlines: dict[tuple[int, int], str] = {}
-        # pid -> ((start, schedstat before the read), fds): see _fd_table
-        self._fd_tables: dict[int, tuple[tuple[int, str], dict[int, int | None]]] = {}
-        self._next_fd_tables: dict[int, tuple[tuple[int, str], dict[int, int | None]]] = {}
+        self._root_start: int | None = None
         self._lock = threading.Lock()  # one sample at a time: they share the netlink socket
         self._objects: dict[tuple, object] = {}
         self._previous_objects: dict[tuple, object] = {}
         # What the last sample derived, kept to be reused while its inputs stay equal
         # (most of a server sleeps between samples): see _sample.
-        self._stats: dict[int, tuple[str, procstat.Stat]] = {}  # pid -> (stat text, parsed)
-        self._holders_of: tuple[tuple, dict[int, list[tuple[int, int]]]] = ((), {})
-        self._sockets_of: tuple[tuple, tuple] = ((), ())
-        self._processes: dict[int, tuple[procstat.Stat, bool, bool, dict, Process]] = {}
-        self._connections_for: tuple[dict, tuple[Connection, ...]] = ({}, ())
+        self._holders = _Kept()
+        self._served = _Kept()
+        self._connections_kept = _Kept()
+        # Socket inodes of the tree known not to be a listener we should add: see _listeners_now.
+        self._explained: set[int] = set()
         self._totals = read_netstat()
         self._no_knocking_at: tuple[int, int] | None = None  # drop counters when no client waited in SYN_SENT
         self.notice: str | None = None
@@ -94,7 +199,7 @@ class Observer:
             tree = self._tree()
             if self.root_pid not in tree:  # it exited while we looked
                 raise TargetError(f"process {self.root_pid} is gone")
-            listening = self._listening(tree, _socket_holders(tree))
+            listening = self._listening(tree, _socket_holders(tree), self._all_listeners())
         except TargetError:
             self.close()
             raise
@@ -105,6 +210,8 @@ class Observer:
             raise TargetError(f"process {self.root_pid} listens on nothing")
         self.ports: tuple[int, ...] = tuple(sorted({sock.port for sock in listening}))
         self.port: int | None = self.ports[0]
+        self._ports = self.ports  # what the last sample listened on (the filtered dumps' ports)
+        self._families = {_family(sock.addr) for sock in listening}
 
     # -- finding the server ---------------------------------------------------------
 
@@ -117,12 +224,12 @@ class Observer:
         stat = procstat.read_stat(pid)
         if stat is None:
             raise TargetError(f"no process {pid}")
-        self._known[pid] = self._root_start = stat.start
+        self._root_start = stat.start
         return pid
 
     def _root_listening_on(self, port: int) -> int:
         root = self._listener_stat(port)
-        self._known[root.pid] = self._root_start = root.start
+        self._root_start = root.start
         return root.pid
 
     def listener_on(self, port: int) -> int | None:
@@ -132,7 +239,7 @@ class Observer:
             return self._listener_on(port)
 
     def _listener_on(self, port: int) -> int | None:
-        inodes = frozenset(row.inode for row in self._listen_rows() if row.local_port == port)
+        inodes = frozenset(row.inode for row in self._all_listeners() if row.local_port == port)
         if inodes != self._looked_for[0]:
             try:
                 found = self._listener_stat(port).pid if inodes else None
@@ -141,10 +248,10 @@ class Observer:
             self._looked_for = (inodes, found)
         return self._looked_for[1]
 
-    def _listener_stat(self, port: int) -> procfs.Stat:
+    def _listener_stat(self, port: int) -> procstat.Stat:
         """The topmost process holding a socket listening on port (a fork server's children
         inherit the listening socket; their parent is the server)."""
-        inodes = {row.inode for row in self._listen_rows() if row.local_port == port}
+        inodes = {row.inode for row in self._all_listeners() if row.local_port == port}
         if not inodes:
             raise TargetError(f"nothing is listening on port {port}")
         holders = {}
@@ -164,7 +271,7 @@ class Observer:
             raise TargetError(f"port {port}: the listening process cannot be read")
         return min(tops, key=lambda stat: (stat.start, stat.pid))
 
-    def _follow_port(self, tree: dict[int, _Member], listening: list[ListenSocket]) -> bool:
+    def _follow_port(self, tree: dict[int, _Record], listening: list[ListenSocket]) -> bool:
         """Watching a port whose server is gone (and none of its tree listens): take whoever
         listens on it now as the server. True if the root changed."""
         root = tree.get(self.root_pid)
@@ -179,36 +286,41 @@ class Observer:
         # A new tree: the old one's processes (and those seen outside it) are no longer ours
         # to skip or to keep.
         self.root_pid, self._root_start = pid, stat.start
-        self._known, self._outsiders = {pid: stat.start}, {}
+        self._outsiders = {}
+        for record in self._records.values():
+            if record.stat_fd is not None:
+                record.close()
+                self._files_left += 2
+        self._records = {}
         return True
 
     # -- the process tree -----------------------------------------------------------
 
-    def _tree(self) -> dict[int, _Member]:
+    def _tree(self) -> dict[int, _Record]:
         """The root and its descendants, plus what was in the tree and was reparented out of
-        it (adopted).
+        it (adopted), each brought up to date (_Record), in tree order.
 
         A process seen outside the tree is not read again: a process can only join the tree
         by being forked into it, as a new process. A new process may reuse a dead one's pid,
         but not its /proc directory's inode number (the kernel drops the dead one's dentry),
-        so an outsider is known by both."""
+        so an outsider is known by both, and so is a record."""
         listed = procfs.list_processes()
         self._outsiders = {pid: ino for pid, ino in self._outsiders.items() if listed.get(pid) == ino}
-        stats = {}
-        texts, known_texts = {}, self._stats
+        known = self._records
+        records: dict[int, _Record] = {}
         for pid, ino in listed.items():
-            if self._outsiders.get(pid) != ino:
-                text = procstat.read_text(f"/proc/{pid}/stat")
-                known = known_texts.get(pid)
-                # The same text (it holds the start time) is the same process, as it was.
-                stat = known[1] if known is not None and known[0] == text else procstat.stat_of(text)
-                if stat is not None:
-                    stats[pid] = stat
-                    texts[pid] = (text, stat)
-        self._stats = texts
+            if self._outsiders.get(pid) == ino:
+                continue
+            record = known.get(pid)
+            if record is None or record.ino != ino:
+                record = _Record.read(pid, ino)
+            elif not record.update(pid):
+                record = None
+            if record is not None:
+                records[pid] = record
         children: dict[int, list[int]] = {}
-        for stat in stats.values():
-            children.setdefault(stat.ppid, []).append(stat.pid)
+        for pid, record in records.items():
+            children.setdefault(record.stat.ppid, []).append(pid)
 
         order: list[tuple[int, bool]] = []
         seen: set[int] = set()
@@ -223,54 +335,37 @@ class Observer:
                 order.append((pid, adopted and pid == top))
                 stack.extend(sorted(children.get(pid, ()), reverse=True))
 
-        root = stats.get(self.root_pid)
-        if root is not None and root.start == self._root_start:  # not a later process with its pid
+        root = records.get(self.root_pid)
+        if root is not None and root.stat.start == self._root_start:  # not a later process with its pid
             descend(self.root_pid, False)
-        for pid, start in sorted(self._known.items()):
-            stat = stats.get(pid)
-            if stat is not None and stat.start == start and pid not in seen:
+        for pid in sorted(known):
+            if pid in records and records[pid] is known[pid] and pid not in seen:
                 descend(pid, True)
-        self._known = {pid: stats[pid].start for pid, _ in order}
-        self._outsiders.update((pid, listed[pid]) for pid in stats.keys() - seen)
+        self._outsiders.update((pid, listed[pid]) for pid in records.keys() - seen)
 
         tree = {}
         for pid, adopted in order:
-            stat = stats[pid]
-            member = _Member(stat, adopted, {})
-            if stat.state != "Z":
-                try:
-                    member.fds = self._fd_table(stat)
-                except procfs.FdTableUnreadable:
-                    member.readable = False
-            tree[pid] = member
-        self._fd_tables, self._next_fd_tables = self._next_fd_tables, {}
+            record = records[pid]
+            record.update_fds(pid)
+            if record.adopted != adopted:
+                record.adopted, record.process = adopted, None
+            record.samples += 1
+            # From its third look on (not for a one-shot `watch --once`, which looks twice).
+            if record.samples == 3 and self._files_left >= 2 and record.keep_open(pid):
+                self._files_left -= 2
+            tree[pid] = record
+        for pid, record in known.items():
+            if tree.get(pid) is not record and record.stat_fd is not None:
+                record.close()  # gone, or out of the tree
+                self._files_left += 2
+        self._records = tree
         return tree
-
-    def _fd_table(self, stat: procstat.Stat) -> dict[int, int | None]:
-        """The process's fds; read again only if it may have changed them.
-
-        readlink() on every fd is most of a sample's cost, and most of a server's processes
-        sleep in accept() or recv() between samples. A process changes its fd table only by
-        running; a single-threaded one that has not run since we last read its table has
-        the same table. /proc/PID/schedstat tells: its run time (ns) grows when it leaves a
-        CPU, its count of times on a CPU when it gets one. So: not running now, and both
-        unchanged since the read taken just before its table was read last -> the same
-        table. (Threads share the table but have their own counts: only single-threaded
-        processes are skipped.)"""
-        pid = stat.pid
-        ran = procstat.read_text(f"/proc/{pid}/schedstat") if stat.threads == 1 and stat.state != "R" else None
-        previous = self._fd_tables.get(pid)
-        if ran and previous and previous[0] == (stat.start, ran):
-            fds = previous[1]
-        else:
-            fds = procfs.read_fd_sockets(pid) or {}
-        if ran:
-            self._next_fd_tables[pid] = ((stat.start, ran), fds)
-        return fds
 
     # -- sockets --------------------------------------------------------------------
 
-    def _listen_rows(self) -> list[TcpRow]:
+    def _all_listeners(self) -> list[TcpRow]:
+        """Every listening socket of the machine (a LISTEN-only dump: the kernel walks only
+        its table of listeners)."""
         if self._diag is not None:
             try:
                 return [row for family in FAMILIES for row in self._diag.dump(family, 1 << LISTEN)]
@@ -285,37 +380,60 @@ class Observer:
             self._diag = None
 
     def _port_rows(
-        self, ports: frozenset[int], families: tuple[int, ...], drops: tuple[int, int]
-    ) -> tuple[list[TcpRow], list[TcpRow]]:
-        """(server-side rows on the ports, LISTEN excluded; clients in SYN_SENT toward them).
+        self, ports: tuple[int, ...], families: tuple[int, ...], drops: tuple[int, int]
+    ) -> tuple[list[TcpRow], list[TcpRow], list[TcpRow]]:
+        """(listeners on the ports, the other sockets on them, clients in SYN_SENT toward them).
 
-        Each dump walks the kernel's whole connection table, so: only the families listened
-        on, and clients in SYN_SENT only when there may be some. A local client waits in
-        SYN_SENT because its SYN was dropped, and every drop counts in the machine's listen
-        drop counters: while they stand where they were when no client waited, none does."""
+        One dump per family listened on returns the listeners and their connections together,
+        filtered in the kernel by port (sockdiag.source_port_filter): the kernel walks its
+        table once and copies only the server's sockets. Clients in SYN_SENT toward the ports
+        are asked for only when there may be some: a local client waits in SYN_SENT because
+        its SYN was dropped, and every drop counts in the machine's listen drop counters:
+        while they stand where they were when no client waited, none does."""
         if self._diag is not None:
             try:
-                look_for_knocking = drops != self._no_knocking_at
-                served, knocking = [], []
-                for port in sorted(ports):
-                    for family in families:
-                        served += self._diag.dump(family, ALL_STATES & ~(1 << LISTEN), sport=port)
-                        if look_for_knocking:
+                rows = [row for family in families for row in self._diag.dump(family, sports=ports)]
+                knocking: list[TcpRow] = []
+                if drops != self._no_knocking_at:
+                    for port in ports:
+                        for family in families:
                             knocking += self._diag.dump(family, 1 << SYN_SENT, dport=port)
-                if look_for_knocking:
                     self._no_knocking_at = None if knocking else drops
-                return served, knocking
+                return (
+                    [row for row in rows if row.state == "LISTEN"],
+                    [row for row in rows if row.state != "LISTEN"],
+                    knocking,
+                )
             except OSError:
                 self._drop_netlink()
-        rows = read_proc_net_tcp(ports)
+        rows = read_proc_net_tcp(frozenset(ports))
         return (
+            [row for row in rows if row.local_port in ports and row.state == "LISTEN"],
             [row for row in rows if row.local_port in ports and row.state != "LISTEN"],
             [row for row in rows if row.remote_port in ports and row.state == "SYN_SENT"],
         )
 
-    def _listening(self, tree: dict[int, _Member], holders: dict[int, list[tuple[int, int]]]) -> list[ListenSocket]:
+    def _listeners_now(
+        self, listen_rows: list[TcpRow], served: list[TcpRow], holders: dict[int, list[tuple[int, int]]]
+    ) -> list[TcpRow]:
+        """The listeners to look at: those on our ports, plus every other one of the machine
+        when the tree holds a socket that none of the rows explains and that was not looked
+        up before (the server may have opened a listener on a new port: rare, and then a
+        LISTEN-only dump, which walks only the kernel's table of listeners, finds it)."""
+        if self._holders.reused:  # the same sockets held as last sample: all explained then
+            return listen_rows
+        inodes = holders.keys()
+        unexplained = inodes - self._explained - {row.inode for row in listen_rows} - {row.inode for row in served}
+        if unexplained:
+            listen_rows = self._all_listeners()
+        self._explained = (self._explained & inodes) | unexplained
+        return listen_rows
+
+    def _listening(
+        self, tree: dict[int, _Record], holders: dict[int, list[tuple[int, int]]], rows: list[TcpRow]
+    ) -> list[ListenSocket]:
         sockets = []
-        for row in self._listen_rows():
+        for row in rows:
             if row.inode in holders:
                 pid, fd = _first_holder(tree, holders[row.inode])
                 sockets.append(ListenSocket(row.local, row.local_port, row.rx_queue, row.tx_queue, pid, fd, row.inode))
@@ -333,40 +451,40 @@ class Observer:
             snapshot = self._sample_tree()[0]
         return snapshot
 
-    def _sample_tree(self) -> tuple[Snapshot, dict[int, _Member], list[ListenSocket]]:
+    def _sample_tree(self) -> tuple[Snapshot, dict[int, _Record], list[ListenSocket]]:
         """Each step below is a function of inputs that mostly stay equal between samples
-        (fd tables are reused objects, netlink rows too): the previous result is kept with
-        its inputs, compared (identity first, so cheaply) and reused when they are equal."""
+        (fd tables are reused objects, netlink rows too): each result is kept with its
+        inputs (_Kept) and reused while they are equal."""
         now = time.time()
         tree = self._tree()
         # The fds of the tree, and who came first (start time): all that holders depend on.
-        tree_key = tuple([(pid, member.stat.start, member.fds) for pid, member in tree.items()])
-        if self._holders_of[0] != tree_key:
-            self._holders_of = (tree_key, _socket_holders(tree))
-        holders = self._holders_of[1]
-        listening = self._listening(tree, holders)
-        ports = frozenset(self.ports) | {sock.port for sock in listening}
-        families = tuple({_family(sock.addr) for sock in listening}) or FAMILIES
+        tree_key = tuple([(pid, record.stat.start, record.fds) for pid, record in tree.items()])
+        holders = self._holders.get(tree_key, lambda: _socket_holders(tree))
+        families = tuple(sorted(self._families)) or FAMILIES
         totals = read_netstat()
-        served, knocking = self._port_rows(ports, families, totals)
-        sockets_key = (served, knocking, listening, tree_key)
-        sockets_reused = self._sockets_of[0] == sockets_key
-        if not sockets_reused:
-            self._sockets_of = (sockets_key, self._served_rows(served, listening, holders))
-        served, by_inode = self._sockets_of[1]
+        listen_rows, served, knocking = self._port_rows(self._ports, families, totals)
+        listening = self._listening(tree, holders, self._listeners_now(listen_rows, served, holders))
+        self._ports = tuple(sorted(set(self.ports) | {sock.port for sock in listening}))
+        self._families = {_family(sock.addr) for sock in listening}
+        served, by_inode = self._served.get(
+            (served, knocking, listening, tree_key), lambda: self._served_rows(served, listening, holders)
+        )
+        sockets_reused = self._served.reused
         serving_threads = self._serving_threads(tree, by_inode)
-        connections = self._connections(tree, holders, served, knocking, listening, serving_threads, sockets_reused)
+        connections = self._connections_kept.get(
+            (self._served.inputs, serving_threads),
+            lambda: self._connections(tree, holders, served, knocking, listening, serving_threads),
+        )
 
         counters = Counters(
             totals[0], totals[1], max(0, totals[0] - self._totals[0]), max(0, totals[1] - self._totals[1])
         )
         self._totals = totals
         listen_inodes = {sock.inode: sock for sock in listening}
-        known, self._processes = self._processes if sockets_reused else {}, {}
         processes = tuple(
-            [self._process(pid, member, listen_inodes, by_inode, known.get(pid)) for pid, member in tree.items()]
+            [self._process(pid, record, listen_inodes, by_inode, sockets_reused) for pid, record in tree.items()]
         )
-        unreadable = tuple(f"pid {pid} fds: permission denied" for pid, m in tree.items() if not m.readable)
+        unreadable = tuple(f"pid {pid} fds: permission denied" for pid, r in tree.items() if not r.readable)
         if len(self._objects) > OBJECTS_KEPT:
             self._previous_objects, self._objects = self._objects, {}
         snapshot = Snapshot(now, self.root_pid, tuple(listening), processes, connections, counters, unreadable)
@@ -388,16 +506,13 @@ class Observer:
 
     def _connections(
         self,
-        tree: dict[int, _Member],
+        tree: dict[int, _Record],
         holders: dict[int, list[tuple[int, int]]],
         served: list[TcpRow],
         knocking: list[TcpRow],
         listening: list[ListenSocket],
         serving_threads: dict[tuple[int, int], int],
-        sockets_reused: bool,
     ) -> tuple[Connection, ...]:
-        if sockets_reused and self._connections_for[0] == serving_threads:
-            return self._connections_for[1]
         connections = []
         for row in served:
             pid, fd = _owner(tree, holders.get(row.inode, []), self.root_pid) if row.inode else (None, None)
@@ -416,8 +531,7 @@ class Observer:
         for row in sorted(knocking, key=lambda row: (row.remote, row.local_port)):
             if listening and _knocks_on(row, listening):
                 connections.append(self._made(Connection, row.local, row.remote, "syn_sent", row.state))
-        self._connections_for = (serving_threads, tuple(connections))
-        return self._connections_for[1]
+        return tuple(connections)
 
     def _made(self, kind: type, *fields):
         """kind(*fields), reusing the previous sample's equal object: most fds and
@@ -431,39 +545,30 @@ class Observer:
     def _process(
         self,
         pid: int,
-        member: _Member,
+        record: _Record,
         listen_inodes: dict[int, ListenSocket],
         conns: dict[int, TcpRow],
-        known: tuple | None,
+        sockets_reused: bool,
     ) -> Process:
-        """known: what the previous sample made of this pid, if the sockets were the same.
-        A single-threaded process with the same stat text, fd table and place in the tree
-        is the same Process (a multi-threaded one's threads are read anew)."""
-        stat = member.stat
-        if (
-            known is not None
-            and known[0] is stat
-            and known[1] == member.adopted
-            and known[2] == member.readable
-            and known[3] == member.fds
-            and stat.threads <= 1
-        ):
-            process = known[4]
-        else:
-            process = Process(
-                pid,
-                stat.ppid,
-                stat.name,
-                stat.state,
-                self._threads(stat),
-                stat.rss,
-                self._fds(member.fds, listen_inodes, conns),
-                member.readable,
-                member.adopted,
-                self._cmdline(stat),
-            )
-        self._processes[pid] = (stat, member.adopted, member.readable, member.fds, process)
-        return process
+        """The record's last Process while it holds: its stat, fds, readability and place in
+        the tree unchanged (the record drops it when one changes), the sockets too, and a
+        single thread (a multi-threaded process's threads are read anew)."""
+        stat = record.stat
+        if record.process is not None and sockets_reused and stat.threads <= 1:
+            return record.process
+        record.process = Process(
+            pid,
+            stat.ppid,
+            stat.name,
+            stat.state,
+            self._threads(stat),
+            stat.rss,
+            self._fds(record.fds or {}, listen_inodes, conns),
+            record.readable,
+            record.adopted,
+            record.command_line(pid),
+        )
+        return record.process
 
     def _fds(
         self, inodes: dict[int, int | None], listen_inodes: dict[int, ListenSocket], conns: dict[int, TcpRow]
@@ -493,22 +598,13 @@ class Observer:
                 threads.append(self._made(Thread, tid, task.state, task.name))
         return tuple(threads)
 
-    def _cmdline(self, stat: procstat.Stat) -> str:
-        """Read once per process (pid and start time; the name changes on exec)."""
-        key = (stat.pid, stat.start, stat.name)
-        if key not in self._cmdlines:
-            if len(self._cmdlines) > 4096:
-                self._cmdlines.clear()
-            self._cmdlines[key] = procfs.read_cmdline(stat.pid)
-        return self._cmdlines[key]
-
-    def _serving_threads(self, tree: dict[int, _Member], conns: dict[int, TcpRow]) -> dict[tuple[int, int], int]:
+    def _serving_threads(self, tree: dict[int, _Record], conns: dict[int, TcpRow]) -> dict[tuple[int, int], int]:
         """(pid, fd) -> the thread blocked reading that connection, in multi-threaded processes."""
         found = {}
         for pid, member in tree.items():
             if member.stat.threads <= 1 or member.stat.state == "Z":
                 continue
-            conn_fds = {fd for fd, inode in member.fds.items() if inode in conns}
+            conn_fds = {fd for fd, inode in (member.fds or {}).items() if inode in conns}
             if not conn_fds:
                 continue
             for tid in procfs.list_tids(pid):
@@ -520,6 +616,9 @@ class Observer:
     def close(self) -> None:
         with self._lock:
             self._drop_netlink()
+            for record in self._records.values():
+                record.close()
+            self._records = {}
 
     def __enter__(self) -> Observer:
         return self
@@ -528,24 +627,24 @@ class Observer:
         self.close()
 
 
-def _socket_holders(tree: dict[int, _Member]) -> dict[int, list[tuple[int, int]]]:
+def _socket_holders(tree: dict[int, _Record]) -> dict[int, list[tuple[int, int]]]:
     """socket inode -> [(pid, fd), ...] over the tree."""
     holders: dict[int, list[tuple[int, int]]] = {}
     for pid, member in tree.items():
-        for fd, inode in member.fds.items():
+        for fd, inode in (member.fds or {}).items():
             if inode is not None:
                 holders.setdefault(inode, []).append((pid, fd))
     return holders
 
 
-def _first_holder(tree: dict[int, _Member], holders: list[tuple[int, int]]) -> tuple[int | None, int | None]:
+def _first_holder(tree: dict[int, _Record], holders: list[tuple[int, int]]) -> tuple[int | None, int | None]:
     """The oldest process holding it (for a listening socket: the server, not its children)."""
     if not holders:
         return None, None
     return min(holders, key=lambda h: (tree[h[0]].stat.start, h[0], h[1]))
 
 
-def _owner(tree: dict[int, _Member], holders: list[tuple[int, int]], root: int) -> tuple[int | None, int | None]:
+def _owner(tree: dict[int, _Record], holders: list[tuple[int, int]], root: int) -> tuple[int | None, int | None]:
     """Who serves a connection: the oldest holder other than the root. A fork server's child
     serving connection k was forked before the later children that inherit k's leaked fd;
     the root holds it only because it accepted it (and perhaps forgot to close it)."""

@@ -9,7 +9,26 @@ from __future__ import annotations
 
 import os
 
-from svcviz.procstat import read_text
+from svcviz.procstat import READ_SIZE, read_text
+
+
+def open_file(path: str) -> int | None:
+    """An fd to read path again and again (reread); None if it cannot be opened."""
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+
+
+def reread(fd: int) -> str | None:
+    """A small /proc file kept open, read again from its start: the kernel makes its text
+    anew, without the path lookup of another open. The fd stays bound to the process it was
+    opened for: None once that one is gone, even if a new process has its pid."""
+    try:
+        data = os.pread(fd, READ_SIZE, 0)
+    except OSError:
+        return None
+    return data.decode(errors="replace") if data else None
 
 
 def list_processes() -> dict[int, int]:

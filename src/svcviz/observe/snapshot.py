@@ -7,10 +7,34 @@ them. Nothing here reads /proc.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
-FdKind = Literal["listen", "conn", "other"]
-ConnState = Literal["queued", "accepted", "syn_sent", "syn_recv", "closing"]
+# `typing` costs a one-shot `svcviz watch --once` more than its sample: only type checkers
+# (which take any TYPE_CHECKING as true) import it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Literal
+
+    FdKind = Literal["listen", "conn", "other"]
+    ConnState = Literal["queued", "accepted", "syn_sent", "syn_recv", "closing"]
+    EventKind = Literal[
+        "fork",
+        "exit",
+        "reaped",
+        "adopted",
+        "thread_start",
+        "thread_exit",
+        "accept",
+        "queued",
+        "dropped",
+        "fd_open",
+        "fd_close",
+        "closed",
+        # from the lab, not the kernel diff:
+        "server",
+        "client",
+        "cap",
+        "error",
+    ]
 
 
 @dataclass(frozen=True)
@@ -110,27 +134,6 @@ class Snapshot:
 
     def process(self, pid: int) -> Process | None:
         return next((p for p in self.processes if p.pid == pid), None)
-
-
-EventKind = Literal[
-    "fork",
-    "exit",
-    "reaped",
-    "adopted",
-    "thread_start",
-    "thread_exit",
-    "accept",
-    "queued",
-    "dropped",
-    "fd_open",
-    "fd_close",
-    "closed",
-    # from the lab, not the kernel diff:
-    "server",
-    "client",
-    "cap",
-    "error",
-]
 
 
 @dataclass(frozen=True)

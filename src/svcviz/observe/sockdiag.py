@@ -1,7 +1,9 @@
 """sock_diag netlink (NETLINK_INET_DIAG): the kernel lists the TCP sockets we ask for.
 
-This is what `ss` uses. Asking for one port at a time keeps the cost with the server's own
-sockets: the kernel skips the rest of the table without copying it to us.
+This is what `ss` uses. A dump is filtered in the kernel by the server's ports (an
+inet_diag bytecode program, as `ss` builds for `sport = :P`), so the kernel copies us only
+the server's own sockets, listeners and connections in one answer; the rest of the table is
+skipped without being copied.
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ NO_COOKIE = 0xFFFFFFFF
 ALL_STATES = 0xFFFFFFFF
 DUMP_TIMEOUT = 2.0
 
+# linux/inet_diag.h: the request's bytecode attribute and the ops used here.
+INET_DIAG_REQ_BYTECODE = 1
+INET_DIAG_BC_JMP = 1
+INET_DIAG_BC_S_EQ = 11
 NLMSG_HEADER = struct.Struct("=IHHII")
+NLATTR = struct.Struct("=HH")  # struct nlattr: length (header included), type
+BC_OP = struct.Struct("=BBH")  # struct inet_diag_bc_op: code, yes, no (jumps in bytes)
 # struct inet_diag_req_v2: family, protocol, ext, pad, states; then inet_diag_sockid.
 REQUEST = struct.Struct("=BBBBI")
 SOCKID_PORTS = struct.Struct("!HH")
@@ -35,14 +43,35 @@ ADDR_LEN = {socket.AF_INET: 4, socket.AF_INET6: 16}
 SWAP_PORTS = sys.byteorder == "little"
 
 
-def request(family: int, states: int, sport: int = 0, dport: int = 0, seq: int = 1) -> bytes:
-    """A dump request; the kernel's dump skips sockets whose sport/dport differ when set."""
+def source_port_filter(ports: tuple[int, ...]) -> bytes:
+    """Bytecode that accepts a socket whose local port is one of ports (`sport = :P or ...`).
+
+    The kernel runs it from the first op: a test that holds moves on by its `yes`, one that
+    fails by its `no`; the socket is accepted when that lands exactly on the end, rejected
+    when it lands past it. So each port is an S_EQ (with the port in the `no` of a second
+    op) whose failure jumps to the next port's test, followed by a JMP to the end."""
+    if not ports:
+        raise ValueError("a port filter needs at least one port")
+    code = b""
+    for port in reversed(ports):
+        if code:  # a match here jumps over the remaining tests to the end
+            code = BC_OP.pack(INET_DIAG_BC_JMP, BC_OP.size, len(code) + BC_OP.size) + code
+        # yes: the next op (the JMP, or the end); no: past the JMP, at the next test (or past the end)
+        code = BC_OP.pack(INET_DIAG_BC_S_EQ, 2 * BC_OP.size, 3 * BC_OP.size) + BC_OP.pack(0, 0, port) + code
+    return code
+
+
+def request(family: int, states: int, sport: int = 0, dport: int = 0, seq: int = 1, bytecode: bytes = b"") -> bytes:
+    """A dump request; the kernel's dump skips sockets whose sport/dport differ when set,
+    and those the bytecode (source_port_filter) rejects."""
     body = (
         REQUEST.pack(family, socket.IPPROTO_TCP, 0, 0, states)
         + SOCKID_PORTS.pack(sport, dport)
         + bytes(32)
         + struct.pack("=III", 0, NO_COOKIE, NO_COOKIE)
     )
+    if bytecode:
+        body += NLATTR.pack(NLATTR.size + len(bytecode), INET_DIAG_REQ_BYTECODE) + bytecode
     return (
         NLMSG_HEADER.pack(NLMSG_HEADER.size + len(body), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body
     )
@@ -125,16 +154,19 @@ class SockDiag:
         self._known: dict[tuple, list[_Chunk]] = {}  # per kind of dump: what the last one received
         self._answered = True  # the last dump was read to its end
 
-    def dump(self, family: int, states: int = ALL_STATES, sport: int = 0, dport: int = 0) -> list[TcpRow]:
-        """The sockets asked for. Each kind of dump keeps its sequence number, so that an
-        unchanged answer comes back as the same bytes: a received chunk equal to the last
-        dump's is not parsed again (most of a server's sockets stay as they were)."""
-        key = (family, states, sport, dport)
+    def dump(
+        self, family: int, states: int = ALL_STATES, sport: int = 0, dport: int = 0, sports: tuple[int, ...] = ()
+    ) -> list[TcpRow]:
+        """The sockets asked for (sports: local port one of these, filtered in the kernel).
+        Each kind of dump keeps its sequence number, so that an unchanged answer comes back
+        as the same bytes: a received chunk equal to the last dump's is not parsed again
+        (most of a server's sockets stay as they were)."""
+        key = (family, states, sport, dport, sports)
         seq = self._seqs.setdefault(key, len(self._seqs) + 1)
         if not self._answered:
             self._drain()
         self._answered = False
-        self.sock.send(request(family, states, sport, dport, seq))
+        self.sock.send(request(family, states, sport, dport, seq, source_port_filter(sports) if sports else b""))
         known = self._known.pop(key, [])
         chunks: list[_Chunk] = []
         rows: list[TcpRow] = []
@@ -195,3 +227,9 @@ class SockDiag:
 
     def close(self) -> None:
         self.sock.close()
+
+    def __enter__(self) -> SockDiag:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

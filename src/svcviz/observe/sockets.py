@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import socket
 import sys
-from typing import NamedTuple
+from collections import namedtuple
 
 # include/net/tcp_states.h; NEW_SYN_RECV is how netlink names a half-open request.
 TCP_STATES = {
@@ -30,18 +30,18 @@ LISTEN = 10
 SYN_SENT = 2
 
 
-class TcpRow(NamedTuple):
-    """One socket. A named tuple, not a dataclass: a sample makes a thousand of them."""
-
-    local: str  # "127.0.0.1:6168", "[::1]:6168"
-    local_port: int
-    remote: str
-    remote_port: int
-    state: str  # ESTABLISHED, LISTEN, ...
-    rx_queue: int  # LISTEN: connections waiting for accept()
-    tx_queue: int  # LISTEN: the backlog listen() was given (netlink only: /proc/net/tcp prints 0)
-    inode: int  # 0: no file holds it (in the accept queue, or orphaned while closing)
-    family: int = socket.AF_INET
+# One socket. A named tuple, not a dataclass: a sample makes a thousand of them (and
+# collections', not typing's: `typing` costs a one-shot `watch --once` more than its sample).
+#   local, remote: "127.0.0.1:6168", "[::1]:6168"; local_port, remote_port: int
+#   state: ESTABLISHED, LISTEN, ...
+#   rx_queue: LISTEN: connections waiting for accept()
+#   tx_queue: LISTEN: the backlog listen() was given (netlink only: /proc/net/tcp prints 0)
+#   inode: 0: no file holds it (in the accept queue, or orphaned while closing)
+TcpRow = namedtuple(
+    "TcpRow",
+    ["local", "local_port", "remote", "remote_port", "state", "rx_queue", "tx_queue", "inode", "family"],
+    defaults=[socket.AF_INET],
+)
 
 
 def format_addr(family: int, packed: bytes, port: int) -> str:
