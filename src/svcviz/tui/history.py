@@ -26,26 +26,9 @@ class History:
         while self.samples and self.samples[0][0] < snapshot.time - WINDOW:
             self.samples.popleft()
 
-    def columns(self, name: str, width: int) -> list[int | None]:
-        """The minute cut into width columns, newest on the right: each column's peak, or
-        None where nothing was sampled (before the lab started)."""
-        return self.all_columns(width)[name]
-
-    def all_columns(self, width: int) -> dict[str, list[int | None]]:
-        """columns() of every series, in one pass over the minute."""
-        peaks: dict[str, list[int | None]] = {name: [None] * max(width, 0) for name in SERIES}
-        if not self.samples or width <= 0:
-            return peaks
-        start = self.samples[-1][0] - WINDOW
-        step = WINDOW / width
-        for when, values in self.samples:
-            column = min(width - 1, int((when - start) / step))
-            if column >= 0:
-                for name, value in values.items():
-                    series = peaks[name]
-                    if series[column] is None or value > series[column]:
-                        series[column] = value
-        return peaks
+    def series(self, name: str) -> tuple[int, ...]:
+        """The minute's values of one figure, oldest first (a Sparkline cuts them into bars)."""
+        return tuple(values[name] for _, values in self.samples)
 
     def latest(self, name: str) -> int:
         return self.samples[-1][1][name] if self.samples else 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.binding import Binding
+from textual.reactive import reactive
 
 from svcviz.tui.widgets.text import Panel, fit
 
@@ -43,43 +44,47 @@ def server_side(client, by_port: dict) -> Text:
 
 
 class ClientsPanel(Panel, can_focus=True):
+    DEFAULT_CSS = """
+    ClientsPanel:focus {
+        border: round $accent;
+    }
+    """
+    BORDER_TITLE = "clients (up/down select)"
     BINDINGS = [
         Binding("up", "select(-1)", "Previous client", show=False),
         Binding("down", "select(1)", "Next client", show=False),
     ]
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.update_ = None
-        self.selected_id: int | None = None
+    clients = reactive(None)  # None until the first sample
+    connections = reactive(())
+    selected_id: reactive[int | None] = reactive(None)
 
-    def show(self, update) -> None:
-        self.update_ = update
+    def watch_latest(self, update) -> None:
+        if update is None:
+            return
+        self.clients, self.connections = update.clients, update.snapshot.connections
         if self.selected_id is not None and all(c.id != self.selected_id for c in update.clients):
             self.selected_id = None
-        self.changed()
 
     def action_select(self, step: int) -> None:
-        ids = [c.id for c in self.update_.clients] if self.update_ else []
+        ids = [c.id for c in self.clients or ()]
         if not ids:
             return
         if self.selected_id not in ids:
             self.selected_id = ids[0] if step > 0 else ids[-1]
         else:
             self.selected_id = ids[max(0, min(len(ids) - 1, ids.index(self.selected_id) + step))]
-        self.changed()
 
-    def build(self) -> Text:
-        u = self.update_
-        if u is None or not u.clients:
+    def render(self) -> Text:
+        if not self.clients:
             return Text("no clients yet: press c", style="dim")
-        clients = list(u.clients)
+        clients = self.clients
         height = self.content_size.height
         # Keep the selection in view; otherwise show the newest.
         index = next((i for i, c in enumerate(clients) if c.id == self.selected_id), len(clients) - 1)
         start = max(0, min(index - height // 2, len(clients) - height)) if height else 0
         shown = clients[start : start + height] if height else clients
-        by_port = {c.client_port: c for c in u.snapshot.connections}
+        by_port = {c.client_port: c for c in self.connections}
         lines = []
         for client in shown:
             line = Text(f"#{client.id:<4}", style="bold reverse" if client.id == self.selected_id else "bold")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.reactive import reactive
 
-from svcviz.tui.widgets.text import Panel, one_per_row, port_of
+from svcviz.tui.widgets.text import Panel, ids_by_port, one_per_row, port_of
 
 STATES = {
     "R": "running",
@@ -20,12 +21,12 @@ THREAD_MODELS = ("thread", "threadpool")
 MAX_BADGES = 12
 
 
-def tree_order(snapshot) -> list[tuple[int, object]]:
+def tree_order(root_pid: int, processes) -> list[tuple[int, object]]:
     """(depth, process) depth-first from the root; processes whose parent is not in the
     tree (adopted orphans) come last, at depth 0."""
     by_parent: dict[int, list] = {}
-    pids = {p.pid for p in snapshot.processes}
-    for process in snapshot.processes:
+    pids = {p.pid for p in processes}
+    for process in processes:
         by_parent.setdefault(process.ppid, []).append(process)
     ordered: list[tuple[int, object]] = []
 
@@ -34,8 +35,8 @@ def tree_order(snapshot) -> list[tuple[int, object]]:
         for child in sorted(by_parent.get(process.pid, ()), key=lambda p: p.pid):
             walk(child, depth + 1)
 
-    roots = [p for p in snapshot.processes if p.pid == snapshot.root_pid or p.ppid not in pids]
-    for root in sorted(roots, key=lambda p: (p.pid != snapshot.root_pid, p.pid)):
+    roots = [p for p in processes if p.pid == root_pid or p.ppid not in pids]
+    for root in sorted(roots, key=lambda p: (p.pid != root_pid, p.pid)):
         walk(root, 0)
     return ordered
 
@@ -62,37 +63,37 @@ def fd_badges(process, client_ids: dict[int, int]) -> Text:
 
 
 class ServerPanel(Panel):
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.update_ = None
-        self._key = None
+    BORDER_TITLE = "server: processes, threads, fds"
 
-    def show(self, update) -> None:
-        # Most samples find the tree as it was: comparing it costs a tenth of drawing it.
-        key = (update.snapshot.processes, update.config.model, tuple((c.local_port, c.id) for c in update.clients))
-        if key == self._key:
+    root_pid = reactive(None)
+    processes = reactive(None)  # None until the first sample
+    list_threads = reactive(False)
+    client_ids = reactive({})
+
+    def watch_latest(self, update) -> None:
+        if update is None:
             return
-        self.update_, self._key = update, key
-        self.changed()
-
-    def build(self) -> Text:
-        u = self.update_
-        if u is None or not u.snapshot.processes:
-            return Text("no server process" if u is not None else "", style="dim")
-        client_ids = {c.local_port: c.id for c in u.clients if c.local_port}
+        # Most samples find the tree as it was: the same tuple, so no repaint.
+        self.root_pid, self.processes = update.snapshot.root_pid, update.snapshot.processes
         # A watched server's model is unknown: its threads are listed, as for our threaded ones.
-        list_threads = u.config.model in THREAD_MODELS or u.config.model == "watch"
+        self.list_threads = update.config.model in THREAD_MODELS or update.config.model == "watch"
+        self.client_ids = ids_by_port(update.clients)
+
+    def render(self) -> Text:
+        if not self.processes:
+            return Text("" if self.processes is None else "no server process", style="dim")
         height = self.content_size.height or 1000
         lines: list[Text] = []
         hidden = 0
         # Only the rows that fit are built (200 processes at 10/s add up); the rest are counted.
-        for depth, process in tree_order(u.snapshot):
-            rows = 1 + (len(process.threads) - 1 if list_threads and not process.zombie else 0)
+        for depth, process in tree_order(self.root_pid, self.processes):
+            threads = self.list_threads and not process.zombie
+            rows = 1 + (len(process.threads) - 1 if threads else 0)
             if len(lines) + rows > height - 1:
                 hidden += rows
                 continue
-            lines.append(process_line(process, depth, client_ids))
-            if list_threads and not process.zombie:
+            lines.append(process_line(process, depth, self.client_ids))
+            if threads:
                 lines.extend(thread_line(thread, depth) for thread in process.threads if thread.tid != process.pid)
         if hidden:
             lines.append(Text(f"… {hidden} more lines", style="dim"))
