@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rich.text import Text
 
 from replay_lab import ReplayLab, drawn_after
+from svcviz.clients import ClientView
 from svcviz.lab import LabUpdate
 from svcviz.observe.snapshot import Event, Process, Snapshot, Thread
 from svcviz.servers.config import ServerConfig
@@ -12,6 +15,7 @@ from svcviz.tui.app import SvcvizApp
 from svcviz.tui.history import History
 from svcviz.tui.messages import LabUpdated
 from svcviz.tui.widgets import EventsPanel
+from svcviz.tui.widgets.clients import ClientTable
 from svcviz.tui.widgets.server import tree_order
 from svcviz.tui.widgets.text import fit
 
@@ -80,3 +84,23 @@ async def test_superseded_updates_leave_their_events_in_the_log():
         await drawn_after(pilot, lab, flood[-1])
         assert [e.text for e in app.event_log] == [f"fork {i}" for i in range(50)]
         assert "fork 49" in app.query_one(EventsPanel).render().plain
+
+
+def clients(*ids: int) -> tuple[ClientView, ...]:
+    return tuple(ClientView(i, "interactive", "served", True, 40000 + i, 0.1, 0, 0, None, None, 1.0) for i in ids)
+
+
+async def test_the_client_selection_follows_its_client_and_starts_from_the_newest():
+    lab = ReplayLab()
+    app = SvcvizApp(lab)
+    async with app.run_test() as pilot:
+        await drawn_after(pilot, lab, replace(update_at(1.0), clients=clients(1, 2, 3, 4, 5)))
+        table = app.query_one(ClientTable)
+        assert table.selected_id is None and table.row_count == 5
+        await pilot.press("up", "up")
+        assert table.selected_id == 4
+        # The oldest client pruned and a new one added: the row under the cursor moves, the selection not.
+        await drawn_after(pilot, lab, replace(update_at(2.0), clients=clients(2, 3, 4, 5, 6)))
+        assert table.selected_id == 4 and table.row_count == 5
+        await drawn_after(pilot, lab, replace(update_at(3.0), clients=clients(5, 6)))
+        assert table.selected_id is None  # its client is gone: nothing selected, x closes the newest

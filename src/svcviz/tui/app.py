@@ -34,6 +34,7 @@ from svcviz.servers.registry import MODELS
 from svcviz.tui.messages import LabUpdated
 from svcviz.tui.screens import HelpScreen, ModelPicker, SendLine
 from svcviz.tui.widgets import ClientsPanel, EventsPanel, LabHeader, LessonPanel, ListenPanel, ServerPanel, SparksPanel
+from svcviz.tui.widgets.clients import ClientTable
 from svcviz.tui.widgets.events import KEEP
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
@@ -113,7 +114,7 @@ class SvcvizApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(ClientsPanel).focus()
+        self.query_one(ClientTable).focus()
         self._check_size(self.size.width, self.size.height)
         if self.handle_signals:
             loop = asyncio.get_running_loop()
