@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.reactive import reactive
+from textual.geometry import Size
+from textual.reactive import reactive, var
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
-from svcviz.tui.widgets.text import Panel, ids_by_port, one_per_row, port_of
+from svcviz.tui.widgets.text import ids_by_port, port_of
 
 STATES = {
     "R": "running",
@@ -62,42 +65,66 @@ def fd_badges(process, client_ids: dict[int, int]) -> Text:
     return badges
 
 
-class ServerPanel(Panel):
+class ServerPanel(ScrollView):
+    """The tree, a row per process (and per thread where the model has them): a virtual
+    list, so only the rows on screen are drawn (200 processes at 10/s add up); the rest
+    are a scroll away."""
+
+    DEFAULT_CSS = """
+    ServerPanel {
+        border: round $primary;
+        border-title-color: $accent;
+    }
+    """
     BORDER_TITLE = "server: processes, threads, fds"
 
+    latest = var(None)
     root_pid = reactive(None)
     processes = reactive(None)  # None until the first sample
     list_threads = reactive(False)
     client_ids = reactive({})
 
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.rows: list[tuple[int, object, object]] = []  # (depth, process, thread or None)
+
     def watch_latest(self, update) -> None:
         if update is None:
             return
-        # Most samples find the tree as it was: the same tuple, so no repaint.
+        # Most samples find the tree as it was: the same tuple, so nothing is redone.
         self.root_pid, self.processes = update.snapshot.root_pid, update.snapshot.processes
         # A watched server's model is unknown: its threads are listed, as for our threaded ones.
         self.list_threads = update.config.model in THREAD_MODELS or update.config.model == "watch"
         self.client_ids = ids_by_port(update.clients)
 
-    def render(self) -> Text:
-        if not self.processes:
-            return Text("" if self.processes is None else "no server process", style="dim")
-        height = self.content_size.height or 1000
-        lines: list[Text] = []
-        hidden = 0
-        # Only the rows that fit are built (200 processes at 10/s add up); the rest are counted.
-        for depth, process in tree_order(self.root_pid, self.processes):
-            threads = self.list_threads and not process.zombie
-            rows = 1 + (len(process.threads) - 1 if threads else 0)
-            if len(lines) + rows > height - 1:
-                hidden += rows
-                continue
-            lines.append(process_line(process, depth, self.client_ids))
-            if threads:
-                lines.extend(thread_line(thread, depth) for thread in process.threads if thread.tid != process.pid)
-        if hidden:
-            lines.append(Text(f"… {hidden} more lines", style="dim"))
-        return one_per_row(lines)
+    def watch_processes(self) -> None:
+        self._order()
+
+    def watch_list_threads(self) -> None:
+        self._order()
+
+    def _order(self) -> None:
+        self.rows = []
+        for depth, process in tree_order(self.root_pid, self.processes or ()):
+            self.rows.append((depth, process, None))
+            if self.list_threads and not process.zombie:
+                self.rows.extend((depth, process, t) for t in process.threads if t.tid != process.pid)
+        self.virtual_size = Size(self.size.width, max(1, len(self.rows)))
+
+    def render_line(self, y: int) -> Strip:
+        index = round(self.scroll_y) + y
+        if not self.rows:
+            line = Text("" if self.processes is None else "no server process" if y == 0 else "", style="dim")
+        elif index >= len(self.rows):
+            line = Text("")
+        else:
+            depth, process, thread = self.rows[index]
+            line = process_line(process, depth, self.client_ids) if thread is None else thread_line(thread, depth)
+        width = self.scrollable_content_region.width
+        line.truncate(width, overflow="ellipsis")
+        console = self.app.console
+        # The panel's colours under the row's own styles, padded to the width.
+        return Strip(console.render_lines(line, console.options.update_width(width), style=self.rich_style)[0], width)
 
 
 def process_line(process, depth: int, client_ids: dict[int, int]) -> Text:
