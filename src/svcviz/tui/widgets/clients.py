@@ -145,7 +145,8 @@ class ClientsPanel(Panel):
 
     def watch_latest(self, update) -> None:
         if update is not None:
-            by_port = {c.client_port: c for c in update.snapshot.connections}
+            # Watching a busy server with no clients of ours: skip indexing its connections.
+            by_port = {c.client_port: c for c in update.snapshot.connections} if update.clients else {}
             self.rows = tuple((client, by_port.get(client.local_port)) for client in update.clients)
 
     def watch_rows(self, old: tuple, new: tuple) -> None:
