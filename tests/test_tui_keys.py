@@ -19,11 +19,18 @@ from svcviz.servers.config import ServerConfig
 from svcviz.tui.app import SvcvizApp
 from svcviz.tui.screens import HelpScreen, ModelPicker, SendLine
 from svcviz.tui.widgets import ClientsPanel, EventsPanel, LabHeader, ListenPanel, ServerPanel
+from svcviz.tui.widgets.clients import ClientTable
 
 SIZE = (120, 40)
 
 
 def drawn(app: SvcvizApp, widget_type) -> str:
+    if widget_type is ClientsPanel:  # a table: its rows, a line each
+        table = app.query_one(ClientTable)
+        return "\n".join(" ".join(str(cell) for cell in table.get_row_at(i)) for i in range(table.row_count))
+    if widget_type is ServerPanel:  # a virtual list: every row, as it draws them
+        panel = app.query_one(ServerPanel)
+        return "\n".join(panel.render_line(y).text.rstrip() for y in range(len(panel.rows)))
     return app.query_one(widget_type).render().plain
 
 

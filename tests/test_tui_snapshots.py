@@ -1,5 +1,5 @@
-"""SVG snapshots of the dashboard, made deterministic: fixed data fed as LabUpdated
-messages (what the lab would post), a fixed terminal size, UTC clock.
+"""SVG snapshots of the dashboard, made deterministic: fixed data fed through a ReplayLab
+(the app consumes it as it does a real lab), a fixed terminal size, UTC clock.
 
 Update after a deliberate change with `pytest tests/test_tui_snapshots.py --snapshot-update`.
 """
@@ -11,12 +11,12 @@ import time
 
 import pytest
 
+from replay_lab import ReplayLab, drawn_after
 from svcviz.clients import ClientView
 from svcviz.lab import LabUpdate
 from svcviz.observe.snapshot import Connection, Counters, Event, Fd, ListenSocket, Process, Snapshot, Thread
 from svcviz.servers.config import ServerConfig
 from svcviz.tui.app import SvcvizApp
-from svcviz.tui.messages import LabUpdated
 
 T0 = 1_800_000_000.0
 PORT = 6168
@@ -202,12 +202,6 @@ SCENES = {
 }
 
 
-async def feed(pilot, *updates) -> None:
-    for update in updates:
-        pilot.app.post_message(LabUpdated(update))
-        await pilot.pause()
-
-
 def history_then(make):
     """A minute of samples (one every 6 s) ending with the scene, for the sparklines."""
 
@@ -224,30 +218,32 @@ def history_then(make):
         )
         for step in range(9):
             snap = Snapshot(**{**empty.snapshot.__dict__, "time": T0 - 24 + 6 * step})
-            await feed(pilot, LabUpdate(**{**empty.__dict__, "snapshot": snap}))
-        await feed(pilot, final)
+            await drawn_after(pilot, pilot.app.lab, LabUpdate(**{**empty.__dict__, "snapshot": snap}))
+        await drawn_after(pilot, pilot.app.lab, final)
 
     return run
 
 
 @pytest.mark.parametrize("model", list(SCENES))
 def test_each_model_screen(snap_compare, model):
-    assert snap_compare(SvcvizApp(None), terminal_size=SIZE, run_before=history_then(SCENES[model]))
+    assert snap_compare(SvcvizApp(ReplayLab()), terminal_size=SIZE, run_before=history_then(SCENES[model]))
 
 
 def test_orphans_adopted_after_kill(snap_compare):
-    assert snap_compare(SvcvizApp(None), terminal_size=SIZE, run_before=history_then(fork_adopted))
+    assert snap_compare(SvcvizApp(ReplayLab()), terminal_size=SIZE, run_before=history_then(fork_adopted))
 
 
 def test_help_screen(snap_compare):
     assert snap_compare(
-        SvcvizApp(None), terminal_size=SIZE, press=["question_mark"], run_before=history_then(SCENES["serial"])
+        SvcvizApp(ReplayLab()), terminal_size=SIZE, press=["question_mark"], run_before=history_then(SCENES["serial"])
     )
 
 
 def test_model_picker(snap_compare):
-    assert snap_compare(SvcvizApp(None), terminal_size=SIZE, press=["m"], run_before=history_then(SCENES["serial"]))
+    assert snap_compare(
+        SvcvizApp(ReplayLab()), terminal_size=SIZE, press=["m"], run_before=history_then(SCENES["serial"])
+    )
 
 
 def test_too_small_terminal_gets_a_notice(snap_compare):
-    assert snap_compare(SvcvizApp(None), terminal_size=(60, 16), run_before=history_then(SCENES["fork"]))
+    assert snap_compare(SvcvizApp(ReplayLab()), terminal_size=(60, 16), run_before=history_then(SCENES["fork"]))

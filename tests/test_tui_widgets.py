@@ -1,14 +1,22 @@
-"""The panels' pure parts: tree order, fitting rows, the minute of history, coalescing."""
+"""The panels' pure parts: tree order, fitting rows, the minute of history; coalescing."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rich.text import Text
 
+from replay_lab import ReplayLab, drawn_after
+from svcviz.clients import ClientView
+from svcviz.lab import LabUpdate
 from svcviz.observe.snapshot import Event, Process, Snapshot, Thread
+from svcviz.servers.config import ServerConfig
+from svcviz.tui.app import SvcvizApp
 from svcviz.tui.history import History
 from svcviz.tui.messages import LabUpdated
+from svcviz.tui.widgets import EventsPanel
+from svcviz.tui.widgets.clients import ClientTable
 from svcviz.tui.widgets.server import tree_order
-from svcviz.tui.widgets.sparks import spark
 from svcviz.tui.widgets.text import fit
 
 
@@ -22,7 +30,13 @@ def test_tree_is_depth_first_from_the_root_with_orphans_last():
         root_pid=10,
         processes=(proc(12, 10), proc(99, 1, adopted=True), proc(10, 1), proc(11, 10, "Z"), proc(13, 12)),
     )
-    assert [(depth, p.pid) for depth, p in tree_order(snap)] == [(0, 10), (1, 11), (1, 12), (2, 13), (0, 99)]
+    assert [(depth, p.pid) for depth, p in tree_order(snap.root_pid, snap.processes)] == [
+        (0, 10),
+        (1, 11),
+        (1, 12),
+        (2, 13),
+        (0, 99),
+    ]
 
 
 def test_fit_says_how_many_rows_did_not_fit():
@@ -31,26 +45,64 @@ def test_fit_says_how_many_rows_did_not_fit():
     assert fit(lines, 20).plain.splitlines() == [str(i) for i in range(10)]
 
 
-def test_history_keeps_one_minute_and_peaks_per_column():
+def test_history_keeps_one_minute_of_each_figure():
     history = History()
     for second in range(120):
         history.add(
             Snapshot(time=1000.0 + second, root_pid=1, processes=tuple(proc(p, 1) for p in range(1 + second % 3)))
         )
-    assert history.samples[0][0] >= 1119 - 60
-    columns = history.columns("processes", 6)
-    assert columns == [3, 3, 3, 3, 3, 3] and history.latest("processes") == 1 + 119 % 3
-    assert spark([0, 4, 8, None]) == "▁▄█ "
+    assert [second for second, _ in history.seconds] == list(range(1060, 1120))
+    series = history.series("processes")
+    assert len(series) == 60 and series[-3:] == (1, 2, 3)  # seconds 117, 118, 119
+    for tenth in range(10):  # ten samples in one second: that second's peak
+        history.add(Snapshot(time=1120.0 + tenth / 10, root_pid=1, processes=tuple(proc(p, 1) for p in range(tenth))))
+    assert history.series("processes")[-1] == 9 and history.latest("processes") == 9
 
 
-class Update:
-    def __init__(self, *events: Event) -> None:
-        self.events = events
+def update_at(time: float, *events: Event) -> LabUpdate:
+    return LabUpdate(
+        snapshot=Snapshot(time=time, root_pid=1),
+        events=events,
+        clients=(),
+        config=ServerConfig("serial"),
+        server_pid=1,
+        status="running",
+        cap_hit=None,
+    )
 
 
-def test_a_coalesced_update_keeps_the_events_of_the_one_it_replaces():
-    first = LabUpdated(Update(Event(1.0, "fork", "fork 2")))
-    second = LabUpdated(Update(Event(2.0, "exit", "2 exited")))
-    assert first.can_replace(second)
-    assert [e.text for e in second.events] == ["fork 2", "2 exited"]
-    assert [e.text for e in first.events] == ["fork 2", "2 exited"]
+def test_a_newer_update_supersedes_a_pending_one_unchanged():
+    older, newer = LabUpdated(update_at(1.0)), LabUpdated(update_at(2.0))
+    assert newer.can_replace(older) and newer.update.snapshot.time == 2.0 and older.update.snapshot.time == 1.0
+
+
+async def test_superseded_updates_leave_their_events_in_the_log():
+    """A flood of samples while the app is busy: only the newest is drawn, no event is lost."""
+    lab = ReplayLab()
+    app = SvcvizApp(lab)
+    async with app.run_test() as pilot:
+        flood = [update_at(1.0 + i, Event(1.0 + i, "fork", f"fork {i}")) for i in range(50)]
+        lab.push(*flood[:-1])
+        await drawn_after(pilot, lab, flood[-1])
+        assert [e.text for e in app.event_log] == [f"fork {i}" for i in range(50)]
+        assert "fork 49" in app.query_one(EventsPanel).render().plain
+
+
+def clients(*ids: int) -> tuple[ClientView, ...]:
+    return tuple(ClientView(i, "interactive", "served", True, 40000 + i, 0.1, 0, 0, None, None, 1.0) for i in ids)
+
+
+async def test_the_client_selection_follows_its_client_and_starts_from_the_newest():
+    lab = ReplayLab()
+    app = SvcvizApp(lab)
+    async with app.run_test() as pilot:
+        await drawn_after(pilot, lab, replace(update_at(1.0), clients=clients(1, 2, 3, 4, 5)))
+        table = app.query_one(ClientTable)
+        assert table.selected_id is None and table.row_count == 5
+        await pilot.press("up", "up")
+        assert table.selected_id == 4
+        # The oldest client pruned and a new one added: the row under the cursor moves, the selection not.
+        await drawn_after(pilot, lab, replace(update_at(2.0), clients=clients(2, 3, 4, 5, 6)))
+        assert table.selected_id == 4 and table.row_count == 5
+        await drawn_after(pilot, lab, replace(update_at(3.0), clients=clients(5, 6)))
+        assert table.selected_id is None  # its client is gone: nothing selected, x closes the newest

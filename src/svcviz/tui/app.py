@@ -1,8 +1,12 @@
 """The svcviz dashboard: a lab (server model, clients, observer) drawn live.
 
 The lab is consumed in a worker; each sample becomes a LabUpdated message, coalesced when
-the app is busy, and every panel is redrawn from it. Keys call the lab in workers,
-serialized by a lock, so a restart never blocks drawing.
+the app is busy, and sets the app's reactive `latest`, which every panel is bound to
+(data_bind): a panel repaints when the part it draws changed. Keys call the lab in
+workers, serialized by a lock, so a restart never blocks drawing.
+
+The lab is anything shaped like svcviz.lab.Lab: start/stop, an async stream of
+LabUpdates, the control calls (tests feed recorded updates through a fake one).
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from svcviz.lab import Lab, LabError
+from svcviz.lab import Lab, LabError, LabUpdate
+from svcviz.observe.snapshot import Event
 from svcviz.plain import plain
 from svcviz.record.player import ReplayLab
 from svcviz.record.reader import Recording
@@ -30,10 +36,11 @@ from svcviz.record.recording_lab import with_recording
 from svcviz.record.writer import RecordError
 from svcviz.servers.config import ServerConfig
 from svcviz.servers.registry import MODELS, SIGCHLD_MODEL, model_of
-from svcviz.tui.history import History
 from svcviz.tui.messages import LabUpdated
 from svcviz.tui.screens import HelpScreen, ModelPicker, SendLine
 from svcviz.tui.widgets import ClientsPanel, EventsPanel, LabHeader, LessonPanel, ListenPanel, ServerPanel, SparksPanel
+from svcviz.tui.widgets.clients import ClientTable
+from svcviz.tui.widgets.events import KEEP
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
 STOP_TIMEOUT = 5.0
@@ -75,58 +82,48 @@ class SvcvizApp(App[int]):
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
-    def __init__(self, lab: Lab | None, *, handle_signals: bool = False) -> None:
-        """lab None: nothing is started and the panels draw only the LabUpdated messages
-        posted to the app (the snapshot tests feed fixed data this way)."""
+    latest: var[LabUpdate | None] = var(None)  # the newest sample drawn; the panels bind to it
+    event_log: var[tuple[Event, ...]] = var(())  # the newest KEEP events, oldest first
+    paused = var(False)
+
+    def __init__(self, lab: Lab, *, handle_signals: bool = False) -> None:
         super().__init__()
         self.lab = lab
-        self.watching = lab is not None and not lab.controls_server  # watch mode: Lab.attach
+        self.watching = not lab.controls_server  # watch mode: Lab.attach
         self.handle_signals = handle_signals
-        self.latest = None
-        self.paused = False
         self.error: str | None = None
-        self.history = History()
-        self._drops_base: tuple[int | None, int] = (None, 0)
+        # Events of updates not drawn yet: a superseded LabUpdated leaves its events here.
+        self._unshown_events: list[Event] = []
         self._control_lock = asyncio.Lock()
         self._quitting = False
 
     # -- layout ----------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield LabHeader(id="header")
+        latest = SvcvizApp.latest
+        yield LabHeader(watching=self.watching, id="header").data_bind(latest, SvcvizApp.paused)
         yield Static(id="banner")
         with Horizontal(id="main"):
             with Vertical(id="left"):
-                yield ServerPanel(id="server")
-                yield ListenPanel(id="listen")
+                yield ServerPanel(id="server").data_bind(latest)
+                yield ListenPanel(id="listen").data_bind(latest)
             with Vertical(id="right"):
-                yield ClientsPanel(id="clients")
-                yield EventsPanel(id="events")
+                yield ClientsPanel(id="clients").data_bind(latest)
+                yield EventsPanel(id="events").data_bind(log=SvcvizApp.event_log)
         with Horizontal(id="bottom"):
-            yield LessonPanel(id="lesson")
-            yield SparksPanel(self.history, id="sparks")
+            yield LessonPanel(id="lesson").data_bind(latest)
+            yield SparksPanel(id="sparks").data_bind(latest)
         yield Static(id="too-small")
         yield Footer()
 
     def on_mount(self) -> None:
-        titles = {
-            "server": "server: processes, threads, fds",
-            "listen": "listen socket",
-            "clients": "clients (up/down select)",
-            "events": "events",
-            "lesson": "lesson",
-            "sparks": "last minute",
-        }
-        for widget_id, title in titles.items():
-            self.query_one(f"#{widget_id}").border_title = title
-        self.query_one(ClientsPanel).focus()
+        self.query_one(ClientTable).focus()
         self._check_size(self.size.width, self.size.height)
         if self.handle_signals:
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGTERM, lambda: self.run_worker(self.action_quit()))
             loop.add_signal_handler(signal.SIGHUP, lambda: self.run_worker(self._hang_up()))
-        if self.lab is not None:
-            self.run_worker(self._run_lab(), group="lab")
+        self.run_worker(self._run_lab(), group="lab")
 
     def on_resize(self, event: events.Resize) -> None:
         self._check_size(event.size.width, event.size.height)
@@ -151,24 +148,21 @@ class SvcvizApp(App[int]):
             self.exit(2, return_code=2)
             return
         async for update in self.lab.updates():
+            self._unshown_events.extend(update.events)
             self.post_message(LabUpdated(update))
 
     def on_lab_updated(self, message: LabUpdated) -> None:
         if not self.is_running:
             return  # an update queued before the app began to shut down: its panels are gone
         update = message.update
+        if self._unshown_events:
+            self.event_log = (*self.event_log, *self._unshown_events)[-KEEP:]
+            self._unshown_events = []
         self.latest = update
-        self.history.add(update.snapshot)
-        drops_total = update.snapshot.counters.listen_drops
-        if self._drops_base[0] != update.server_pid:
-            self._drops_base = (update.server_pid, drops_total)
-        self.query_one(LabHeader).show(update, paused=self.paused, watching=self.watching)
-        self.query_one(ServerPanel).show(update)
-        self.query_one(ListenPanel).show(update, drops_total - self._drops_base[1])
-        self.query_one(ClientsPanel).show(update)
-        self.query_one(EventsPanel).add(message.events)
-        self.query_one(LessonPanel).show(update.config.model)
-        self.query_one(SparksPanel).changed()
+
+    def watch_latest(self, update: LabUpdate | None) -> None:
+        if update is None:
+            return
         banner = self.query_one("#banner", Static)
         banner.display = bool(update.cap_hit)
         if update.cap_hit:
@@ -191,11 +185,8 @@ class SvcvizApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return not (self.watching and action in SERVER_ACTIONS)
 
-    def _model(self) -> str:
-        return self.lab.config.model if self.lab else (self.latest.config.model if self.latest else "")
-
     def _fork_only(self, key: str) -> bool:
-        model = model_of(self._model())
+        model = model_of(self.lab.config.model)
         if model is None or not model.sigchld_controls:
             fork = SIGCHLD_MODEL
             self.notify(
@@ -208,25 +199,19 @@ class SvcvizApp(App[int]):
     # -- actions ---------------------------------------------------------------------
 
     def action_add_clients(self, count: int) -> None:
-        if self.lab:
-            self._control(lambda: self.lab.add_clients(count))
+        self._control(lambda: self.lab.add_clients(count))
 
     def action_blast(self) -> None:
-        if self.lab:
-            self._control(lambda: self.lab.blast(100))
+        self._control(lambda: self.lab.blast(100))
 
     def action_close_client(self) -> None:
-        if self.lab:
-            selected = self.query_one(ClientsPanel).selected_id
-            self._control(lambda: self.lab.close_client(selected))
+        selected = self.query_one(ClientsPanel).selected_id
+        self._control(lambda: self.lab.close_client(selected))
 
     def action_close_all(self) -> None:
-        if self.lab:
-            self._control(self.lab.close_all_clients)
+        self._control(self.lab.close_all_clients)
 
     def action_send_line(self) -> None:
-        if not self.lab:
-            return
         panel = self.query_one(ClientsPanel)
         open_ids = [c.id for c in (self.latest.clients if self.latest else ()) if c.open]
         client_id = panel.selected_id if panel.selected_id in open_ids else max(open_ids, default=None)
@@ -241,47 +226,38 @@ class SvcvizApp(App[int]):
         self.push_screen(SendLine(client_id), send)
 
     def action_switch(self, name: str) -> None:
-        if self.lab:
-            self._control(lambda: self.lab.switch_model(name))
+        self._control(lambda: self.lab.switch_model(name))
 
     def action_pick_model(self) -> None:
         def picked(name: str | None) -> None:
             if name:
                 self.action_switch(name)
 
-        self.push_screen(ModelPicker(self._model()), picked)
+        self.push_screen(ModelPicker(self.lab.config.model), picked)
 
     def action_sigchld(self) -> None:
-        if self.lab and self._fork_only("s"):
+        if self._fork_only("s"):
             self._control(self.lab.cycle_sigchld)
 
     def action_reap(self) -> None:
-        if self.lab and self._fork_only("w"):
+        if self._fork_only("w"):
             self._control(self.lab.reap_now)
 
     def action_close_fd(self) -> None:
-        if self.lab:
-            self._control(lambda: self.lab.restart(close_fd=not self.lab.config.close_fd))
+        self._control(lambda: self.lab.restart(close_fd=not self.lab.config.close_fd))
 
     def action_backlog(self, step: int) -> None:
-        if self.lab:
-            self._control(lambda: self.lab.restart(backlog=max(0, self.lab.config.backlog + step)))
+        self._control(lambda: self.lab.restart(backlog=max(0, self.lab.config.backlog + step)))
 
     def action_restart(self) -> None:
-        if self.lab:
-            self._control(self.lab.restart)
+        self._control(self.lab.restart)
 
     def action_kill(self) -> None:
-        if self.lab:
-            self._control(self.lab.kill_server)
+        self._control(self.lab.kill_server)
 
     def action_pause(self) -> None:
         self.paused = not self.paused
-        if self.lab:
-            (self.lab.pause if self.paused else self.lab.resume)()
-        header = self.query_one(LabHeader)
-        if header.update_ is not None:
-            header.show(header.update_, paused=self.paused, watching=self.watching)
+        (self.lab.pause if self.paused else self.lab.resume)()
 
     def action_help(self) -> None:
         shown = [b for b in self.BINDINGS if not (self.watching and b.action.split("(")[0] in SERVER_ACTIONS)]
@@ -291,20 +267,18 @@ class SvcvizApp(App[int]):
         if self._quitting:
             return
         self._quitting = True
-        if self.lab is not None:
-            async with self._control_lock:
-                await self.lab.stop()
+        async with self._control_lock:
+            await self.lab.stop()
         self.exit(0)
 
     async def _hang_up(self) -> None:
         """The terminal is gone: stop the lab, then leave at once. Textual's shutdown would
         restore the terminal first, and its writes to a hung-up tty block forever."""
         self._quitting = True
-        if self.lab is not None:
-            try:
-                await asyncio.wait_for(self.lab.stop(), STOP_TIMEOUT)
-            finally:
-                self.lab.stop_now()
+        try:
+            await asyncio.wait_for(self.lab.stop(), STOP_TIMEOUT)
+        finally:
+            self.lab.stop_now()
         os._exit(128 + signal.SIGHUP)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -322,8 +296,7 @@ def _run(app: SvcvizApp) -> int:
     try:
         app.run()
     finally:
-        if app.lab is not None:
-            app.lab.stop_now()  # whatever way the app ended, the server's session goes
+        app.lab.stop_now()  # whatever way the app ended, the server's session goes
     if app.error:
         print(f"svcviz: {app.error}", file=sys.stderr)
         return 2

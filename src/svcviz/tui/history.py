@@ -1,10 +1,10 @@
-"""The last minute of a few figures, for the sparklines."""
+"""The last minute of a few figures, for the sparklines: each second's peak."""
 
 from __future__ import annotations
 
 from collections import deque
 
-WINDOW = 60.0
+WINDOW = 60  # seconds, one bar's worth of data each (the Sparkline groups them to its width)
 SERIES = ("processes", "zombies", "threads", "queue")
 
 
@@ -18,34 +18,28 @@ def figures(snapshot) -> dict[str, int]:
 
 
 class History:
+    """Per-second peaks, so a steady figure gives the same series sample after sample (and
+    its sparkline is not repainted); seconds with no sample (before the lab started, while
+    paused) have no entry."""
+
     def __init__(self) -> None:
-        self.samples: deque[tuple[float, dict[str, int]]] = deque()
+        self.seconds: deque[tuple[int, dict[str, int]]] = deque()
+        self.last: dict[str, int] = dict.fromkeys(SERIES, 0)
 
     def add(self, snapshot) -> None:
-        self.samples.append((snapshot.time, figures(snapshot)))
-        while self.samples and self.samples[0][0] < snapshot.time - WINDOW:
-            self.samples.popleft()
+        self.last = figures(snapshot)
+        second = int(snapshot.time)
+        if self.seconds and self.seconds[-1][0] == second:
+            peaks = self.seconds[-1][1]
+            self.seconds[-1] = (second, {name: max(peaks[name], value) for name, value in self.last.items()})
+        else:
+            self.seconds.append((second, self.last))
+        while self.seconds[0][0] <= second - WINDOW:
+            self.seconds.popleft()
 
-    def columns(self, name: str, width: int) -> list[int | None]:
-        """The minute cut into width columns, newest on the right: each column's peak, or
-        None where nothing was sampled (before the lab started)."""
-        return self.all_columns(width)[name]
-
-    def all_columns(self, width: int) -> dict[str, list[int | None]]:
-        """columns() of every series, in one pass over the minute."""
-        peaks: dict[str, list[int | None]] = {name: [None] * max(width, 0) for name in SERIES}
-        if not self.samples or width <= 0:
-            return peaks
-        start = self.samples[-1][0] - WINDOW
-        step = WINDOW / width
-        for when, values in self.samples:
-            column = min(width - 1, int((when - start) / step))
-            if column >= 0:
-                for name, value in values.items():
-                    series = peaks[name]
-                    if series[column] is None or value > series[column]:
-                        series[column] = value
-        return peaks
+    def series(self, name: str) -> tuple[int, ...]:
+        """The minute's peaks of one figure, oldest first."""
+        return tuple(peaks[name] for _, peaks in self.seconds)
 
     def latest(self, name: str) -> int:
-        return self.samples[-1][1][name] if self.samples else 0
+        return self.last[name]

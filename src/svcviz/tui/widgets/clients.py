@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.reactive import var
+from textual.widgets import DataTable, Static
 
 from svcviz.clients.view import HALF_OPEN
 from svcviz.plain import plain
-from svcviz.tui.widgets.text import Panel, fit
+from svcviz.tui.widgets.text import Panel
 
 COLOURS = {
     "connecting": "cyan",
@@ -25,13 +28,12 @@ COLOURS = {
 }
 
 
-def server_side(client, by_port: dict) -> Text:
+def server_side(client, conn) -> Text:
     """The line from a client to the process that owns its connection: the point of the tool."""
     if not client.open or not client.local_port:
         return Text("")
     if client.state == "half-open":
         return Text(HALF_OPEN, style="yellow")
-    conn = by_port.get(client.local_port)
     if conn is None:
         return Text("")
     if conn.state == "queued":
@@ -47,55 +49,114 @@ def server_side(client, by_port: dict) -> Text:
     return text
 
 
-class ClientsPanel(Panel, can_focus=True):
-    BINDINGS = [
-        Binding("up", "select(-1)", "Previous client", show=False),
-        Binding("down", "select(1)", "Next client", show=False),
-    ]
+def cells(client, conn) -> tuple[Text, ...]:
+    """One client's row: id, state, local port, who serves it, its last reply or error."""
+    note = Text()
+    if client.last_reply:
+        note.append(f"«{plain(client.last_reply)}»", style="dim")  # the server's bytes, whatever they are
+    if client.error:
+        error = plain(client.error)
+        note.append(f"  {error}" if client.last_reply else error, style="red")
+    return (
+        Text(f"#{client.id}", style="bold"),
+        Text(client.state, style=COLOURS.get(client.state, "")),
+        Text(f":{client.local_port or '-'}"),
+        server_side(client, conn),
+        note,
+    )
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.update_ = None
-        self.selected_id: int | None = None
 
-    def show(self, update) -> None:
-        self.update_ = update
-        if self.selected_id is not None and all(c.id != self.selected_id for c in update.clients):
-            self.selected_id = None
-        self.changed()
+COLUMNS = ("id", "state", "port", "server", "note")
 
-    def action_select(self, step: int) -> None:
-        ids = [c.id for c in self.update_.clients] if self.update_ else []
-        if not ids:
-            return
-        if self.selected_id not in ids:
-            self.selected_id = ids[0] if step > 0 else ids[-1]
+
+class ClientTable(DataTable):
+    """The clients, one row each, newest last. No row is selected until up or down is
+    pressed (x then closes the newest); the selection follows its client."""
+
+    DEFAULT_CSS = """
+    ClientTable {
+        height: 1fr;
+        background: transparent;
+    }
+    """
+    # enter types a line into the selected client (the app's key), it does not select a row.
+    BINDINGS = [Binding("enter", "app.send_line", show=False)]
+
+    def __init__(self) -> None:
+        super().__init__(show_header=False, show_cursor=False, cursor_type="row", cell_padding=1)
+        for column in COLUMNS:
+            self.add_column(column, key=column)
+
+    @property
+    def selected_id(self) -> int | None:
+        if not self.show_cursor or not self.row_count:
+            return None
+        return int(self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value)
+
+    def action_cursor_up(self) -> None:
+        if self.show_cursor or not self.row_count:
+            super().action_cursor_up()
         else:
-            self.selected_id = ids[max(0, min(len(ids) - 1, ids.index(self.selected_id) + step))]
-        self.changed()
+            self.show_cursor = True
+            self.move_cursor(row=self.row_count - 1, animate=False)
 
-    def build(self) -> Text:
-        u = self.update_
-        if u is None or not u.clients:
-            return Text("no clients yet: press c", style="dim")
-        clients = list(u.clients)
-        height = self.content_size.height
-        # Keep the selection in view; otherwise show the newest.
-        index = next((i for i, c in enumerate(clients) if c.id == self.selected_id), len(clients) - 1)
-        start = max(0, min(index - height // 2, len(clients) - height)) if height else 0
-        shown = clients[start : start + height] if height else clients
-        by_port = {c.client_port: c for c in u.snapshot.connections}
-        lines = []
-        for client in shown:
-            line = Text(f"#{client.id:<4}", style="bold reverse" if client.id == self.selected_id else "bold")
-            line.append(f" {client.state:<10}", style=COLOURS.get(client.state, ""))
-            line.append(f" :{client.local_port or '-':<6}")
-            line.append_text(server_side(client, by_port))
-            if client.last_reply:
-                line.append(f"  «{plain(client.last_reply)}»", style="dim")  # the server's bytes, whatever they are
-            if client.error:
-                line.append(f"  {plain(client.error)}", style="red")
-            lines.append(line)
-        if start:
-            lines[0] = Text(f"… {start} above", style="dim")
-        return fit(lines, height, "below")
+    def action_cursor_down(self) -> None:
+        if self.show_cursor or not self.row_count:
+            super().action_cursor_down()
+        else:
+            self.show_cursor = True
+            self.move_cursor(row=0, animate=False)
+
+    def show_rows(self, old: tuple, new: tuple) -> None:
+        """From the rows drawn (old) to the rows wanted (new): only what changed is touched,
+        so a thousand clients cost a comparison each."""
+        selected = self.selected_id
+        before = {row[0].id: row for row in old}
+        wanted = {client.id for client, _ in new}
+        for gone in before.keys() - wanted:
+            self.remove_row(str(gone))
+        for row in new:
+            client = row[0]
+            if client.id not in before:
+                self.add_row(*cells(*row), key=str(client.id))
+            elif before[client.id] != row:
+                for column, cell in zip(COLUMNS, cells(*row), strict=True):
+                    self.update_cell(str(client.id), column, cell, update_width=True)
+        if selected is None or selected not in wanted:
+            self.show_cursor = False
+            self.scroll_end(animate=False)  # nothing selected: show the newest
+        else:
+            self.move_cursor(row=self.get_row_index(str(selected)), animate=False)
+
+
+class ClientsPanel(Panel):
+    DEFAULT_CSS = """
+    ClientsPanel:focus-within {
+        border: round $accent;
+    }
+    ClientsPanel > Static {
+        color: $text-muted;
+    }
+    """
+    BORDER_TITLE = "clients (up/down select)"
+
+    # (client, its connection as the kernel has it): the rows of the table, in order.
+    rows = var(())
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("no clients yet: press c", style="dim"))
+        yield ClientTable()
+
+    @property
+    def selected_id(self) -> int | None:
+        return self.query_one(ClientTable).selected_id
+
+    def watch_latest(self, update) -> None:
+        if update is not None:
+            # Watching a busy server with no clients of ours: skip indexing its connections.
+            by_port = {c.client_port: c for c in update.snapshot.connections} if update.clients else {}
+            self.rows = tuple((client, by_port.get(client.local_port)) for client in update.clients)
+
+    def watch_rows(self, old: tuple, new: tuple) -> None:
+        self.query_one(Static).display = not new
+        self.query_one(ClientTable).show_rows(old, new)

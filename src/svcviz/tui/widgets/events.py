@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections import deque
 
 from rich.text import Text
+from textual.reactive import reactive
 
 from svcviz.plain import plain
 from svcviz.tui.widgets.text import Panel, one_per_row
@@ -30,18 +30,13 @@ COLOURS = {
 
 
 class EventsPanel(Panel):
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.events: deque = deque(maxlen=KEEP)
+    BORDER_TITLE = "events"
 
-    def add(self, events) -> None:
-        if events:
-            self.events.extend(events)
-            self.changed()
+    log = reactive(())  # the newest KEEP events, oldest first: bound to the app's event_log
 
-    def build(self) -> Text:
+    def render(self) -> Text:
         height = self.content_size.height
-        shown = list(self.events)[-height:] if height else list(self.events)
+        shown = self.log[-height:] if height else self.log
         lines = []
         for event in shown:
             stamp = time.strftime("%H:%M:%S", time.localtime(event.time)) + f".{int(event.time * 10) % 10}"

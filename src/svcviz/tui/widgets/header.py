@@ -3,44 +3,60 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.reactive import reactive, var
+from textual.widget import Widget
 
 from svcviz.plain import plain
 from svcviz.servers.registry import model_of
-from svcviz.tui.widgets.text import Panel, one_per_row
+from svcviz.tui.widgets.text import one_per_row
 
 
-class LabHeader(Panel):
-    def __init__(self, **kwargs) -> None:
+class LabHeader(Widget):
+    DEFAULT_CSS = """
+    LabHeader {
+        height: 2;
+        background: $panel;
+    }
+    """
+
+    latest = var(None)
+    paused = reactive(False)
+    config = reactive(None)
+    server_pid = reactive(None)
+    status = reactive("")
+    backlogs = reactive(())  # as the kernel has them: what a watched server's header shows
+    program = reactive(None)  # a watched server's (name, cmdline), as it set them
+
+    def __init__(self, *, watching: bool, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.update_ = None
-        self.paused = False
-        self.watching = False
+        self.watching = watching
 
-    def show(self, update, *, paused: bool, watching: bool) -> None:
-        self.update_, self.paused, self.watching = update, paused, watching
-        self.changed()
+    def watch_latest(self, update) -> None:
+        if update is not None:
+            self.config, self.server_pid, self.status = update.config, update.server_pid, update.status
+            self.backlogs = tuple(sock.backlog for sock in update.snapshot.listen)
+            root = update.snapshot.process(update.snapshot.root_pid) if self.watching else None
+            self.program = None if root is None else (root.name, root.cmdline)
 
-    def build(self) -> Text:
-        u = self.update_
-        if u is None:
+    def render(self) -> Text:
+        config = self.config
+        if config is None:
             return Text(" svcviz  starting the lab…", style="bold")
-        config = u.config
         top = Text(" svcviz ", style="bold reverse")
         top.append(f" {config.model} ", style="bold")
         top.append(f" {config.host}:{config.port} ")
-        top.append(f" pid {u.server_pid if u.server_pid is not None else '-'} ")
-        top.append(f" {u.status} ", style="green" if u.status in ("running", "watching") else "bold red")
+        top.append(f" pid {self.server_pid if self.server_pid is not None else '-'} ")
+        top.append(f" {self.status} ", style="green" if self.status in ("running", "watching") else "bold red")
         top.append(" paused " if self.paused else " live ", style="bold yellow reverse" if self.paused else "dim")
         if self.watching:
             top.append(" watch mode: model keys off ", style="dim")
-        if self.watching:
-            backlogs = ", ".join(str(sock.backlog) for sock in u.snapshot.listen) or "-"
+            backlogs = ", ".join(str(backlog) for backlog in self.backlogs) or "-"
             second = Text(f" backlog: {backlogs} (from the kernel; the rest is its own)", style="dim")
-            root = next((p for p in u.snapshot.processes if p.pid == u.snapshot.root_pid), None)
-            if root is not None:
+            if self.program is not None:
                 # Which program this is: its own name and command line, shown as plain text.
-                second.append(f"   {plain(root.name)}: ", style="bold")
-                second.append(plain(root.cmdline or "-"))
+                name, cmdline = self.program
+                second.append(f"   {plain(name)}: ", style="bold")
+                second.append(plain(cmdline or "-"))
             return one_per_row([top, second])
         model = model_of(config.model)
         forks = model is not None and model.forks

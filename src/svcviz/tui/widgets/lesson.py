@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.reactive import reactive
 
 from svcviz.servers.registry import model_of
 from svcviz.tui.lessons import lesson_for
@@ -10,17 +11,23 @@ from svcviz.tui.widgets.text import Panel
 
 
 class LessonPanel(Panel):
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.model: str | None = None
+    DEFAULT_CSS = """
+    LessonPanel {
+        border: round $secondary;
+        text-wrap: wrap;
+        text-overflow: fold;
+    }
+    """
+    BORDER_TITLE = "lesson"
 
-    def show(self, model: str) -> None:
-        if model != self.model:
-            self.model = model
-            self.changed()
+    model = reactive("")
 
-    def build(self) -> Text:
-        if self.model is None:
+    def watch_latest(self, update) -> None:
+        if update is not None:
+            self.model = update.config.model
+
+    def render(self) -> Text:
+        if not self.model:
             return Text("")
         known = model_of(self.model)
         lesson = lesson_for(known)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.geometry import Size
+from textual.reactive import reactive, var
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from svcviz.servers.registry import model_of
-from svcviz.tui.widgets.text import Panel, one_per_row, port_of
+from svcviz.tui.widgets.text import ids_by_port, port_of
 
 STATES = {
     "R": "running",
@@ -20,12 +24,12 @@ STATES = {
 MAX_BADGES = 12
 
 
-def tree_order(snapshot) -> list[tuple[int, object]]:
+def tree_order(root_pid: int, processes) -> list[tuple[int, object]]:
     """(depth, process) depth-first from the root; processes whose parent is not in the
     tree (adopted orphans) come last, at depth 0."""
     by_parent: dict[int, list] = {}
-    pids = {p.pid for p in snapshot.processes}
-    for process in snapshot.processes:
+    pids = {p.pid for p in processes}
+    for process in processes:
         by_parent.setdefault(process.ppid, []).append(process)
     ordered: list[tuple[int, object]] = []
 
@@ -34,8 +38,8 @@ def tree_order(snapshot) -> list[tuple[int, object]]:
         for child in sorted(by_parent.get(process.pid, ()), key=lambda p: p.pid):
             walk(child, depth + 1)
 
-    roots = [p for p in snapshot.processes if p.pid == snapshot.root_pid or p.ppid not in pids]
-    for root in sorted(roots, key=lambda p: (p.pid != snapshot.root_pid, p.pid)):
+    roots = [p for p in processes if p.pid == root_pid or p.ppid not in pids]
+    for root in sorted(roots, key=lambda p: (p.pid != root_pid, p.pid)):
         walk(root, 0)
     return ordered
 
@@ -61,43 +65,67 @@ def fd_badges(process, client_ids: dict[int, int]) -> Text:
     return badges
 
 
-class ServerPanel(Panel):
+class ServerPanel(ScrollView):
+    """The tree, a row per process (and per thread where the model has them): a virtual
+    list, so only the rows on screen are drawn (200 processes at 10/s add up); the rest
+    are a scroll away."""
+
+    DEFAULT_CSS = """
+    ServerPanel {
+        border: round $primary;
+        border-title-color: $accent;
+    }
+    """
+    BORDER_TITLE = "server: processes, threads, fds"
+
+    latest = var(None)
+    root_pid = reactive(None)
+    processes = reactive(None)  # None until the first sample
+    list_threads = reactive(False)
+    client_ids = reactive({})
+
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.update_ = None
-        self._key = None
+        self.rows: list[tuple[int, object, object]] = []  # (depth, process, thread or None)
 
-    def show(self, update) -> None:
-        # Most samples find the tree as it was: comparing it costs a tenth of drawing it.
-        key = (update.snapshot.processes, update.config.model, tuple((c.local_port, c.id) for c in update.clients))
-        if key == self._key:
+    def watch_latest(self, update) -> None:
+        if update is None:
             return
-        self.update_, self._key = update, key
-        self.changed()
-
-    def build(self) -> Text:
-        u = self.update_
-        if u is None or not u.snapshot.processes:
-            return Text("no server process" if u is not None else "", style="dim")
-        client_ids = {c.local_port: c.id for c in u.clients if c.local_port}
+        # Most samples find the tree as it was: the same tuple, so nothing is redone.
+        self.root_pid, self.processes = update.snapshot.root_pid, update.snapshot.processes
         # A watched server's model is unknown: its threads are listed, as for our threaded ones.
-        model = model_of(u.config.model)
-        list_threads = model is None or model.threaded
-        height = self.content_size.height or 1000
-        lines: list[Text] = []
-        hidden = 0
-        # Only the rows that fit are built (200 processes at 10/s add up); the rest are counted.
-        for depth, process in tree_order(u.snapshot):
-            rows = 1 + (len(process.threads) - 1 if list_threads and not process.zombie else 0)
-            if len(lines) + rows > height - 1:
-                hidden += rows
-                continue
-            lines.append(process_line(process, depth, client_ids))
-            if list_threads and not process.zombie:
-                lines.extend(thread_line(thread, depth) for thread in process.threads if thread.tid != process.pid)
-        if hidden:
-            lines.append(Text(f"… {hidden} more lines", style="dim"))
-        return one_per_row(lines)
+        model = model_of(update.config.model)
+        self.list_threads = model is None or model.threaded
+        self.client_ids = ids_by_port(update.clients)
+
+    def watch_processes(self) -> None:
+        self._order()
+
+    def watch_list_threads(self) -> None:
+        self._order()
+
+    def _order(self) -> None:
+        self.rows = []
+        for depth, process in tree_order(self.root_pid, self.processes or ()):
+            self.rows.append((depth, process, None))
+            if self.list_threads and not process.zombie:
+                self.rows.extend((depth, process, t) for t in process.threads if t.tid != process.pid)
+        self.virtual_size = Size(self.size.width, max(1, len(self.rows)))
+
+    def render_line(self, y: int) -> Strip:
+        index = round(self.scroll_y) + y
+        if not self.rows:
+            line = Text("" if self.processes is None else "no server process" if y == 0 else "", style="dim")
+        elif index >= len(self.rows):
+            line = Text("")
+        else:
+            depth, process, thread = self.rows[index]
+            line = process_line(process, depth, self.client_ids) if thread is None else thread_line(thread, depth)
+        width = self.scrollable_content_region.width
+        line.truncate(width, overflow="ellipsis")
+        console = self.app.console
+        # The panel's colours under the row's own styles, padded to the width.
+        return Strip(console.render_lines(line, console.options.update_width(width), style=self.rich_style)[0], width)
 
 
 def process_line(process, depth: int, client_ids: dict[int, int]) -> Text:

@@ -2,41 +2,71 @@
 
 from __future__ import annotations
 
-from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual.widgets import Label, Sparkline
 
 from svcviz.tui.history import SERIES, History
-from svcviz.tui.widgets.text import Panel, one_per_row
-
-BARS = "▁▂▃▄▅▆▇█"
-LABEL = 10
-FIGURE = 6
+from svcviz.tui.widgets.text import Panel
 
 
-def spark(values: list[int | None]) -> str:
-    peak = max((v for v in values if v is not None), default=0)
-    out = []
-    for value in values:
-        if value is None:
-            out.append(" ")
-        elif peak == 0:
-            out.append(BARS[0])
-        else:
-            out.append(BARS[min(len(BARS) - 1, value * (len(BARS) - 1) // peak)])
-    return "".join(out)
+class Figure(Widget):
+    """The newest value of a series, right of its sparkline."""
+
+    DEFAULT_CSS = """
+    Figure {
+        width: 6;
+        text-align: right;
+    }
+    """
+
+    value = reactive(0)
+
+    def render(self) -> str:
+        return str(self.value)
 
 
 class SparksPanel(Panel):
-    def __init__(self, history: History, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.history = history
+    DEFAULT_CSS = """
+    SparksPanel {
+        border: round $secondary;
+    }
+    SparksPanel Horizontal {
+        height: 1;
+    }
+    SparksPanel Label {
+        width: 10;
+        text-style: bold;
+    }
+    SparksPanel Sparkline {
+        width: 1fr;
+    }
+    SparksPanel #spark-zombies > .sparkline--max-color {
+        color: $error;
+    }
+    SparksPanel #spark-zombies > .sparkline--min-color {
+        color: $error 30%;
+    }
+    """
+    BORDER_TITLE = "last minute"
 
-    def build(self) -> Text:
-        width = max(0, self.content_size.width - LABEL - FIGURE)
-        lines = []
-        columns = self.history.all_columns(width)
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.history = History()
+
+    def compose(self) -> ComposeResult:
         for name in SERIES:
-            line = Text(f"{name:<{LABEL}}", style="bold")
-            line.append(spark(columns[name]), style="red" if name == "zombies" else "cyan")
-            line.append(f"{self.history.latest(name):>{FIGURE}}")
-            lines.append(line)
-        return one_per_row(lines)
+            with Horizontal():
+                yield Label(name)
+                yield Sparkline((), id=f"spark-{name}")
+                yield Figure(id=f"figure-{name}")
+
+    def watch_latest(self, update) -> None:
+        if update is None:
+            return
+        self.history.add(update.snapshot)
+        for name in SERIES:
+            self.query_one(f"#spark-{name}", Sparkline).data = self.history.series(name)
+            self.query_one(f"#figure-{name}", Figure).value = self.history.latest(name)

@@ -1,8 +1,9 @@
-"""What the panels share: a base that repaints only on change, and fitting rows into a box."""
+"""What the panels share: a bordered base fed by the app's newest update, and fitting rows into a box."""
 
 from __future__ import annotations
 
 from rich.text import Text
+from textual.reactive import var
 from textual.widget import Widget
 
 
@@ -31,27 +32,27 @@ def port_of(address: str | None) -> int | None:
         return None
 
 
+def ids_by_port(clients) -> dict[int, int]:
+    """Local port -> client id: how a panel names the connection of one of our clients."""
+    return {c.local_port: c.id for c in clients if c.local_port}
+
+
 class Panel(Widget):
-    """A panel that repaints only when what it shows changed.
+    """A bordered panel drawn from the app's newest LabUpdate (bound as `latest`).
 
-    The lab posts ten updates a second and most leave a panel as it was; building the text
-    is cheap, painting it is not (a 200-process tree is most of a frame)."""
+    The lab posts ten updates a second and most leave a panel as it was. So `latest` itself
+    repaints nothing: each panel's watch_latest copies the parts it draws into reactive
+    attributes, and Textual repaints only when one of them differs. The observer reuses
+    unchanged objects, so most of those comparisons are identity checks."""
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self._text: Text | None = None
-        self._built_for: tuple[int, int] = (0, 0)
+    # Panels count the rows they fill: a long line is cut, never wrapped onto the next.
+    DEFAULT_CSS = """
+    Panel {
+        border: round $primary;
+        border-title-color: $accent;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    """
 
-    def build(self) -> Text:
-        raise NotImplementedError
-
-    def changed(self) -> None:
-        text = self.build()
-        if text != self._text or self._built_for != tuple(self.content_size):
-            self._text, self._built_for = text, tuple(self.content_size)
-            self.refresh()
-
-    def render(self) -> Text:
-        if self._text is None or self._built_for != tuple(self.content_size):
-            self._text, self._built_for = self.build(), tuple(self.content_size)
-        return self._text
+    latest = var(None)
