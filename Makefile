@@ -21,6 +21,7 @@ test: lint
 lint: $(BIN)/svcviz
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 screenshots: $(BIN)/svcviz

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from svcviz.observe.snapshot import Event, Fd, Process, Snapshot
 
+TYPE_CHECKING = False  # as in snapshot.py: no `typing` at run time
+if TYPE_CHECKING:
+    from svcviz.observe.snapshot import EventKind
+
 
 def diff(prev: Snapshot, next: Snapshot) -> list[Event]:
     events: list[Event] = []
@@ -26,7 +30,7 @@ class _Sayer:
         self.time = time
         self.events = events
 
-    def __call__(self, kind: str, text: str, pid: int | None) -> None:
+    def __call__(self, kind: EventKind, text: str, pid: int | None) -> None:
         self.events.append(Event(self.time, kind, text, pid))
 
 
@@ -95,7 +99,7 @@ def _fds(was: Process, now: Process, say: _Sayer) -> None:
             say("fd_open", f"fd {number} opened in {now.pid} ({_describe(fd)})", now.pid)
 
 
-def _identity(fd: Fd) -> tuple:
+def _identity(fd: Fd) -> tuple[object, ...]:
     """What makes two fds with one number the same open file (for sockets: the inode)."""
     return (fd.kind, fd.inode) if fd.inode else (fd.kind,)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from svcviz.observe.snapshot import Connection, Fd, ListenSocket, Process, Snapshot
 
 
-def to_json(snapshot: Snapshot) -> dict:
+def to_json(snapshot: Snapshot) -> dict[str, object]:
     return {
         "time": snapshot.time,
         "root_pid": snapshot.root_pid,
@@ -25,7 +25,7 @@ def to_json(snapshot: Snapshot) -> dict:
     }
 
 
-def _listen(sock: ListenSocket) -> dict:
+def _listen(sock: ListenSocket) -> dict[str, object]:
     return {
         "addr": sock.addr,
         "port": sock.port,
@@ -37,7 +37,7 @@ def _listen(sock: ListenSocket) -> dict:
     }
 
 
-def _process(process: Process) -> dict:
+def _process(process: Process) -> dict[str, object]:
     return {
         "pid": process.pid,
         "ppid": process.ppid,
@@ -53,7 +53,7 @@ def _process(process: Process) -> dict:
     }
 
 
-def _fd(fd: Fd) -> dict:
+def _fd(fd: Fd) -> dict[str, object]:
     return {
         "fd": fd.fd,
         "kind": fd.kind,
@@ -64,7 +64,7 @@ def _fd(fd: Fd) -> dict:
     }
 
 
-def _connection(conn: Connection) -> dict:
+def _connection(conn: Connection) -> dict[str, object]:
     return {
         "client": conn.client,
         "server": conn.server,

@@ -13,6 +13,7 @@ import resource
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from svcviz import procstat
@@ -27,6 +28,12 @@ BY_SERVER_THEN_CLIENT_PORT = operator.itemgetter(0, 3)  # TcpRow: local, remote_
 # Fds, threads and connections kept for reuse: two generations, the older dropped when the
 # newer grows past this (churn), so a busy server cannot grow them without bound.
 OBJECTS_KEPT = 32768
+
+TYPE_CHECKING = False  # as in snapshot.py: `typing` only for the type checker
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    Made = TypeVar("Made")
 
 
 class ObserveError(Exception):
@@ -46,7 +53,7 @@ class _Kept:
         self.result: object = None
         self.reused = False
 
-    def get(self, inputs: object, make):
+    def get(self, inputs: object, make: Callable[[], Any]) -> Any:
         self.reused = self.inputs is not None and self.inputs == inputs
         if not self.reused:
             self.inputs, self.result = inputs, make()
@@ -87,9 +94,9 @@ class _Record:
     @classmethod
     def read(cls, pid: int, ino: int) -> _Record | None:
         """A process not seen before (or a new one with a seen pid): its stat; None if gone."""
-        text = procfs.read_text(f"/proc/{pid}/stat")
+        text = procstat.read_text(f"/proc/{pid}/stat")
         stat = procstat.stat_of(text)
-        return None if stat is None else cls(ino, text, stat)
+        return None if text is None or stat is None else cls(ino, text, stat)
 
     def keep_open(self, pid: int) -> bool:
         """Keep its stat and schedstat open: each sample reads them again (pread) without
@@ -107,14 +114,14 @@ class _Record:
         self.stat_fd = self.schedstat_fd = None
 
     def _read(self, pid: int, fd: int | None, name: str) -> str | None:
-        return procfs.reread(fd) if fd is not None else procfs.read_text(f"/proc/{pid}/{name}")
+        return procfs.reread(fd) if fd is not None else procstat.read_text(f"/proc/{pid}/{name}")
 
     def update(self, pid: int) -> bool:
         """Bring stat up to date (False: the process is gone) and tell if it is quiet."""
         text = self._read(pid, self.stat_fd, "stat")
         if text != self.stat_text:
             stat = procstat.stat_of(text)
-            if stat is None:
+            if text is None or stat is None:
                 return False
             if stat.name != self.stat.name:  # exec: another program, another command line
                 self.cmdline = None
@@ -180,8 +187,8 @@ class Observer:
         self._outsiders: dict[int, int] = {}  # pid -> /proc inode, of processes seen outside the tree
         self._root_start: int | None = None
         self._lock = threading.Lock()  # one sample at a time: they share the netlink socket
-        self._objects: dict[tuple, object] = {}
-        self._previous_objects: dict[tuple, object] = {}
+        self._objects: dict[tuple[object, ...], object] = {}
+        self._previous_objects: dict[tuple[object, ...], object] = {}
         # What the last sample derived, kept to be reused while its inputs stay equal
         # (most of a server sleeps between samples): see _sample.
         self._holders = _Kept()
@@ -195,7 +202,7 @@ class Observer:
         self._followed_port = port
         self._looked_for: tuple[frozenset[int], int | None] = (frozenset(), None)  # see listener_on
         try:
-            self.root_pid = self._root_listening_on(port) if port is not None else self._existing(pid)
+            self.root_pid = self._root_listening_on(port) if port is not None else self._existing(pid or 0)
             tree = self._tree()
             if self.root_pid not in tree:  # it exited while we looked
                 raise TargetError(f"process {self.root_pid} is gone")
@@ -525,7 +532,7 @@ class Observer:
                     row.state,
                     pid,
                     fd,
-                    serving_threads.get((pid, fd)),
+                    serving_threads.get((pid, fd)) if pid is not None and fd is not None else None,
                 )
             )
         for row in sorted(knocking, key=lambda row: (row.remote, row.local_port)):
@@ -533,14 +540,14 @@ class Observer:
                 connections.append(self._made(Connection, row.local, row.remote, "syn_sent", row.state))
         return tuple(connections)
 
-    def _made(self, kind: type, *fields):
+    def _made(self, kind: type[Made], *fields: object) -> Made:
         """kind(*fields), reusing the previous sample's equal object: most fds and
         connections do not change between samples, and a frozen dataclass is slow to make."""
         key = (kind, *fields)
         made = self._objects.get(key)
         if made is None:
             made = self._objects[key] = self._previous_objects.get(key) or kind(*fields)
-        return made
+        return made  # type: ignore[return-value]  # keyed by kind: what is stored is a kind
 
     def _process(
         self,
@@ -623,7 +630,7 @@ class Observer:
     def __enter__(self) -> Observer:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

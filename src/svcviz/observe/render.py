@@ -101,7 +101,7 @@ def _fds_text(fds: tuple[Fd, ...]) -> str:
 def _tree(snapshot: Snapshot) -> RenderableType:
     tree = Tree(Text("processes", style="bold"))
     pids = {p.pid for p in snapshot.processes}
-    nodes = {}
+    nodes: dict[int, Tree] = {}
     for process in snapshot.processes:  # parents come before their children
         parent = nodes.get(process.ppid) if process.ppid in pids and not process.adopted else None
         node = (parent or tree).add(_label(process))

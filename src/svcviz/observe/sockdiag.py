@@ -39,7 +39,7 @@ SOCKID_PORTS = struct.Struct("!HH")
 # nlmsghdr, then struct inet_diag_msg: family, state, timer, retrans; sockid (ports in
 # network order, src, dst, ifindex and cookie skipped); expires, rqueue, wqueue, uid, inode.
 MESSAGE = struct.Struct("=IHHII4B2H16s16s12x5I")
-ADDR_LEN = {socket.AF_INET: 4, socket.AF_INET6: 16}
+ADDR_LEN: dict[int, int] = {socket.AF_INET: 4, socket.AF_INET6: 16}
 SWAP_PORTS = sys.byteorder == "little"
 
 
@@ -81,7 +81,7 @@ def _port(raw: int) -> int:
     return ((raw & 0xFF) << 8) | (raw >> 8) if SWAP_PORTS else raw
 
 
-class _Hosts(dict):
+class _Hosts(dict[tuple[int, bytes], str]):
     """(family, packed address) -> text, remembered: a server's sockets share few addresses."""
 
     def __missing__(self, key: tuple[int, bytes]) -> str:
@@ -94,7 +94,9 @@ class _Hosts(dict):
         return text
 
 
-def parse_message(message: bytes | memoryview, offset: int = 0, hosts: dict | None = None) -> TcpRow:
+def parse_message(
+    message: bytes | memoryview, offset: int = 0, hosts: dict[tuple[int, bytes], str] | None = None
+) -> TcpRow:
     """The socket in one netlink message (header included) at offset."""
     hosts = _Hosts() if hosts is None else hosts
     (
@@ -150,8 +152,8 @@ class SockDiag:
         self.sock.settimeout(DUMP_TIMEOUT)  # the kernel answers at once; never hang a sample
         self._buffer = bytearray(1 << 17)
         self._hosts = _Hosts()
-        self._seqs: dict[tuple, int] = {}  # per kind of dump: its sequence number
-        self._known: dict[tuple, list[_Chunk]] = {}  # per kind of dump: what the last one received
+        self._seqs: dict[tuple[object, ...], int] = {}  # per kind of dump: its sequence number
+        self._known: dict[tuple[object, ...], list[_Chunk]] = {}  # per kind of dump: what the last one received
         self._answered = True  # the last dump was read to its end
 
     def dump(
@@ -231,5 +233,5 @@ class SockDiag:
     def __enter__(self) -> SockDiag:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

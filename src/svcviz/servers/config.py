@@ -105,9 +105,10 @@ class ServerConfig:
             raise ServerError(f"--workers {self.workers}: must be at least 1")
         model = model_of(self.model)
         pool = model is not None and model.has_pool
-        if pool and not model.threaded and self.workers + 1 > self.cap_procs:
+        threaded = model is not None and model.threaded
+        if pool and not threaded and self.workers + 1 > self.cap_procs:
             raise ServerError(f"--workers {self.workers}: the process cap is {self.cap_procs} (--cap-procs)")
-        if pool and model.threaded and self.workers + 1 > self.cap_threads:
+        if pool and threaded and self.workers + 1 > self.cap_threads:
             raise ServerError(f"--workers {self.workers}: the thread cap is {self.cap_threads} (--cap-threads)")
         if self.max_memory is not None and not 16 <= self.max_memory <= 1_048_576:
             raise ServerError(f"--max-memory {self.max_memory}: must be 16..1048576 MB")

@@ -24,6 +24,8 @@ goes straight back to accept(), so clients are served in parallel. What goes wro
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
+from types import FrameType
 
 from svcviz.servers.config import SIGCHLD_MODES, ServerConfig
 from svcviz.servers.limits import Children, reap_all
@@ -31,11 +33,15 @@ from svcviz.servers.net import Acceptor, announce, handle_connection, make_liste
 from svcviz.servers.notice import NOTE, notify
 
 
-def _reap(signum, frame) -> None:
+def _reap(signum: int, frame: FrameType | None) -> None:
     reap_all()
 
 
-HANDLERS = {"default": signal.SIG_DFL, "ignore": signal.SIG_IGN, "reap": _reap}
+HANDLERS: dict[str, signal.Handlers | Callable[[int, FrameType | None], None]] = {
+    "default": signal.SIG_DFL,
+    "ignore": signal.SIG_IGN,
+    "reap": _reap,
+}
 
 
 class SigchldControl:

@@ -14,6 +14,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from types import FrameType
 
 from svcviz import procstat
 from svcviz.servers.config import ServerError
@@ -102,7 +103,7 @@ def _die_with_keeper(server: int, keeper: int) -> None:
     that is the orphan lesson. Adopted by anyone else (init, or after svcviz died): die.
     """
 
-    def parent_died(signum, frame) -> None:
+    def parent_died(signum: int, frame: FrameType | None) -> None:
         if os.getppid() != keeper:
             os._exit(1)
 

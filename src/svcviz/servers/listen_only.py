@@ -26,6 +26,7 @@ def serve(config: ServerConfig) -> None:
     try:
         fd.recv(1024)  # handle_connection(f, f) on the listening fd
     except OSError as exc:
-        notify(ERROR, f"read from the listening socket: {exc.strerror} ({errno.errorcode[exc.errno]})")
+        code = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+        notify(ERROR, f"read from the listening socket: {exc.strerror} ({code})")
     while True:  # keep the socket, and its queue, for the user to look at
         signal.pause()

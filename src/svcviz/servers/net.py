@@ -60,7 +60,7 @@ class Acceptor:
         """accept(fd, NULL, NULL)."""
         return self.accept_peer(listener)[0]
 
-    def accept_peer(self, listener: socket.socket) -> tuple[socket.socket, tuple]:
+    def accept_peer(self, listener: socket.socket) -> tuple[socket.socket, tuple[str, int]]:
         """accept(fd, &peer, &len): who connected, as the kernel recorded it at accept.
 
         Keep that record to name the client later: a client that has reset its connection

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from types import FrameType
 
 from svcviz.servers.config import ServerConfig, ServerError
 from svcviz.servers.limits import limit_fds, limit_memory, stop_children
@@ -27,7 +28,7 @@ class StopOnce:
     def __init__(self) -> None:
         self.stopping = False
 
-    def __call__(self, signum, frame) -> None:
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
         if not self.stopping:
             self.stopping = True
             raise Stop()

@@ -15,11 +15,13 @@ to other people on the network.
 
 from __future__ import annotations
 
+import socket
+
 from svcviz.servers.config import ServerConfig
 from svcviz.servers.net import Acceptor, announce, handle_connection, make_listen
 
 
-def serve_clients(fd, delay: float) -> None:
+def serve_clients(fd: socket.socket, delay: float) -> None:
     """accept, handle, close, forever: one client at a time."""
     acceptor = Acceptor()
     while True:

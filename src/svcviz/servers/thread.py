@@ -17,6 +17,7 @@ happen here, and the server says so and keeps serving the clients it has.
 
 from __future__ import annotations
 
+import socket
 import threading
 
 from svcviz.servers.config import ServerConfig
@@ -26,7 +27,7 @@ from svcviz.servers.notice import ERROR, notify
 from svcviz.servers.ready import address_text
 
 
-def connection_thread(cfd, delay: float) -> None:
+def connection_thread(cfd: socket.socket, delay: float) -> None:
     handle_connection(cfd, delay)
     cfd.close()
 
@@ -44,5 +45,5 @@ def serve(config: ServerConfig) -> None:
             worker.start()
         except RuntimeError as exc:  # pthread_create failed: no memory for another stack
             limit = f" (--max-memory {config.max_memory} MB)" if config.max_memory else ""
-            notify(ERROR, f"can't start a thread for {address_text(peer)}: {exc}{limit}")
+            notify(ERROR, f"can't start a thread for {address_text(*peer[:2])}: {exc}{limit}")
             cfd.close()
