@@ -60,6 +60,21 @@ async def test_start_reports_the_bound_port_and_stop_frees_it(lab_of):
     assert listen_queue(lab.port) is None and session_pids(pid) == []
 
 
+async def test_stop_while_the_server_is_starting_leaves_nothing():
+    # The lab knows a server from its spawn, not only from its ready line: a stop (quit,
+    # model switch) that comes while Python is still importing must kill it all the same.
+    lab = Lab(ServerConfig(model="fork", port=0))
+    starting = asyncio.create_task(lab.start())
+    while not lab.server.spawned:
+        await asyncio.sleep(0.001)
+    [pid] = lab.server.spawned
+    assert lab.server_pid is None  # no ready line yet: the stop below comes mid-start
+    await lab.stop()
+    with pytest.raises(LabError, match="did not start"):
+        await starting
+    assert session_pids(pid) == []
+
+
 async def test_default_port_taken_falls_back_to_a_free_one():
     with socket.socket() as busy:
         busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -159,9 +174,9 @@ async def test_fork_blasted_never_passes_the_cap_and_a_shell_still_starts(lab_of
         most = max(most, len(update.snapshot.processes), len(children(lab.server_pid)) + 1)
         await asyncio.sleep(0.05)
     assert 1 < most <= 64
-    started = time.monotonic()
-    subprocess.run(["sh", "-c", "true"], check=True, timeout=5)
-    assert time.monotonic() - started < 1.0
+    # fork() still works for others (no EAGAIN from a full process table): how fast the shell
+    # starts is the loaded machine's business, not the lesson's.
+    subprocess.run(["sh", "-c", "true"], check=True, timeout=30)
 
 
 LAB_SCRIPT = textwrap.dedent("""

@@ -264,7 +264,10 @@ def test_fd_changes_of_a_sleeping_server_are_seen(serve, observe):
     assert idle_again.process(server.pid).fds == idle.process(server.pid).fds
     client = connect(server.port)
     with client:
-        serving = sample_until(observer, lambda s: states(s) == ["accepted"])
+        # A sample can see the kernel's accepted connection before the fd that accept()
+        # returned (its fd tables are read first): wait for both. A table wrongly kept from
+        # before the accept would never show the fd.
+        serving = sample_until(observer, lambda s: states(s) == ["accepted"] and s.connections[0].fd is not None)
         conn_fd = serving.connections[0].fd
         opened = [e for e in diff(idle_again, serving) if e.kind == "fd_open" and "connection" in e.text]
         assert [(e.pid, e.text.split()[1]) for e in opened] == [(server.pid, str(conn_fd))]

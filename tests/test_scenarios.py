@@ -3,13 +3,17 @@ truthfully, when run against a model that must not satisfy it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 
 import pytest
 
+from svcviz.lab import Lab
 from svcviz.scenarios import BY_NAME, SCENARIOS
+from svcviz.scenarios.probes import no_process_but
+from svcviz.servers.config import ServerConfig
 
 
 def svcviz(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -77,3 +81,25 @@ async def test_no_zombies_claim_fails_when_sigchld_is_left_default():
     assert not result.passed
     failed = result.claims[-1]
     assert not failed.passed and "2 zombies" in failed.observed
+
+
+async def test_no_new_process_claim_fails_when_a_child_is_forked_since():
+    # fork-leak-fd's "no child is forked" after EMFILE: judged by pids, so it must see a fork.
+    lab = Lab(ServerConfig(model="fork", port=0, sigchld="reap"))
+    await lab.start()
+    try:
+        before = await lab.sample()
+        probe = no_process_but({p.pid for p in before.snapshot.processes})
+        assert probe(before).holds
+        await lab.add_clients(1, "interactive")
+        update = before
+        for _ in range(500):
+            update = await lab.sample()
+            if len(update.snapshot.processes) == 2:
+                break
+            await asyncio.sleep(0.01)
+        [child] = [p.pid for p in update.snapshot.processes if p.pid != lab.server_pid]
+        look = probe(update)
+        assert not look.holds and f"new: pid {child}" in look.observed
+    finally:
+        await lab.stop()

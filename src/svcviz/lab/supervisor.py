@@ -75,6 +75,8 @@ class Supervisor:
         # asyncio, so the set is shared with it (mutated, never rebound).
         self.spawned: set[int] = set()
         self._proc: asyncio.subprocess.Process | None = None
+        # The server between spawn and its ready line: stop() must kill it too.
+        self._starting: asyncio.subprocess.Process | None = None
         self._tasks: list[asyncio.Task] = []
 
     @property
@@ -96,6 +98,8 @@ class Supervisor:
         return started
 
     async def stop(self) -> None:
+        if self._starting is not None:  # its start then fails: the ready line never comes
+            kill_session(self._starting.pid)
         proc, self._proc = self._proc, None
         if proc is None:
             return
@@ -117,8 +121,9 @@ class Supervisor:
 
     def kill_all(self) -> None:
         """SIGKILL every process of the server's session, at once (atexit, a cap breached)."""
-        if self.pid is not None:
-            kill_session(self.pid)
+        for proc in (self._proc, self._starting):
+            if proc is not None:
+                kill_session(proc.pid)
 
     def kill_root(self) -> None:
         """SIGKILL the server's root only: its children are orphaned, and adopted by svcviz."""
@@ -145,10 +150,16 @@ class Supervisor:
             preexec_fn=_die_with_parent,
         )
         self.spawned.add(proc.pid)
+        self._starting = proc
         try:
             line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)
         except asyncio.TimeoutError:
             line = b""
+        except asyncio.CancelledError:  # whoever waited for it is gone: nobody else would stop it
+            kill_session(proc.pid)
+            raise
+        finally:
+            self._starting = None
         ready = parse_ready(line.decode(errors="replace"))
         if ready is None:
             kill_session(proc.pid)

@@ -28,7 +28,9 @@ from svcviz.scenarios.probes import (
     connected,
     fd_table_full,
     listening,
+    newest_connection_forked,
     no_eof,
+    no_process_but,
     open_file_limit,
     plural,
     processes,
@@ -324,15 +326,15 @@ async def fork_leak_fd(run: Run) -> None:
     full = (
         await run.until(
             "every connection stays in the parent's fd table until it is full (RLIMIT_NOFILE)",
-            f"{limit} of {limit} fds open",
-            fd_table_full(limit),
+            f"{limit} of {limit} fds open; the last one handed to a child",
+            all_of(fd_table_full(limit), newest_connection_forked()),
         )
     )[-1]
-    forked = len(full.snapshot.processes)
+    forked = {p.pid for p in full.snapshot.processes}
     await run.throughout(
         "then accept() fails (EMFILE): later clients wait in the queue, no child is forked",
-        f"accept queue > 0; still {forked} processes",
-        all_of(queue_at_least(1), processes(forked)),
+        f"accept queue > 0; no pid but the {len(forked)} processes of the full table",
+        all_of(queue_at_least(1), no_process_but(forked)),
     )
 
 

@@ -200,6 +200,39 @@ def processes(count: int) -> Probe:
     return look
 
 
+def newest_connection_forked() -> Probe:
+    """A child holds the root's newest connection: the last accept() has been handed to fork()."""
+
+    def look(update: LabUpdate) -> Look:
+        root = update.snapshot.process(update.server_pid)
+        conns = [f for f in (root.fds if root else ()) if f.kind == "conn"]
+        if not conns:
+            return Look(False, "the server holds no connection")
+        newest = max(conns, key=lambda f: f.fd)
+        kids = [
+            p.pid
+            for p in update.snapshot.processes
+            if p.ppid == update.server_pid and newest.peer in {f.peer for f in p.fds}
+        ]
+        return Look(
+            bool(kids),
+            f"fd {newest.fd} also held by child {kids[0]}" if kids else f"no child holds fd {newest.fd} yet",
+        )
+
+    return look
+
+
+def no_process_but(pids: set[int]) -> Probe:
+    """No process in the tree that was not among pids: nothing was forked since."""
+
+    def look(update: LabUpdate) -> Look:
+        new = sorted(p.pid for p in update.snapshot.processes if p.pid not in pids)
+        procs = plural(len(update.snapshot.processes), "process")
+        return Look(not new, f"{procs}, new: pid {', '.join(map(str, new))}" if new else f"{procs}, none new")
+
+    return look
+
+
 def zombies(count: int) -> Probe:
     def look(update: LabUpdate) -> Look:
         found = [p.pid for p in update.snapshot.zombies if p.ppid == update.server_pid]

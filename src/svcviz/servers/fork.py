@@ -31,6 +31,7 @@ from svcviz.servers.config import SIGCHLD_MODES, ServerConfig
 from svcviz.servers.limits import Children, reap_all
 from svcviz.servers.net import Acceptor, announce, handle_connection, make_listen
 from svcviz.servers.notice import NOTE, notify
+from svcviz.services import load_db
 
 
 def _reap(signum: int, frame: FrameType | None) -> None:
@@ -64,6 +65,7 @@ class SigchldControl:
 def serve(config: ServerConfig) -> None:
     SigchldControl(config.sigchld)
     children = process_cap(config)
+    load_db()  # the cache, loaded once: copy-on-write fork shares it with every child
     fd = make_listen(config.host, config.port, config.backlog)
     announce(config.model, fd)
     acceptor = Acceptor()
