@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from typing import Literal
 
     FdKind = Literal["listen", "conn", "other"]
-    ConnState = Literal["queued", "accepted", "syn_sent", "syn_recv", "closing"]
+    ConnState = Literal["queued", "accepted", "syn_sent", "syn_recv", "deferred", "closing"]
     EventKind = Literal[
         "fork",
         "exit",
@@ -36,6 +36,17 @@ if TYPE_CHECKING:
         "error",
     ]
 
+# What each state is called on a screen: the server's half-open row is not the client's
+# dropped SYN, and a deferred accept (TCP_DEFER_ACCEPT) is neither.
+CONN_STATE_WORDS: dict[str, str] = {
+    "queued": "queued",
+    "accepted": "accepted",
+    "syn_sent": "knocking (SYN_SENT)",
+    "syn_recv": "half-open (SYN_RECV)",
+    "deferred": "waiting for first bytes",
+    "closing": "closing",
+}
+
 
 @dataclass(frozen=True)
 class Fd:
@@ -45,13 +56,18 @@ class Fd:
     local: str | None = None  # "127.0.0.1:6168"
     inode: int | None = None  # socket inode, the key that joins fds to /proc/net/tcp rows
     tcp_state: str | None = None  # "ESTABLISHED", "CLOSE_WAIT", ... for a socket
+    link: str = ""  # what readlink /proc/PID/fd/N says: "pipe:[123]", "anon_inode:[eventpoll]", "/dev/null"
 
 
 @dataclass(frozen=True)
 class Thread:
     tid: int
     state: str  # R, S, D, Z, T, ...
-    name: str = ""
+    name: str = ""  # comm: what the thread calls itself ("io_thd_1", "bio_close_file")
+    syscall: str | None = None  # the call it is blocked in ("accept4", "epoll_wait"); None: running or unknown
+    syscall_fd: int | None = None  # that call's fd argument, for a call that takes one
+    syscall_nr: int | None = None  # the raw number, also for a call not in observe/syscalls.py
+    syscall_readable: bool = True  # False: /proc/PID/task/TID/syscall refused (another user, not root)
 
 
 @dataclass(frozen=True)
@@ -66,6 +82,8 @@ class Process:
     readable: bool = True  # False: another user's process we may not look into
     adopted: bool = False  # was in the tree, now reparented (its parent died)
     cmdline: str = ""
+    title: str = ""  # the cmdline as the process set it now: "nginx: worker process" (controls escaped)
+    user: str = ""  # the name of its real uid (the number when it has no name)
 
     @property
     def zombie(self) -> bool:
@@ -85,6 +103,7 @@ class ListenSocket:
     pid: int | None  # the lowest pid holding it (the server's parent)
     fd: int | None
     inode: int = 0
+    holders: tuple[int, ...] = ()  # every pid holding it, oldest first
 
 
 @dataclass(frozen=True)
@@ -127,6 +146,12 @@ class Snapshot:
     @property
     def thread_total(self) -> int:
         return sum(p.thread_count for p in self.processes)
+
+    @property
+    def reuseport(self) -> bool:
+        """Several listening sockets on one address and port (SO_REUSEPORT): each its own queue."""
+        addrs = [sock.addr for sock in self.listen]
+        return len(set(addrs)) < len(addrs)
 
     @property
     def queue_length(self) -> int:
