@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from svcviz import procstat
-from svcviz.observe import procfs
+from svcviz.observe import procfs, syscalls, titles
 from svcviz.observe.sockdiag import (
     INET_DIAG_BC_JMP,
     INET_DIAG_BC_S_EQ,
@@ -179,10 +179,48 @@ def test_own_stat_read_live():
 
 
 def test_syscall_of_a_thread_blocked_in_recv():
-    number, first = procfs.parse_syscall(text("proc_task_syscall_recv.txt"))
-    assert (number, first) == (45, 14)  # recvfrom(14, ...) on x86_64
-    assert procfs.parse_syscall("running\n") is None
-    assert procfs.parse_syscall("-1 0x7ffd 0x0\n") == (-1, 0x7FFD)
+    call = syscalls.parse(text("proc_task_syscall_recv.txt"), syscalls.table("x86_64"))
+    assert (call.name, call.fd, call.number) == ("recvfrom", 14, 45)  # recvfrom(14, ...) on x86_64
+    assert syscalls.parse("running\n").running
+    assert syscalls.parse("running\n").name is None
+    outside = syscalls.parse("-1 0x7ffd 0x0\n")
+    assert (outside.name, outside.fd, outside.number) == (None, None, -1)
+    assert syscalls.parse("") == syscalls.UNKNOWN
+
+
+def test_syscall_numbers_per_architecture():
+    x86, arm = syscalls.table("x86_64"), syscalls.table("aarch64")
+    assert x86[288] == ("accept4", True) and arm[242] == ("accept4", True)
+    assert x86[232] == ("epoll_wait", True)
+    assert "epoll_wait" not in {name for name, _ in arm.values()}  # asm-generic has epoll_pwait only
+    assert arm[22] == ("epoll_pwait", True) and x86[281] == ("epoll_pwait", True)
+    assert x86[202] == ("futex", False) and arm[98] == ("futex", False)
+    assert x86[61][0] == arm[260][0] == "wait4"
+    assert syscalls.table("riscv64") == {}
+    # every call of the brief is in both tables that have it, each number once
+    for table in (x86, arm):
+        assert len({name for name, _ in table.values()}) == len(table)
+    futex = syscalls.parse("202 0x7f 0x80 0x0 0x0 0x0 0x0 0x7ffd 0x7f00\n", x86)
+    assert (futex.name, futex.fd) == ("futex", None)  # no fd argument: none reported
+    epoll = syscalls.parse("22 0x5 0xffff 0x400 0xffffffff 0x0 0x8 0x1 0x2\n", arm)
+    assert (epoll.name, epoll.fd) == ("epoll_pwait", 5)
+    unknown = syscalls.parse("999 0x1 0x2\n", x86)
+    assert (unknown.name, unknown.number) == (None, 999)
+    at_fdcwd = syscalls.parse("3 0xffffffffffffff9c 0x0\n", x86)
+    assert at_fdcwd.fd is None
+
+
+def test_titles_as_the_process_set_them():
+    assert titles.title_of("nginx: worker process\0\0\0\0") == "nginx: worker process"
+    assert titles.title_of("postgres: joe db 127.0.0.1(59934) idle\0" + " " * 20) == (
+        "postgres: joe db 127.0.0.1(59934) idle"
+    )
+    assert titles.title_of("/usr/bin/python3\0-m\0svcviz\0") == "/usr/bin/python3 -m svcviz"
+    assert titles.title_of("evil\x1b[2Jtitle\0") == "evil\\x1b[2Jtitle"
+    assert titles.title_of("") == ""
+    assert titles.user_name(0) == "root"
+    assert titles.user_name(None) == ""
+    assert titles.user_name(2**31 - 7) == str(2**31 - 7)
 
 
 def test_socket_inode():

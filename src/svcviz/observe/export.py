@@ -5,10 +5,13 @@ docs/watch-json.md documents every key; add keys, never rename or remove them.
 
 from __future__ import annotations
 
-from svcviz.observe.snapshot import Connection, Fd, ListenSocket, Process, Snapshot
+from svcviz.observe.architecture import judge
+from svcviz.observe.snapshot import CONN_STATE_WORDS, Connection, Fd, ListenSocket, Process, Snapshot, Thread
+from svcviz.observe.waits import wait_text
 
 
 def to_json(snapshot: Snapshot) -> dict[str, object]:
+    architecture = judge(snapshot)
     return {
         "time": snapshot.time,
         "root_pid": snapshot.root_pid,
@@ -22,6 +25,8 @@ def to_json(snapshot: Snapshot) -> dict[str, object]:
             "drops_delta": snapshot.counters.drops_delta,
         },
         "unreadable": list(snapshot.unreadable),
+        "architecture": {"name": architecture.name, "evidence": list(architecture.evidence)},
+        "reuseport": architecture.reuseport,
     }
 
 
@@ -34,6 +39,7 @@ def _listen(sock: ListenSocket) -> dict[str, object]:
         "pid": sock.pid,
         "fd": sock.fd,
         "inode": sock.inode,
+        "holders": list(sock.holders),
     }
 
 
@@ -44,12 +50,27 @@ def _process(process: Process) -> dict[str, object]:
         "name": process.name,
         "state": process.state,
         "threads": process.thread_count,
-        "thread_list": [{"tid": t.tid, "state": t.state, "name": t.name} for t in process.threads],
+        "thread_list": [_thread(t, process) for t in process.threads],
         "rss": process.rss,
         "fds": [_fd(fd) for fd in process.fds],
         "readable": process.readable,
         "adopted": process.adopted,
         "cmdline": process.cmdline,
+        "title": process.title,
+        "user": process.user,
+    }
+
+
+def _thread(thread: Thread, process: Process) -> dict:
+    return {
+        "tid": thread.tid,
+        "state": thread.state,
+        "name": thread.name,
+        "syscall": thread.syscall,
+        "syscall_fd": thread.syscall_fd,
+        "syscall_nr": thread.syscall_nr,
+        "syscall_readable": thread.syscall_readable,
+        "wait": wait_text(thread, process),
     }
 
 
@@ -61,6 +82,7 @@ def _fd(fd: Fd) -> dict[str, object]:
         "local": fd.local,
         "inode": fd.inode,
         "tcp_state": fd.tcp_state,
+        "link": fd.link,
     }
 
 
@@ -69,6 +91,7 @@ def _connection(conn: Connection) -> dict[str, object]:
         "client": conn.client,
         "server": conn.server,
         "state": conn.state,
+        "label": CONN_STATE_WORDS[conn.state],
         "tcp_state": conn.tcp_state,
         "pid": conn.pid,
         "fd": conn.fd,

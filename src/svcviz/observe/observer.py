@@ -17,10 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from svcviz import procstat
-from svcviz.observe import procfs
+from svcviz.observe import procfs, syscalls, titles
 from svcviz.observe.snapshot import Connection, Counters, Fd, ListenSocket, Process, Snapshot, Thread
 from svcviz.observe.sockdiag import SockDiag
 from svcviz.observe.sockets import LISTEN, SYN_SENT, TcpRow, addr_host, read_netstat, read_proc_net_tcp
+
+ESTABLISHED = 1
 
 FAMILIES = (socket.AF_INET, socket.AF_INET6)
 WILDCARDS = {"0.0.0.0", "::"}
@@ -83,6 +85,7 @@ class _Record:
     ran_now: str | None = None  # this sample's, read after stat, before the fds
     quiet: bool = False  # this sample: not run since the fds were read, so they are reused
     fds: dict[int, int | None] | None = None  # fd -> socket inode, None for other files; None: not read
+    links: dict[int, str] | None = None  # fd -> readlink text, for the fds that are not sockets
     readable: bool = True
     adopted: bool = False
     cmdline: str | None = None
@@ -138,14 +141,15 @@ class _Record:
             self.ran_now = self._read(pid, self.schedstat_fd, "schedstat")
         self.ran = self.ran_now
         fds: dict[int, int | None] = {}
+        links: dict[int, str] = {}
         readable = True
         if self.stat.state != "Z":
             try:
-                fds = procfs.read_fd_sockets(pid) or {}
+                fds = procfs.read_fd_sockets(pid, links) or {}
             except procfs.FdTableUnreadable:
                 readable = False
-        if fds != self.fds or readable != self.readable:
-            self.fds, self.readable, self.process = fds, readable, None
+        if fds != self.fds or readable != self.readable or links != self.links:
+            self.fds, self.links, self.readable, self.process = fds, links, readable, None
 
     def command_line(self, pid: int) -> str:
         if self.cmdline is None:
@@ -198,6 +202,8 @@ class Observer:
         self._explained: set[int] = set()
         self._totals = read_netstat()
         self._no_knocking_at: tuple[int, int] | None = None  # drop counters when no client waited in SYN_SENT
+        self._calls: dict[tuple[int, int], syscalls.Call | None] = {}  # this sample's syscall reads; None: refused
+        self._parsed_calls: dict[str, syscalls.Call] = {}
         self.notice: str | None = None
         self._followed_port = port
         self._looked_for: tuple[frozenset[int], int | None] = (frozenset(), None)  # see listener_on
@@ -436,6 +442,26 @@ class Observer:
         self._explained = (self._explained & inodes) | unexplained
         return listen_rows
 
+    def _deferred(self, served: list[TcpRow], families: tuple[int, ...]) -> frozenset[tuple[str, str]]:
+        """(server, client) of half-open server rows whose local client is ESTABLISHED: the
+        handshake is done, and the server holds it back until the first bytes come
+        (TCP_DEFER_ACCEPT). Asked only when there are SYN_RECV rows."""
+        half_open = {(row.local, row.remote) for row in served if row.state == "SYN_RECV"}
+        if not half_open:
+            return frozenset()
+        ports = sorted({row.local_port for row in served if row.state == "SYN_RECV"})
+        clients: list[TcpRow] = []
+        if self._diag is not None:
+            try:
+                for port in ports:
+                    for family in families:
+                        clients += self._diag.dump(family, 1 << ESTABLISHED, dport=port)
+            except OSError:
+                self._drop_netlink()
+        if self._diag is None:
+            clients = [row for row in read_proc_net_tcp(frozenset(ports)) if row.state == "ESTABLISHED"]
+        return frozenset((row.remote, row.local) for row in clients if (row.remote, row.local) in half_open)
+
     def _listening(
         self, tree: dict[int, _Record], holders: dict[int, list[tuple[int, int]]], rows: list[TcpRow]
     ) -> list[ListenSocket]:
@@ -443,7 +469,10 @@ class Observer:
         for row in rows:
             if row.inode in holders:
                 pid, fd = _first_holder(tree, holders[row.inode])
-                sockets.append(ListenSocket(row.local, row.local_port, row.rx_queue, row.tx_queue, pid, fd, row.inode))
+                pids = tuple(sorted({p for p, _ in holders[row.inode]}, key=lambda p: (tree[p].stat.start, p)))
+                sockets.append(
+                    ListenSocket(row.local, row.local_port, row.rx_queue, row.tx_queue, pid, fd, row.inode, pids)
+                )
         return sorted(sockets, key=lambda s: (s.port, s.addr))
 
     # -- the sample -----------------------------------------------------------------
@@ -463,6 +492,7 @@ class Observer:
         (fd tables are reused objects, netlink rows too): each result is kept with its
         inputs (_Kept) and reused while they are equal."""
         now = time.time()
+        self._calls = {}
         tree = self._tree()
         # The fds of the tree, and who came first (start time): all that holders depend on.
         tree_key = tuple([(pid, record.stat.start, record.fds) for pid, record in tree.items()])
@@ -470,17 +500,18 @@ class Observer:
         families = tuple(sorted(self._families)) or FAMILIES
         totals = read_netstat()
         listen_rows, served, knocking = self._port_rows(self._ports, families, totals)
+        deferred = self._deferred(served, families)
         listening = self._listening(tree, holders, self._listeners_now(listen_rows, served, holders))
         self._ports = tuple(sorted(set(self.ports) | {sock.port for sock in listening}))
         self._families = {_family(sock.addr) for sock in listening}
         served, by_inode = self._served.get(
-            (served, knocking, listening, tree_key), lambda: self._served_rows(served, listening, holders)
+            (served, knocking, listening, tree_key, deferred), lambda: self._served_rows(served, listening, holders)
         )
         sockets_reused = self._served.reused
         serving_threads = self._serving_threads(tree, by_inode)
         connections = self._connections_kept.get(
             (self._served.inputs, serving_threads),
-            lambda: self._connections(tree, holders, served, knocking, listening, serving_threads),
+            lambda: self._connections(tree, holders, served, knocking, listening, serving_threads, deferred),
         )
 
         counters = Counters(
@@ -491,7 +522,11 @@ class Observer:
         processes = tuple(
             [self._process(pid, record, listen_inodes, by_inode, sockets_reused) for pid, record in tree.items()]
         )
-        unreadable = tuple(f"pid {pid} fds: permission denied" for pid, r in tree.items() if not r.readable)
+        unreadable = tuple(f"pid {pid} fds: permission denied" for pid, r in tree.items() if not r.readable) + tuple(
+            f"pid {p.pid} thread waits: permission denied"
+            for p in processes
+            if any(not t.syscall_readable for t in p.threads)
+        )
         if len(self._objects) > OBJECTS_KEPT:
             self._previous_objects, self._objects = self._objects, {}
         snapshot = Snapshot(now, self.root_pid, tuple(listening), processes, connections, counters, unreadable)
@@ -519,6 +554,7 @@ class Observer:
         knocking: list[TcpRow],
         listening: list[ListenSocket],
         serving_threads: dict[tuple[int, int], int],
+        deferred: frozenset[tuple[str, str]],
     ) -> tuple[Connection, ...]:
         connections = []
         for row in served:
@@ -528,7 +564,7 @@ class Observer:
                     Connection,
                     row.remote,
                     row.local,
-                    _conn_state(row),
+                    _conn_state(row, deferred),
                     row.state,
                     pid,
                     fd,
@@ -570,40 +606,75 @@ class Observer:
             stat.state,
             self._threads(stat),
             stat.rss,
-            self._fds(record.fds or {}, listen_inodes, conns),
+            self._fds(record.fds or {}, record.links or {}, listen_inodes, conns),
             record.readable,
             record.adopted,
             record.command_line(pid),
+            titles.title_of(procfs.read_cmdline_raw(pid)),
+            titles.user_name(procfs.read_real_uid(pid)),
         )
         return record.process
 
     def _fds(
-        self, inodes: dict[int, int | None], listen_inodes: dict[int, ListenSocket], conns: dict[int, TcpRow]
+        self,
+        inodes: dict[int, int | None],
+        links: dict[int, str],
+        listen_inodes: dict[int, ListenSocket],
+        conns: dict[int, TcpRow],
     ) -> tuple[Fd, ...]:
         fds = []
         for fd, inode in inodes.items():
             if inode is None:
-                fds.append(self._made(Fd, fd, "other"))
+                fds.append(self._made(Fd, fd, "other", None, None, None, None, links.get(fd, "")))
             elif inode in listen_inodes:
-                fds.append(self._made(Fd, fd, "listen", None, listen_inodes[inode].addr, inode, "LISTEN"))
+                addr = listen_inodes[inode].addr
+                fds.append(self._made(Fd, fd, "listen", None, addr, inode, "LISTEN", f"socket:[{inode}]"))
             elif inode in conns:
                 row = conns[inode]
-                fds.append(self._made(Fd, fd, "conn", row.remote, row.local, inode, row.state))
+                fds.append(self._made(Fd, fd, "conn", row.remote, row.local, inode, row.state, f"socket:[{inode}]"))
             else:
-                fds.append(self._made(Fd, fd, "other", None, None, inode))
+                fds.append(self._made(Fd, fd, "other", None, None, inode, None, f"socket:[{inode}]"))
         return tuple(fds)
 
     def _threads(self, stat: procstat.Stat) -> tuple[Thread, ...]:
         if stat.state == "Z":
             return ()
         if stat.threads <= 1:
-            return (self._made(Thread, stat.pid, stat.state, stat.name),)
+            return (self._thread(stat.pid, stat.pid, stat.state, stat.name),)
         threads = []
         for tid in procfs.list_tids(stat.pid):
             task = procstat.read_stat(stat.pid, tid)
             if task is not None:
-                threads.append(self._made(Thread, tid, task.state, task.name))
+                threads.append(self._thread(stat.pid, tid, task.state, task.name))
         return tuple(threads)
+
+    def _thread(self, pid: int, tid: int, state: str, name: str) -> Thread:
+        """A thread and the call it sleeps in (a running one is not asked: it says "running")."""
+        if state in "RZX":
+            return self._made(Thread, tid, state, name)
+        call = self._call(pid, tid)
+        if call is None:
+            return self._made(Thread, tid, state, name, None, None, None, False)
+        return self._made(Thread, tid, state, name, call.name, call.fd, call.number)
+
+    def _call(self, pid: int, tid: int) -> syscalls.Call | None:
+        """/proc/PID/task/TID/syscall, read once a sample; None when the kernel refuses
+        (it needs ptrace rights over the thread: root, or the same user)."""
+        key = (pid, tid)
+        if key not in self._calls:
+            try:
+                text = procfs.read_syscall(pid, tid)
+            except PermissionError:
+                self._calls[key] = None
+            else:
+                # A thread asleep in the same call reads the same text, sample after sample.
+                call = self._parsed_calls.get(text)
+                if call is None:
+                    if len(self._parsed_calls) > OBJECTS_KEPT:
+                        self._parsed_calls.clear()
+                    call = self._parsed_calls[text] = syscalls.parse(text)
+                self._calls[key] = call
+        return self._calls[key]
 
     def _serving_threads(self, tree: dict[int, _Record], conns: dict[int, TcpRow]) -> dict[tuple[int, int], int]:
         """(pid, fd) -> the thread blocked reading that connection, in multi-threaded processes."""
@@ -615,9 +686,9 @@ class Observer:
             if not conn_fds:
                 continue
             for tid in procfs.list_tids(pid):
-                fd = procfs.blocked_in_recv(pid, tid)
-                if fd in conn_fds:
-                    found[(pid, fd)] = tid
+                call = self._call(pid, tid)
+                if call is not None and call.name in syscalls.RECEIVES and call.fd in conn_fds:
+                    found[(pid, call.fd)] = tid
         return found
 
     def close(self) -> None:
@@ -659,11 +730,11 @@ def _owner(tree: dict[int, _Record], holders: list[tuple[int, int]], root: int) 
     return _first_holder(tree, others or holders)
 
 
-def _conn_state(row: TcpRow) -> str:
+def _conn_state(row: TcpRow, deferred: frozenset[tuple[str, str]] = frozenset()) -> str:
     if row.state == "ESTABLISHED":
         return "accepted" if row.inode else "queued"
     if row.state == "SYN_RECV":
-        return "syn_recv"
+        return "deferred" if (row.local, row.remote) in deferred else "syn_recv"
     return "closing"
 
 

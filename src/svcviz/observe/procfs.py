@@ -70,9 +70,10 @@ class FdTableUnreadable(Exception):
     """The fd table is there but we may not read it (another user's process)."""
 
 
-def read_fd_sockets(pid: int) -> dict[int, int | None] | None:
+def read_fd_sockets(pid: int, links: dict[int, str] | None = None) -> dict[int, int | None] | None:
     """fd number -> socket inode (None for anything but a socket), in fd order; None if the
-    process is gone; FdTableUnreadable if we may not look."""
+    process is gone; FdTableUnreadable if we may not look. links, when given, gets every
+    fd's readlink text that is not a socket ("pipe:[123]", "anon_inode:[eventpoll]")."""
     base = f"/proc/{pid}/fd"
     try:
         names = os.listdir(base)
@@ -86,30 +87,25 @@ def read_fd_sockets(pid: int) -> dict[int, int | None] | None:
             link = os.readlink(f"{base}/{fd}")
         except OSError:
             continue  # closed between listdir and readlink
-        fds[fd] = socket_inode(link)
+        inode = fds[fd] = socket_inode(link)
+        if links is not None and inode is None:
+            links[fd] = link
     return fds
 
 
-# The syscalls a thread sits in while it waits for a client's bytes: first argument = fd.
-# (/proc/PID/task/TID/syscall prints the number, then the arguments in hex.)
-RECV_SYSCALLS = {
-    "x86_64": {0, 19, 45, 47},  # read, readv, recvfrom, recvmsg
-    "aarch64": {63, 65, 207, 212},  # read, readv, recvfrom, recvmsg
-}.get(os.uname().machine, set())
-
-
-def parse_syscall(text: str) -> tuple[int, int] | None:
-    """(syscall number, first argument) of a blocked thread; None when running or unknown."""
-    fields = text.split()
-    if len(fields) < 2 or not fields[0].lstrip("-").isdigit():
+def read_real_uid(pid: int) -> int | None:
+    """The real uid (the first of Uid: in /proc/PID/status): a worker that setuid()s after
+    the fork shows it here, and its /proc directory may stay root's (not dumpable)."""
+    text = read_text(f"/proc/{pid}/status")
+    if not text:
         return None
-    return int(fields[0]), int(fields[1], 16)
+    start = text.find("\nUid:")
+    if start < 0:
+        return None
+    fields = text[start + 5 : text.find("\n", start + 1)].split()
+    return int(fields[0]) if fields else None
 
 
-def blocked_in_recv(pid: int, tid: int) -> int | None:
-    """The fd thread tid is blocked reading, if it is blocked in a receive."""
-    text = read_text(f"/proc/{pid}/task/{tid}/syscall")
-    call = parse_syscall(text) if text else None
-    if call and call[0] in RECV_SYSCALLS:
-        return call[1]
-    return None
+def read_cmdline_raw(pid: int) -> str:
+    """/proc/PID/cmdline as it is: NUL-separated arguments, or one title a process wrote."""
+    return read_text(f"/proc/{pid}/cmdline") or ""
