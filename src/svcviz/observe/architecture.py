@@ -259,9 +259,10 @@ def _one_process(shape: _Shape, queued: int) -> tuple[str, list[str]]:
             return "unknown", [*evidence, f"one thread holds {shape.conns} connections, yet waits in no event wait"]
         if shape.conns or queued:
             what = "serves one connection" if shape.conns else "serves none"
+            rest = f"{queued} more wait{'s' if queued == 1 else ''}" if queued else "none waits"
             return "serial", [
                 *evidence,
-                f"one thread {what}; {_n(queued, 'more')} wait{'s' if queued == 1 else ''} in the queue",
+                f"one thread {what}; {rest} in the accept queue",
             ]
     return "unknown", [*evidence, HOLD_SOME]
 
