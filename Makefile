@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint clean screenshots bench soak
+.PHONY: run test lint clean screenshots bench soak real-servers
 
 $(BIN)/svcviz: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,14 @@ run: $(BIN)/svcviz
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The real servers the architecture tests name (tests/test_real_servers.py): installed
+# from the distribution (as root), never started as system services; each test runs its
+# own on a free loopback port with a temp config and data dir.
+real-servers: $(BIN)/svcviz
+	apt-get install -y -q nginx redis-server apache2 postgresql nodejs || \
+		(apt-get update -q && apt-get install -y -q nginx redis-server apache2 postgresql nodejs)
+	$(BIN)/python -m pytest tests/test_real_servers.py -m "real_servers or not real_servers" $(PYTEST_ARGS)
 
 lint: $(BIN)/svcviz
 	$(BIN)/ruff check .
