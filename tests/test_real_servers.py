@@ -170,8 +170,9 @@ def test_gunicorn_sync_is_prefork(tmp_path):
     port = free_port()
     argv = [str(VENV_BIN / "gunicorn"), "-w", "3", "-b", f"127.0.0.1:{port}", "app:app"]
     with running(argv, port, tmp_path), held(port, 2, PARTIAL_GET):
-        snapshot = settle(port, "prefork", lambda s: sum(c.state == "accepted" for c in s.connections) == 2)
-        assert len(snapshot.processes) == 4
+        snapshot = settle(
+            port, "prefork", lambda s: sum(c.state == "accepted" for c in s.connections) == 2 and len(s.processes) == 4
+        )
         assert all("gunicorn" in title for title in titles(snapshot))
 
 
@@ -199,11 +200,15 @@ def test_threading_http_server_is_thread_per_connection(tmp_path):
     port = free_port()
     argv = [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)]
     with running(argv, port, tmp_path), held(port, 3, PARTIAL_GET):
-        snapshot = settle(port, "thread-per-connection", lambda s: len(s.processes[0].threads) == 4)
-        [process] = snapshot.processes
-        assert "http.server" in process.title
-        conn_fds = {fd.fd for fd in process.fds if fd.kind == "conn"}
-        assert sorted(t.syscall_fd for t in process.threads[1:]) == sorted(conn_fds)
+        snapshot = settle(port, "thread-per-connection", lambda s: _own_threads(s.processes[0]) == 3)
+        assert "http.server" in snapshot.processes[0].title
+
+
+def _own_threads(process) -> int:
+    """How many threads each block on a connection fd of their own (the handler threads)."""
+    conn_fds = {fd.fd for fd in process.fds if fd.kind == "conn"}
+    waits = sorted(t.syscall_fd for t in process.threads[1:] if t.syscall_fd is not None)
+    return len(waits) if waits == sorted(conn_fds) and len(process.threads) == len(conn_fds) + 1 else 0
 
 
 def test_node_is_an_event_loop(tmp_path):
