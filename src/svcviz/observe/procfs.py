@@ -109,3 +109,22 @@ def read_real_uid(pid: int) -> int | None:
 def read_cmdline_raw(pid: int) -> str:
     """/proc/PID/cmdline as it is: NUL-separated arguments, or one title a process wrote."""
     return read_text(f"/proc/{pid}/cmdline") or ""
+
+
+def read_syscall(pid: int, tid: int) -> str:
+    """/proc/PID/task/TID/syscall ("" when the thread is gone); PermissionError when the
+    kernel refuses (it asks for ptrace rights over the thread)."""
+    try:
+        fd = os.open(f"/proc/{pid}/task/{tid}/syscall", os.O_RDONLY | os.O_CLOEXEC)
+    except PermissionError:
+        raise
+    except OSError:
+        return ""
+    try:
+        return os.read(fd, 512).decode()
+    except PermissionError:
+        raise
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
