@@ -215,3 +215,24 @@ def test_each_model_named_under_held_connections(model, serve):
     finally:
         for sock in held:
             sock.close()
+
+
+def test_refused_waits_are_said_not_guessed(serve, monkeypatch):
+    """The kernel refuses /proc/PID/task/TID/syscall without ptrace rights over the thread
+    (another user, or Yama's ptrace_scope, while the fds stay readable). As root on a
+    machine without Yama that cannot be made to happen, so the refusal is the one raised."""
+    server = serve("threadpool")
+    with connect(server.port), Observer(pid=server.pid) as observer:
+
+        def refuse(pid: int, tid: int) -> str:
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr("svcviz.observe.procfs.read_syscall", refuse)
+        snapshot = observer.sample()
+        threads = snapshot.process(server.pid).threads
+        assert all(not t.syscall_readable and t.syscall is None for t in threads if t.state != "R")
+        assert f"pid {server.pid} thread waits: permission denied" in snapshot.unreadable
+        arch = judge(snapshot)
+        assert arch.name == "unknown"
+        assert arch.evidence == (f"what the threads of pid {server.pid} wait in cannot be read (run as root)",)
+        assert {wait_text(t, snapshot.process(server.pid)) for t in threads} <= {"unreadable", "running"}

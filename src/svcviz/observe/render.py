@@ -9,7 +9,9 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from svcviz.observe.architecture import judge
 from svcviz.observe.snapshot import Fd, Process, Snapshot
+from svcviz.observe.waits import wait_text
 from svcviz.plain import plain
 
 STATES = {
@@ -23,11 +25,32 @@ STATES = {
     "X": "dead",
 }
 STATE_STYLES = {"R": "green", "Z": "bold red", "T": "yellow", "D": "magenta"}
-CONN_STYLES = {"queued": "yellow", "accepted": "green", "syn_sent": "red", "syn_recv": "red", "closing": "dim"}
+CONN_STYLES = {
+    "queued": "yellow",
+    "accepted": "green",
+    "syn_sent": "red",
+    "syn_recv": "red",
+    "deferred": "yellow",
+    "closing": "dim",
+}
 
 
 def render(snapshot: Snapshot) -> RenderableType:
-    return Group(_header(snapshot), _listen(snapshot), _tree(snapshot), _connections(snapshot), *_notes(snapshot))
+    return Group(
+        _header(snapshot),
+        _architecture(snapshot),
+        _listen(snapshot),
+        _tree(snapshot),
+        _connections(snapshot),
+        *_notes(snapshot),
+    )
+
+
+def _architecture(snapshot: Snapshot) -> RenderableType:
+    architecture = judge(snapshot)
+    lines = [Text.assemble("architecture: ", (architecture.name, "bold magenta"))]
+    lines += [Text(f"  {plain(line)}", style="dim") for line in architecture.evidence]
+    return Group(*lines)
 
 
 def _header(snapshot: Snapshot) -> Text:
@@ -52,7 +75,9 @@ def _listen(snapshot: Snapshot) -> RenderableType:
             Text.assemble(
                 f"listen {sock.addr}  queue ",
                 (f"{sock.queue}/{sock.backlog}", "bold red" if full else "bold"),
-                f"  (pid {sock.pid} fd {sock.fd})",
+                f"  (pid {sock.pid} fd {sock.fd}"
+                + (f"; held by {len(sock.holders)} processes" if len(sock.holders) > 1 else "")
+                + ")",
                 (" FULL: SYNs dropped" if full else "", "red"),
             )
         )
@@ -70,7 +95,7 @@ def _listen(snapshot: Snapshot) -> RenderableType:
 def _label(process: Process) -> Text:
     text = Text.assemble(
         (f"{process.pid}", "bold"),
-        f" {plain(process.name)} ",  # a process names itself: never let it write controls
+        f" {plain(process.title or process.name)} ",  # a process names itself: never let it write controls
         (STATES.get(process.state, process.state), STATE_STYLES.get(process.state, "")),
     )
     if process.adopted:
@@ -79,6 +104,8 @@ def _label(process: Process) -> Text:
         text.append(
             f"  {process.thread_count} thread{'s' if process.thread_count != 1 else ''}  rss {process.rss // 1024} KiB"
         )
+    if process.user:
+        text.append(f"  {plain(process.user)}", style="dim")
     if not process.readable:
         text.append("  fds unreadable (permission denied)", style="red")
     return text
@@ -106,10 +133,11 @@ def _tree(snapshot: Snapshot) -> RenderableType:
         parent = nodes.get(process.ppid) if process.ppid in pids and not process.adopted else None
         node = (parent or tree).add(_label(process))
         nodes[process.pid] = node
-        if len(process.threads) > 1:
+        if process.threads:
             node.add(
                 Text(
-                    "threads: " + ", ".join(f"{t.tid} {STATES.get(t.state, t.state)}" for t in process.threads),
+                    "threads: "
+                    + ", ".join(f"{t.tid} {plain(t.name)} {wait_text(t, process)}" for t in process.threads),
                     style="cyan",
                 )
             )

@@ -9,6 +9,7 @@ from textual.reactive import var
 from textual.widgets import DataTable, Static
 
 from svcviz.clients.view import HALF_OPEN
+from svcviz.observe.snapshot import CONN_STATE_WORDS
 from svcviz.plain import plain
 from svcviz.tui.widgets.text import Panel
 
@@ -38,8 +39,10 @@ def server_side(client, conn) -> Text:
         return Text("")
     if conn.state == "queued":
         return Text("in the accept queue", style="yellow")
-    if conn.state in ("syn_sent", "syn_recv"):
+    if conn.state == "syn_sent":
         return Text("knocking: SYN_SENT", style="yellow")
+    if conn.state in ("syn_recv", "deferred"):  # the server's half-open row; a deferred accept
+        return Text(CONN_STATE_WORDS[conn.state], style="yellow")
     if conn.pid is None:
         return Text(conn.tcp_state, style="dim")
     text = Text("→ ")
