@@ -328,7 +328,13 @@ def test_a_process_we_may_not_read_is_shown_as_such(tiny_server, started):
     assert set(by_pid) == {server.pid, child}
     assert by_pid[server.pid]["readable"] and not by_pid[child]["readable"]
     assert by_pid[child]["fds"] == [] and by_pid[child]["state"] in "SR"
-    assert data["unreadable"] == [f"pid {child} fds: permission denied"]
+    assert data["unreadable"] == [f"pid {child} fds: permission denied", f"pid {child} thread waits: permission denied"]
+    # what its thread waits in is not guessed: said to be unreadable, and so is the architecture
+    [thread] = by_pid[child]["thread_list"]
+    assert (thread["syscall"], thread["syscall_readable"], thread["wait"]) == (None, False, "unreadable")
+    assert by_pid[server.pid]["thread_list"][0]["syscall"] is not None
+    assert data["architecture"]["name"] == "unknown"
+    assert "cannot be read" in data["architecture"]["evidence"][0]
     # the connection is there; who holds it cannot be told
     assert [(c["state"], c["pid"]) for c in data["connections"]] == [("accepted", None)]
 
