@@ -22,8 +22,8 @@ test: lint
 # from the distribution (as root), never started as system services; each test runs its
 # own on a free loopback port with a temp config and data dir.
 real-servers: $(BIN)/svcviz
-	apt-get install -y -q nginx redis-server apache2 postgresql nodejs || \
-		(apt-get update -q && apt-get install -y -q nginx redis-server apache2 postgresql nodejs)
+	apt-get install -y -q nginx redis-server apache2 postgresql || \
+		(apt-get update -q && apt-get install -y -q nginx redis-server apache2 postgresql)
 	$(BIN)/python -m pytest tests/test_real_servers.py -m "real_servers or not real_servers" $(PYTEST_ARGS)
 
 lint: $(BIN)/svcviz
