@@ -276,3 +276,13 @@ def test_netlink_request_carries_the_bytecode_as_an_attribute():
     assert filtered[: len(plain)][NLMSG_HEADER.size :] == plain[NLMSG_HEADER.size :]
     assert struct.unpack_from("=HH", filtered, len(plain)) == (4 + len(code), INET_DIAG_REQ_BYTECODE)
     assert filtered[len(plain) + 4 :] == code
+
+
+def test_epoll_fdinfo_names_what_it_watches():
+    text = (
+        "pos:\t0\nflags:\t02\nmnt_id:\t15\nino:\t1057\n"
+        "tfd:       11 events: 80000019 data:     557613713340  pos:0 ino:40e sdev:10\n"
+        "tfd:        4 events:     2019 data:     55763e146e90  pos:0 ino:16e75e sdev:9\n"
+    )
+    assert procfs.parse_epoll_fdinfo(text) == [(11, 0x40E), (4, 0x16E75E)]
+    assert procfs.parse_epoll_fdinfo("pos:\t0\n") == []

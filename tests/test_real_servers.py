@@ -255,6 +255,11 @@ def test_nginx_is_prefork_event_loop_with_reuseport(tmp_path):
         snapshot = settle(port, "prefork+event-loop", lambda s: sum(c.state == "accepted" for c in s.connections) == 4)
         assert judge(snapshot).reuseport
         assert len(snapshot.listen) == 3 and len({sock.inode for sock in snapshot.listen}) == 3
+        # every worker holds all three; each one's epoll watches its own (fdinfo)
+        workers = {p.pid for p in snapshot.processes if p.title == "nginx: worker process"}
+        assert all(set(sock.holders) >= workers for sock in snapshot.listen)
+        assert sorted(len(sock.pollers) for sock in snapshot.listen) == [1, 1, 1]
+        assert {sock.pollers[0] for sock in snapshot.listen} == workers
         assert sorted(titles(snapshot))[0].startswith("nginx: master process")
         assert sorted(titles(snapshot))[1:] == ["nginx: worker process"] * 3
         assert {p.user for p in snapshot.processes} == {"root", "nobody"}

@@ -40,6 +40,7 @@ def _listen(sock: ListenSocket) -> dict[str, object]:
         "fd": sock.fd,
         "inode": sock.inode,
         "holders": list(sock.holders),
+        "pollers": list(sock.pollers),
     }
 
 

@@ -7,6 +7,7 @@ sample costs what the server has, not what the machine has.
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 import os
 import resource
@@ -473,7 +474,10 @@ class Observer:
                 sockets.append(
                     ListenSocket(row.local, row.local_port, row.rx_queue, row.tx_queue, pid, fd, row.inode, pids)
                 )
-        return sorted(sockets, key=lambda s: (s.port, s.addr))
+        sockets.sort(key=lambda s: (s.port, s.addr, s.fd if s.fd is not None else -1))
+        if len({sock.addr for sock in sockets}) < len(sockets):  # reuseport: who serves which socket
+            sockets = _with_pollers(tree, sockets)
+        return sockets
 
     # -- the sample -----------------------------------------------------------------
 
@@ -713,6 +717,20 @@ def _socket_holders(tree: dict[int, _Record]) -> dict[int, list[tuple[int, int]]
             if inode is not None:
                 holders.setdefault(inode, []).append((pid, fd))
     return holders
+
+
+def _with_pollers(tree: dict[int, _Record], sockets: list[ListenSocket]) -> list[ListenSocket]:
+    """Each listening socket with the pids whose epoll instance watches it."""
+    inodes = {sock.inode for sock in sockets}
+    pollers: dict[int, set[int]] = {}
+    for pid in {pid for sock in sockets for pid in sock.holders}:
+        record = tree[pid]
+        for epfd, link in (record.links or {}).items():
+            if link == "anon_inode:[eventpoll]":
+                for _, inode in procfs.read_epoll_watched(pid, epfd):
+                    if inode in inodes:
+                        pollers.setdefault(inode, set()).add(pid)
+    return [dataclasses.replace(sock, pollers=tuple(sorted(pollers.get(sock.inode, ())))) for sock in sockets]
 
 
 def _first_holder(tree: dict[int, _Record], holders: list[tuple[int, int]]) -> tuple[int | None, int | None]:

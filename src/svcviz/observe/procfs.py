@@ -128,3 +128,24 @@ def read_syscall(pid: int, tid: int) -> str:
         return ""
     finally:
         os.close(fd)
+
+
+def parse_epoll_fdinfo(text: str) -> list[tuple[int, int]]:
+    """/proc/PID/fdinfo/EPFD of an epoll instance: [(watched fd, its inode)], one per
+    "tfd: 4 events: 2019 data: ... pos:0 ino:16e75e sdev:9" line (inode in hex)."""
+    watched = []
+    for line in text.splitlines():
+        if line.startswith("tfd:"):
+            fields = line.split()
+            ino = next((f[4:] for f in fields if f.startswith("ino:")), None)
+            if len(fields) > 1 and ino is not None:
+                try:
+                    watched.append((int(fields[1]), int(ino, 16)))
+                except ValueError:
+                    continue
+    return watched
+
+
+def read_epoll_watched(pid: int, epfd: int) -> list[tuple[int, int]]:
+    """What the epoll instance at pid's fd epfd watches ([] when gone or unreadable)."""
+    return parse_epoll_fdinfo(read_text(f"/proc/{pid}/fdinfo/{epfd}") or "")

@@ -77,6 +77,7 @@ def _listen(snapshot: Snapshot) -> RenderableType:
                 (f"{sock.queue}/{sock.backlog}", "bold red" if full else "bold"),
                 f"  (pid {sock.pid} fd {sock.fd}"
                 + (f"; held by {len(sock.holders)} processes" if len(sock.holders) > 1 else "")
+                + (f"; its epoll: pid {', '.join(map(str, sock.pollers))}" if sock.pollers else "")
                 + ")",
                 (" FULL: SYNs dropped" if full else "", "red"),
             )

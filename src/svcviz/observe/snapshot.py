@@ -104,6 +104,9 @@ class ListenSocket:
     fd: int | None
     inode: int = 0
     holders: tuple[int, ...] = ()  # every pid holding it, oldest first
+    # Under SO_REUSEPORT every worker may hold every socket; the one that serves it is the one
+    # whose epoll watches it (/proc/PID/fdinfo of its epoll fd). Read only then.
+    pollers: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
