@@ -31,7 +31,6 @@ from svcviz.observe import syscalls
 from svcviz.observe.snapshot import Process, Snapshot, Thread
 from svcviz.observe.waits import wait_text
 
-EPOLL = "anon_inode:[eventpoll]"
 IDLE_WAITS = frozenset({"futex", "futex_waitv", "pause", "rt_sigsuspend", "rt_sigtimedwait", "nanosleep"})
 HOLD_SOME = "hold a few connections (e.g. `svcviz blast 3 --hold 30`) to tell"
 
@@ -68,10 +67,6 @@ class _Shape:
     @property
     def waits_for_connections(self) -> bool:
         return bool(self.listen_fds) and bool(self.accepting or self.event_waiting)
-
-    @property
-    def epoll(self) -> bool:
-        return any(fd.link == EPOLL for fd in self.process.fds)
 
     def describe_waits(self) -> str:
         counts = Counter(wait_text(t, self.process) for t in self.process.threads)
@@ -132,14 +127,14 @@ def _pool(shape: _Shape, queued: int) -> str | None:
         spare = [t for t in shape.idle if t.tid != pid]
         if spare:
             return (
-                f"pid {pid}: {_n(len(shape.serving), 'thread')} serve connections while "
-                f"{_n(len(spare), 'more thread')} wait{'s' if len(spare) == 1 else ''} for work ({spare[0].syscall})"
+                f"pid {pid}: threads serving connections: {len(shape.serving)}; "
+                f"threads waiting for work ({spare[0].syscall}): {len(spare)}"
             )
         if shape.accepting and all(t.tid != pid for t in shape.accepting):
-            return f"pid {pid}: a worker thread, not the main one, accepts while {len(shape.serving)} serve"
+            return f"pid {pid}: a worker thread, not the main one, accepts; threads serving: {len(shape.serving)}"
         if queued and not shape.accepting and not shape.event_waiting:
             return (
-                f"pid {pid}: all {_n(len(shape.serving), 'thread')} serve and none accepts, "
+                f"pid {pid}: every thread serves ({len(shape.serving)}) and none accepts, "
                 f"while {_n(queued, 'connection')} wait in the accept queue"
             )
     return None
@@ -195,7 +190,7 @@ def _judge(snapshot: Snapshot) -> tuple[str, list[str]]:
         and any(w.conns for w in workers)
     ):
         return _fork(parents[0], [w for w in workers if w.conns], inherited=True)
-    return _prefork(workers, parents, queued)
+    return _prefork(workers, parents)
 
 
 def _fork(parent: _Shape, children: list[_Shape], inherited: bool) -> tuple[str, list[str]]:
@@ -213,7 +208,7 @@ def _fork(parent: _Shape, children: list[_Shape], inherited: bool) -> tuple[str,
     return "fork-per-connection", evidence
 
 
-def _prefork(workers: list[_Shape], parents: list[_Shape], queued: int) -> tuple[str, list[str]]:
+def _prefork(workers: list[_Shape], parents: list[_Shape]) -> tuple[str, list[str]]:
     waiting = [w for w in workers if w.waits_for_connections]
     evidence = [f"{_n(len(workers), 'process')} share the listening socket"]
     if parents:
