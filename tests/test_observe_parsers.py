@@ -286,3 +286,18 @@ def test_epoll_fdinfo_names_what_it_watches():
     )
     assert procfs.parse_epoll_fdinfo(text) == [(11, 0x40E), (4, 0x16E75E)]
     assert procfs.parse_epoll_fdinfo("pos:\t0\n") == []
+
+
+def test_server_side_states_are_told_apart():
+    """The server's SYN_RECV row is half-open, unless its local client is already ESTABLISHED
+    (a deferred accept); neither is a client's SYN_SENT."""
+    from svcviz.observe.observer import _conn_state
+    from svcviz.observe.snapshot import CONN_STATE_WORDS
+    from svcviz.observe.sockets import TcpRow
+
+    row = TcpRow("127.0.0.1:80", 80, "127.0.0.1:40000", 40000, "SYN_RECV", 0, 0, 0)
+    assert _conn_state(row) == "syn_recv"
+    assert _conn_state(row, frozenset({("127.0.0.1:80", "127.0.0.1:40000")})) == "deferred"
+    assert CONN_STATE_WORDS["syn_recv"] == "half-open (SYN_RECV)"
+    assert CONN_STATE_WORDS["deferred"] == "waiting for first bytes"
+    assert CONN_STATE_WORDS["syn_sent"] == "knocking (SYN_SENT)"
