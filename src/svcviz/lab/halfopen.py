@@ -21,7 +21,8 @@ class HalfOpenClients:
         """Tell the fleet which of its clients are half-open now (and so which are not)."""
         if not self.fleet.alive():
             return
-        known = {c.client_port for c in snapshot.connections if c.state not in ("syn_recv", "syn_sent")}
+        # deferred: SYN_RECV too, held back by TCP_DEFER_ACCEPT until the first bytes come
+        known = {c.client_port for c in snapshot.connections if c.state not in ("syn_recv", "deferred", "syn_sent")}
         settled = snapshot.time - SETTLED_AFTER
         half_open = {
             client.local_port

@@ -64,6 +64,12 @@ def _process_data(process: Process) -> dict:
     }
 
 
+def _listen_socket(data: dict) -> ListenSocket:
+    """JSON has lists where the snapshot has tuples (pids holding and polling the socket)."""
+    tuples = {key: tuple(data[key]) for key in ("holders", "pollers") if key in data}
+    return ListenSocket(**{**data, **tuples})
+
+
 def _connection_key(conn: Connection) -> list:
     return [conn.client, conn.server]
 
@@ -77,7 +83,7 @@ KEYED = {
 # The parts written whole when they change: how to make plain data of each, and back.
 WHOLE = {
     "root_pid": (lambda v: v, lambda v: v),
-    "listen": (lambda v: [asdict(s) for s in v], lambda v: tuple(ListenSocket(**s) for s in v)),
+    "listen": (lambda v: [asdict(s) for s in v], lambda v: tuple(_listen_socket(s) for s in v)),
     "counters": (asdict, lambda v: Counters(**v)),
     "unreadable": (list, tuple),
     "config": (asdict, lambda v: ServerConfig(**v)),
