@@ -147,10 +147,10 @@ def judge(snapshot: Snapshot) -> Architecture:
     if reuseport:
         ports = Counter(sock.addr for sock in snapshot.listen)
         addr, n = ports.most_common(1)[0]
-        evidence = (*evidence, f"{n} listening sockets share {addr} (SO_REUSEPORT), each its own queue")
+        evidence.append(f"{n} listening sockets share {addr} (SO_REUSEPORT), each its own queue")
         polled = [f"fd {sock.fd}: pid {', '.join(map(str, sock.pollers))}" for sock in snapshot.listen if sock.pollers]
         if polled:
-            evidence = (*evidence, "whose epoll watches each socket: " + "; ".join(polled))
+            evidence.append("whose epoll watches each socket: " + "; ".join(polled))
     return Architecture(name, tuple(evidence), reuseport)
 
 

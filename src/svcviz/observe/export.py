@@ -62,7 +62,7 @@ def _process(process: Process) -> dict[str, object]:
     }
 
 
-def _thread(thread: Thread, process: Process) -> dict:
+def _thread(thread: Thread, process: Process) -> dict[str, object]:
     return {
         "tid": thread.tid,
         "state": thread.state,

@@ -79,7 +79,12 @@ def table(machine: str) -> dict[int, tuple[str, bool]]:
     column = {"x86_64": 0, "aarch64": 1, "arm64": 1}.get(machine)
     if column is None:
         return {}
-    return {numbers[column]: (name, numbers[2]) for name, numbers in CALLS.items() if numbers[column] is not None}
+    numbered = {}
+    for name, (x86_64, aarch64, takes_fd) in CALLS.items():
+        number = x86_64 if column == 0 else aarch64
+        if number is not None:
+            numbered[number] = (name, takes_fd)
+    return numbered
 
 
 NUMBERS = table(os.uname().machine)
