@@ -27,7 +27,7 @@ STATE_COLOURS = {
     "quit": "grey50",
     "listen": "cyan",
 }
-BOX_COLOURS = {"running": "green", "sleeping": "blue", "zombie": "grey50"}
+BOX_COLOURS = {"running": "green", "sleeping": "cornflower_blue", "zombie": "grey50"}
 UP, DOWN, LEFT, RIGHT = 1, 2, 4, 8
 GLYPHS = {
     LEFT | RIGHT: "─",
@@ -45,6 +45,12 @@ GLYPHS = {
     RIGHT: "╶",
     UP: "╵",
     DOWN: "╷",
+}
+WAYS = {glyph: bits for bits, glyph in GLYPHS.items()} | {
+    "┌": RIGHT | DOWN,
+    "┐": LEFT | DOWN,
+    "└": RIGHT | UP,
+    "┘": LEFT | UP,
 }
 _styles: dict[str, Style] = {}
 
@@ -121,10 +127,14 @@ class Canvas:
 
 def draw(picture: Picture, fresh: frozenset[str] = frozenset()) -> list[Text]:
     """The picture's rows; the keys in fresh (new or moved since a moment ago) stand out."""
+    return paint(picture, fresh).rows()
+
+
+def paint(picture: Picture, fresh: frozenset[str] = frozenset()) -> Canvas:
     canvas = Canvas(picture.width, picture.height)
     if picture.off:
         canvas.put(0, 0, picture.off[: picture.width], "bold")
-        return canvas.rows()
+        return canvas
     for x, title in picture.titles:
         canvas.put(x, 0, title, "bold underline")
     for wire in picture.wires:
@@ -149,7 +159,7 @@ def draw(picture: Picture, fresh: frozenset[str] = frozenset()) -> list[Text]:
     for x, y, text in picture.notes:
         canvas.put(x, y, text, "bold red" if "listening" in text or "refused" in text else "grey50")
     _joins(canvas, picture)
-    return canvas.rows()
+    return canvas
 
 
 def _joins(canvas: Canvas, picture: Picture) -> None:

@@ -18,7 +18,7 @@ from svcviz.observe.snapshot import Process, Snapshot
 
 CLIENT_W = 16  # a client chip: "#12 served"
 GAP_A = 5  # between the chips and the listen box: lanes of lines bending to a queue slot
-LISTEN_W = 18
+LISTEN_W = 20
 PROC_W = 34
 MIN_W, MIN_H = 72, 12
 TOP = 1  # row 0 holds the column titles
@@ -335,7 +335,9 @@ def _listen_boxes(snapshot, labels, lx, height):
         if conn.state == "queued":
             queued.setdefault(_listen_for(snapshot, conn.server), []).append(conn.client_port)
     ours = {port: int(label[1:]) for port, label in labels.items()}
-    per_box = max(3, (height - TOP) // len(snapshot.listen) - 2)
+    # At most two thirds of the height: the clients served by processes sit below the
+    # listen boxes, so their lines run clear of them.
+    per_box = max(3, (height - TOP) * 2 // 3 // len(snapshot.listen) - 2)
     y = TOP
     for sock in snapshot.listen:
         key = f"listen:{sock.addr}"
@@ -467,7 +469,9 @@ def _group_by_state(parties, fd_rows, slot_rows):
         state = "connecting" if party.knocking or party.half_open else party.state
         group = groups.get(state)
         if group is None:
-            group = groups[state] = _Party(f"group:{state}", "", state, (LIVE_ORDER.index(state),) if state in LIVE_ORDER else (9, state), 0)
+            group = groups[state] = _Party(
+                f"group:{state}", "", state, (LIVE_ORDER.index(state),) if state in LIVE_ORDER else (9, state), 0
+            )
         group.count += party.count
         group.ports.extend(party.ports)
         group.queued.extend(party.queued)
@@ -497,7 +501,10 @@ def _wires(chips, placed, fd_rows, slot_rows, listens, listen_rows, lx, px):
                 if target not in targets_fd:
                     targets_fd.append(target)
         if party.count > 1:
-            targets_slot, targets_fd = targets_slot[:MAX_GROUP_WIRES], targets_fd[:MAX_GROUP_WIRES]
+            # A group joins the queue once and each box holding its connections once.
+            targets_slot = targets_slot[:1]
+            seen: set[str] = set()
+            targets_fd = [t for t in targets_fd if not (t[0] in seen or seen.add(t[0]))][:MAX_GROUP_WIRES]
         start = (CLIENT_W, chip.y)
         for key, sy in targets_slot:
             if sy == chip.y:
@@ -509,18 +516,21 @@ def _wires(chips, placed, fd_rows, slot_rows, listens, listen_rows, lx, px):
             wires.append(Wire(chip.key, key, points, "queued", chip.state))
         if (party.knocking or party.half_open) and listens:
             wires.append(Wire(chip.key, listens[0].key, (start, (lx - 2, chip.y)), "knock", chip.state))
+        bends = [t for t in targets_fd if t[1] != chip.y]
+        if bends:
+            # One lane a chip: its lines to several fds (a leaked one) branch off one trunk.
+            # Chips bending up take lanes from the left, bending down from the right: in the
+            # order the chips come, neither kind then crosses its own kind.
+            if min(ty for _, ty in bends) < chip.y:
+                lane = lanes_b[-1 - up % len(lanes_b)]
+                up += 1
+            else:
+                lane = lanes_b[down % len(lanes_b)]
+                down += 1
         for key, ty in targets_fd:
             if ty == chip.y:
                 points = (start, (px - 1, ty))
             else:
-                # Lines bending up take lanes from the left, bending down from the right:
-                # in the order the chips come, neither kind then crosses its own kind.
-                if ty < chip.y:
-                    lane = lanes_b[-1 - up % len(lanes_b)]
-                    up += 1
-                else:
-                    lane = lanes_b[down % len(lanes_b)]
-                    down += 1
                 points = (start, (lane, chip.y), (lane, ty), (px - 1, ty))
             wires.append(Wire(chip.key, key, points, "conn", chip.state))
     # The listening socket to every fd that holds it: a bus, branching to each process.
