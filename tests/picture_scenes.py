@@ -63,7 +63,9 @@ def fork_leak(count: int = 3):
     """--leak-fd: the parent keeps every connection; each child inherits the ones before its own."""
     ports = [40000 + 2 * i for i in range(count)]
     parent = proc(ROOT, 1, (LISTEN_FD, *(conn_fd(4 + i, p) for i, p in enumerate(ports))))
-    children = [proc(4250 + i, fds=(LISTEN_FD, *(conn_fd(4 + j, ports[j]) for j in range(i + 1)))) for i in range(count)]
+    children = [
+        proc(4250 + i, fds=(LISTEN_FD, *(conn_fd(4 + j, ports[j]) for j in range(i + 1)))) for i in range(count)
+    ]
     conns = [accepted(p, 4250 + i, 4 + i) for i, p in enumerate(ports)]
     return snap([parent, *children], conns), [client(i + 1, "served", p) for i, p in enumerate(ports)], "fork"
 
@@ -81,7 +83,9 @@ def prefork(workers: int = 4):
     ports = [43000 + 2 * i for i in range(workers + 1)]
     procs = [proc(ROOT, 1)] + [proc(ROOT + 1 + i, fds=(LISTEN_FD, conn_fd(4, ports[i]))) for i in range(workers)]
     conns = [accepted(ports[i], ROOT + 1 + i, 4) for i in range(workers)] + [queued(ports[-1])]
-    clients = [client(i + 1, "served", p) for i, p in enumerate(ports[:-1])] + [client(workers + 1, "waiting", ports[-1])]
+    clients = [client(i + 1, "served", p) for i, p in enumerate(ports[:-1])] + [
+        client(workers + 1, "waiting", ports[-1])
+    ]
     return snap(procs, conns), clients, "prefork"
 
 

@@ -59,7 +59,9 @@ def test_threads_are_named_on_the_rows_they_serve():
     p = picture("thread")
     (box,) = p.boxes
     assert "4 threads" in box.title
-    assert [r.text for r in box.rows if r.kind == "conn"] == [f"{4 + i} ← #{i + 1}  thread {ROOT + 1 + i}" for i in range(3)]
+    assert [r.text for r in box.rows if r.kind == "conn"] == [
+        f"{4 + i} ← #{i + 1}  thread {ROOT + 1 + i}" for i in range(3)
+    ]
 
 
 def test_prefork_workers_share_the_listening_socket_and_the_fifth_waits():

@@ -7,9 +7,9 @@ Update after a deliberate change with `pytest tests/test_picture_widget.py --sna
 from __future__ import annotations
 
 import pytest
-from picture_scenes import ROOT, SCENES, accepted, client, conn_fd, proc, queued, snap
 from textual.app import App, ComposeResult
 
+from picture_scenes import ROOT, SCENES, accepted, client, conn_fd, proc, queued, snap
 from svcviz.tui.widgets.picture import FRESH_SECONDS, PicturePanel
 
 SIZE = (120, 36)
@@ -43,9 +43,7 @@ def test_too_small_says_why(snap_compare):
 
 async def test_a_new_process_and_a_moved_connection_stand_out_then_fade():
     queued_state = snap([proc(ROOT, 1)], [queued(40000)])
-    served_state = snap(
-        [proc(ROOT, 1), proc(4250, fds=(conn_fd(4, 40000),))], [accepted(40000, 4250, 4)]
-    )
+    served_state = snap([proc(ROOT, 1), proc(4250, fds=(conn_fd(4, 40000),))], [accepted(40000, 4250, 4)])
     app = PictureApp()
     async with app.run_test(size=SIZE) as pilot:
         panel = app.query_one(PicturePanel)

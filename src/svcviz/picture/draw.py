@@ -7,6 +7,8 @@ from plain strings and styles: a client's text is never read as markup.
 
 from __future__ import annotations
 
+import itertools
+
 from rich.style import Style
 from rich.text import Text
 
@@ -91,7 +93,7 @@ class Canvas:
 
     def line(self, points, style_: str) -> None:
         """An orthogonal polyline; its ends reach out of the cells they start and stop in."""
-        for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+        for (x0, y0), (x1, y1) in itertools.pairwise(points):
             if y0 == y1:
                 lo, hi = sorted((x0, x1))
                 for x in range(lo, hi + 1):

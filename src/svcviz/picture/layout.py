@@ -126,7 +126,7 @@ class Picture:
         return {w.dst for w in self.wires if w.src == src}
 
 
-@dataclass
+@dataclass(slots=True)
 class _Party:
     """A client as the layout sees it: its connection's place in the kernel."""
 
@@ -135,7 +135,6 @@ class _Party:
     state: str
     order: tuple
     count: int = 1
-    queued: list[str] = field(default_factory=list)  # listen keys
     knocking: bool = False
     half_open: bool = False
     ports: list[int] = field(default_factory=list)
@@ -183,8 +182,8 @@ def layout(snapshot: Snapshot, clients: Iterable[ClientView], width: int, height
     threaded = model in THREAD_MODELS or model == "watch"
     boxes, fd_rows, listen_rows, more = _process_boxes(snapshot, labels, threaded, model, px, pw, height)
     listens, slot_rows = _listen_boxes(snapshot, labels, lx, height)
-    parties = _parties(snapshot, clients, listens)
-    chips, placed = _place_chips(parties, height, fd_rows, slot_rows, listens, listen_rows)
+    parties, grouped = _parties(snapshot, clients, height - TOP)
+    chips, placed = _place_chips(parties, grouped, height, fd_rows, slot_rows, listens, listen_rows)
     wires = _wires(chips, placed, fd_rows, slot_rows, listens, listen_rows, lx, px)
     notes = []
     if more:
@@ -235,8 +234,9 @@ def _process_boxes(snapshot, labels, threaded, model, px, pw, height):
     and number of connections share a box (×200 children, 1 connection each)."""
     budget = height - TOP
     ordered = tree_order(snapshot)
-    items = [_single(p, snapshot, labels, threaded, model) for p in ordered]
-    if sum(len(rows) + 2 for _, _, _, rows, _ in items) > budget:
+    # A box is three rows at least: past budget/3 processes, straight to grouping.
+    items = [_single(p, snapshot, labels, threaded, model) for p in ordered] if 3 * len(ordered) <= budget else None
+    if items is None or sum(len(rows) + 2 for _, _, _, rows, _ in items) > budget:
         items = _grouped(ordered, snapshot, labels, threaded, model)
     heights = [len(rows) + 2 for _, _, _, rows, _ in items]
     # Still too tall: the biggest fd tables give up rows first ("… +K connections").
@@ -331,9 +331,11 @@ def _listen_boxes(snapshot, labels, lx, height):
     if not snapshot.listen:
         return boxes, slot_rows
     queued: dict[str, list[int]] = {}
+    which: dict[str, str] = {}
     for conn in snapshot.connections:
         if conn.state == "queued":
-            queued.setdefault(_listen_for(snapshot, conn.server), []).append(conn.client_port)
+            addr = which.get(conn.server) or which.setdefault(conn.server, _listen_for(snapshot, conn.server))
+            queued.setdefault(addr, []).append(conn.client_port)
     ours = {port: int(label[1:]) for port, label in labels.items()}
     # At most two thirds of the height: the clients served by processes sit below the
     # listen boxes, so their lines run clear of them.
@@ -383,34 +385,36 @@ def _listen_for(snapshot: Snapshot, server: str) -> str:
 # -- the clients ---------------------------------------------------------------------
 
 
-def _parties(snapshot: Snapshot, clients: tuple[ClientView, ...], listens: list[ListenBox]) -> list[_Party]:
-    """Our clients, then every other peer the kernel shows (a watched server's clients)."""
+PEER_STATES = {"queued": "waiting", "accepted": "served", "closing": "closed"}
+KNOCKS = ("syn_sent", "syn_recv")
+
+
+def _parties(snapshot: Snapshot, clients: tuple[ClientView, ...], rows: int) -> tuple[list[_Party], bool]:
+    """Our clients, then every other peer the kernel shows (a watched server's clients);
+    past what fits in rows, one party per state (grouped: True)."""
     conns = {conn.client_port: conn for conn in snapshot.connections}
+    ours = {c.local_port for c in clients if c.local_port}
+    peers = [port for port in conns if port not in ours]
+    if len(clients) + len(peers) > rows:
+        return _group_by_state(clients, peers, conns), True
     parties = []
-    ours = set()
     for client in clients:
         party = _Party(f"client:{client.id}", f"#{client.id} {client.state}", client.state, (0, client.id))
         conn = conns.get(client.local_port) if client.open and client.local_port else None
-        if client.local_port:
-            ours.add(client.local_port)
         if conn is not None:
-            _attach(party, conn, client.local_port, snapshot)
+            _attach(party, conn, client.local_port)
         parties.append(party)
-    for port, conn in conns.items():
-        if port in ours:
-            continue
-        state = {"queued": "waiting", "accepted": "served", "closing": "closed"}.get(conn.state, "connecting")
-        party = _Party(f"peer:{port}", f":{port}", state, (1, port))
-        _attach(party, conn, port, snapshot)
+    for port in peers:
+        conn = conns[port]
+        party = _Party(f"peer:{port}", f":{port}", PEER_STATES.get(conn.state, "connecting"), (1, port))
+        _attach(party, conn, port)
         parties.append(party)
-    return parties
+    return parties, False
 
 
-def _attach(party: _Party, conn, port: int, snapshot: Snapshot) -> None:
+def _attach(party: _Party, conn, port: int) -> None:
     party.ports.append(port)
-    if conn.state == "queued":
-        party.queued.append(f"listen:{_listen_for(snapshot, conn.server)}" if snapshot.listen else "")
-    elif conn.state == "syn_sent":
+    if conn.state == "syn_sent":
         party.knocking = True
         party.label = party.label.split(" ")[0] + " SYN_SENT"
     elif conn.state == "syn_recv":
@@ -429,13 +433,11 @@ def _rank(party: _Party, fd_rows, slot_rows) -> tuple:
     return (3, 0, party.order)
 
 
-def _place_chips(parties, height, fd_rows, slot_rows, listens, listen_rows):
+def _place_chips(parties, grouped, height, fd_rows, slot_rows, listens, listen_rows):
     """One chip a client, each next to what holds its connection when it can be; past what
     fits, one chip per state (×40 waiting)."""
-    parties = sorted(parties, key=lambda p: _rank(p, fd_rows, slot_rows))
-    rows = height - TOP
-    if len(parties) > rows:
-        parties = _group_by_state(parties, fd_rows, slot_rows)
+    if not grouped:
+        parties = sorted(parties, key=lambda p: _rank(p, fd_rows, slot_rows))
     chips, placed = [], {}
     y = TOP
     # A chip beside another fd's row would run its line along that row's: kept off them.
@@ -463,20 +465,27 @@ def _place_chips(parties, height, fd_rows, slot_rows, listens, listen_rows):
     return chips, placed
 
 
-def _group_by_state(parties, fd_rows, slot_rows):
+def _group_by_state(clients, peers, conns) -> list[_Party]:
     groups: dict[str, _Party] = {}
-    for party in parties:
-        state = "connecting" if party.knocking or party.half_open else party.state
+
+    def add(state: str, port: int | None, conn) -> None:
+        if conn is not None and conn.state in KNOCKS:
+            state = "connecting"
         group = groups.get(state)
         if group is None:
-            group = groups[state] = _Party(
-                f"group:{state}", "", state, (LIVE_ORDER.index(state),) if state in LIVE_ORDER else (9, state), 0
-            )
-        group.count += party.count
-        group.ports.extend(party.ports)
-        group.queued.extend(party.queued)
-        group.knocking |= party.knocking
-        group.half_open |= party.half_open
+            order = (LIVE_ORDER.index(state),) if state in LIVE_ORDER else (9, state)
+            group = groups[state] = _Party(f"group:{state}", "", state, order, 0)
+        group.count += 1
+        if conn is not None:
+            group.ports.append(port)
+            group.knocking |= conn.state == "syn_sent"
+            group.half_open |= conn.state == "syn_recv"
+
+    for client in clients:
+        port = client.local_port
+        add(client.state, port, conns.get(port) if client.open and port else None)
+    for port in peers:
+        add(PEER_STATES.get(conns[port].state, "connecting"), port, conns[port])
     for group in groups.values():
         group.label = f"×{group.count} {group.state}"
     return sorted(groups.values(), key=lambda g: g.order)
@@ -528,10 +537,7 @@ def _wires(chips, placed, fd_rows, slot_rows, listens, listen_rows, lx, px):
                 lane = lanes_b[down % len(lanes_b)]
                 down += 1
         for key, ty in targets_fd:
-            if ty == chip.y:
-                points = (start, (px - 1, ty))
-            else:
-                points = (start, (lane, chip.y), (lane, ty), (px - 1, ty))
+            points = (start, (px - 1, ty)) if ty == chip.y else (start, (lane, chip.y), (lane, ty), (px - 1, ty))
             wires.append(Wire(chip.key, key, points, "conn", chip.state))
     # The listening socket to every fd that holds it: a bus, branching to each process.
     if listens:

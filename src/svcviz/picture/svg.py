@@ -9,7 +9,7 @@ from xml.sax.saxutils import escape
 from rich.color import Color
 from rich.terminal_theme import MONOKAI
 
-from svcviz.picture.draw import WAYS, DOWN, LEFT, RIGHT, UP, paint, style
+from svcviz.picture.draw import DOWN, LEFT, RIGHT, UP, WAYS, paint, style
 from svcviz.picture.layout import Picture
 
 CELL_W, CELL_H, FONT = 8.4, 18.0, 14

@@ -74,7 +74,11 @@ class PicturePanel(Widget):
         width, height = self.content_size
         # The observer hands back equal tuples while nothing changed: comparing is cheap.
         key = (snapshot.listen, snapshot.processes, snapshot.connections, snapshot.root_pid, clients, model)
-        if key == self._key and self.picture is not None and (self.picture.width, self.picture.height) == (width, height):
+        if (
+            key == self._key
+            and self.picture is not None
+            and (self.picture.width, self.picture.height) == (width, height)
+        ):
             return
         self._key = key
         picture = layout(snapshot, clients, width, height, model)
