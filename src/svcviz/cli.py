@@ -155,6 +155,9 @@ def build_parser() -> Parser:
     replay.add_argument("file", metavar="FILE")
     replay.add_argument("--at", type=_seconds, metavar="SECONDS", help="the sample this long after the start")
     replay.add_argument("--json", action="store_true", help="with --at: that snapshot as `watch --once --json` does")
+    replay.add_argument(
+        "--svg", metavar="OUT", help="with --at: write that sample's picture (clients, queue, fds) as SVG"
+    )
 
     trace = commands.add_parser("trace", help="a server tree's system calls as they happen (strace)")
     target = trace.add_mutually_exclusive_group(required=True)
