@@ -461,7 +461,8 @@ def _place_chips(parties, grouped, height, fd_rows, slot_rows, listens, listen_r
             y += 1
         chips.append(Chip(party.key, party.label, party.state, y, party.count))
         placed[party.key] = party
-        y += 1
+        # A free row between chips while the rest still fit so: one box is not read as two.
+        y += 2 if rank[0] != 0 and height - (y + 2) >= 2 * (left - 1) else 1
     return chips, placed
 
 
