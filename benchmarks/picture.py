@@ -3,8 +3,8 @@
 The lab is observe.py's: `svcviz serve fork --backlog 1024 --max-children 200` and 1,000
 client connections from this process (200 served by a child each, 800 in the accept
 queue). Each round takes one observer sample, then does what the panel does with it: the
-layout, the painting into rich Text, and rich rendering that Text into segments (what
-Textual's compositor is handed). The panel lays out again only when the snapshot changed:
+layout, the painting into cells, and the cells into the Strips Textual's compositor is
+handed (the panel's render_line returns them as they are). The panel lays out again only when the snapshot changed:
 `picture_gated_ms` is its cost per sample on the live lab (mostly a comparison), and
 `picture_build_ms` the cost when something did change (forced every round). Medians;
 `ratio` is picture_build_ms / sample_ms, the share a changing picture adds to sampling.
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import os
 import signal
 import socket
@@ -24,13 +23,13 @@ import statistics
 import sys
 import time
 
-from rich.console import Console
-from rich.text import Text
+from textual.strip import Strip
 
 from observe import CHILDREN, CONNECTIONS, machine, raise_fd_limit, start_server, wait_for
 from svcviz.clients import ClientView
 from svcviz.observe.observer import Observer
-from svcviz.picture import draw, layout
+from svcviz.picture import layout
+from svcviz.picture.draw import paint
 
 
 def views(sockets: list[socket.socket]) -> tuple[ClientView, ...]:
@@ -41,9 +40,8 @@ def views(sockets: list[socket.socket]) -> tuple[ClientView, ...]:
     )
 
 
-def build(snapshot, clients, width: int, height: int, console: Console) -> int:
-    rows = draw(layout(snapshot, clients, width, height, "fork"))
-    return len(list(console.render(Text("\n").join(rows), console.options.update(width=width))))
+def build(snapshot, clients, width: int, height: int) -> list[Strip]:
+    return [Strip(row, width) for row in paint(layout(snapshot, clients, width, height, "fork")).segments()]
 
 
 def main() -> int:
@@ -54,7 +52,6 @@ def main() -> int:
     width, height = (int(n) for n in args.size.split("x"))
     raise_fd_limit(CONNECTIONS + 256)
     print(f"machine: {machine()}")
-    console = Console(file=io.StringIO(), width=width, color_system="truecolor")
     proc, port = start_server()
     clients: list[socket.socket] = []
     try:
@@ -72,13 +69,13 @@ def main() -> int:
                 snapshot = observer.sample()
                 sample.append((time.perf_counter() - started) * 1000)
                 started = time.perf_counter()
-                build(snapshot, mine, width, height, console)
+                build(snapshot, mine, width, height)
                 built.append((time.perf_counter() - started) * 1000)
                 started = time.perf_counter()
                 new_key = (snapshot.listen, snapshot.processes, snapshot.connections, mine)
                 if new_key != key:  # the panel's gate
                     key = new_key
-                    build(snapshot, mine, width, height, console)
+                    build(snapshot, mine, width, height)
                 gated.append((time.perf_counter() - started) * 1000)
         sample_ms, build_ms, gated_ms = (statistics.median(v) for v in (sample, built, gated))
         print(f"sample_ms={sample_ms:.2f}")

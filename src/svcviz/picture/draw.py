@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 
@@ -114,15 +115,26 @@ class Canvas:
         if title:
             self.put(x + 1, y, f" {title[: w - 4]} ", title_style or style_)
 
-    def rows(self) -> list[Text]:
-        lines = []
+    def runs(self):
+        """Per row, (text, style) runs of cells of one style."""
         for chars, styles in zip(self.chars, self.styles, strict=True):
-            text = Text(no_wrap=True, overflow="crop")
-            start = 0
+            row, start = [], 0
             for i in range(1, self.width + 1):
                 if i == self.width or styles[i] != styles[start]:
-                    text.append("".join(chars[start:i]), style(styles[start]))
+                    row.append(("".join(chars[start:i]), styles[start]))
                     start = i
+            yield row
+
+    def segments(self) -> list[list[Segment]]:
+        """Per row, what a Textual Strip is made of: no Text to wrap, no markup to read."""
+        return [[Segment(text, style(st)) for text, st in row] for row in self.runs()]
+
+    def rows(self) -> list[Text]:
+        lines = []
+        for row in self.runs():
+            text = Text(no_wrap=True, overflow="crop")
+            for chunk, st in row:
+                text.append(chunk, style(st))
             lines.append(text)
         return lines
 

@@ -181,8 +181,9 @@ def layout(snapshot: Snapshot, clients: Iterable[ClientView], width: int, height
     labels = {c.local_port: f"#{c.id}" for c in clients if c.local_port}
     threaded = model in THREAD_MODELS or model == "watch"
     boxes, fd_rows, listen_rows, more = _process_boxes(snapshot, labels, threaded, model, px, pw, height)
-    listens, slot_rows = _listen_boxes(snapshot, labels, lx, height)
-    parties, grouped = _parties(snapshot, clients, height - TOP)
+    conns = {port_of(conn.client): conn for conn in snapshot.connections}  # by the client's port
+    listens, slot_rows = _listen_boxes(snapshot, conns, labels, lx, height)
+    parties, grouped = _parties(conns, clients, height - TOP)
     chips, placed = _place_chips(parties, grouped, height, fd_rows, slot_rows, listens, listen_rows)
     wires = _wires(chips, placed, fd_rows, slot_rows, listens, listen_rows, lx, px)
     notes = []
@@ -325,18 +326,18 @@ def _grouped(ordered, snapshot, labels, threaded, model):
 # -- the listening sockets -----------------------------------------------------------
 
 
-def _listen_boxes(snapshot, labels, lx, height):
+def _listen_boxes(snapshot, conns, labels, lx, height):
     """Each listening socket with its accept queue as backlog+1 slots, filled in order."""
     boxes, slot_rows = [], {}
     if not snapshot.listen:
         return boxes, slot_rows
     queued: dict[str, list[int]] = {}
     which: dict[str, str] = {}
-    for conn in snapshot.connections:
+    for port, conn in conns.items():
         if conn.state == "queued":
             addr = which.get(conn.server) or which.setdefault(conn.server, _listen_for(snapshot, conn.server))
-            queued.setdefault(addr, []).append(conn.client_port)
-    ours = {port: int(label[1:]) for port, label in labels.items()}
+            queued.setdefault(addr, []).append(port)
+    ours = {port: int(label[1:]) for port, label in labels.items() if port in conns}
     # At most two thirds of the height: the clients served by processes sit below the
     # listen boxes, so their lines run clear of them.
     per_box = max(3, (height - TOP) * 2 // 3 // len(snapshot.listen) - 2)
@@ -389,10 +390,9 @@ PEER_STATES = {"queued": "waiting", "accepted": "served", "closing": "closed"}
 KNOCKS = ("syn_sent", "syn_recv")
 
 
-def _parties(snapshot: Snapshot, clients: tuple[ClientView, ...], rows: int) -> tuple[list[_Party], bool]:
+def _parties(conns: dict, clients: tuple[ClientView, ...], rows: int) -> tuple[list[_Party], bool]:
     """Our clients, then every other peer the kernel shows (a watched server's clients);
     past what fits in rows, one party per state (grouped: True)."""
-    conns = {conn.client_port: conn for conn in snapshot.connections}
     ours = {c.local_port for c in clients if c.local_port}
     peers = [port for port in conns if port not in ours]
     if len(clients) + len(peers) > rows:
@@ -503,18 +503,15 @@ def _wires(chips, placed, fd_rows, slot_rows, listens, listen_rows, lx, px):
     a = up = down = 0
     for chip in chips:
         party = placed[chip.key]
-        targets_slot, targets_fd = [], []
-        for port in party.ports:
-            if port in slot_rows and slot_rows[port] not in targets_slot:
-                targets_slot.append(slot_rows[port])
-            for target in fd_rows.get(port, ()):
-                if target not in targets_fd:
-                    targets_fd.append(target)
+        # dicts as ordered sets: a group's thousand ports name a handful of targets
+        slots = dict.fromkeys(slot_rows[port] for port in party.ports if port in slot_rows)
+        fds = dict.fromkeys(target for port in party.ports for target in fd_rows.get(port, ()))
+        targets_slot, targets_fd = list(slots), list(fds)
         if party.count > 1:
             # A group joins the queue once and each box holding its connections once.
             targets_slot = targets_slot[:1]
-            seen: set[str] = set()
-            targets_fd = [t for t in targets_fd if not (t[0] in seen or seen.add(t[0]))][:MAX_GROUP_WIRES]
+            boxes = dict.fromkeys(key for key, _ in targets_fd)
+            targets_fd = [next(t for t in targets_fd if t[0] == key) for key in list(boxes)[:MAX_GROUP_WIRES]]
         start = (CLIENT_W, chip.y)
         for key, sy in targets_slot:
             if sy == chip.y:

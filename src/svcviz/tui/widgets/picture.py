@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import time
 
-from rich.text import Text
+from textual.strip import Strip
 from textual.widget import Widget
 
-from svcviz.picture import draw, layout
+from svcviz.picture import layout
+from svcviz.picture.draw import paint
 from svcviz.picture.layout import Picture
 
 FRESH_SECONDS = 1.5  # how long a new or moved item stands out
@@ -41,20 +42,13 @@ def moved(before: Picture | None, after: Picture) -> set[str]:
 
 
 class PicturePanel(Widget):
-    DEFAULT_CSS = """
-    PicturePanel {
-        text-wrap: nowrap;
-        text-overflow: clip;
-    }
-    """
-
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._data = None  # (snapshot, clients, model)
         self._key = None
         self.picture: Picture | None = None
         self._fresh: dict[str, float] = {}  # key -> when it stops standing out
-        self._text = Text("")
+        self._strips: list[Strip] = []
         self.builds = 0  # layouts made: how often the sampling really changed the picture
 
     def on_mount(self) -> None:
@@ -100,13 +94,22 @@ class PicturePanel(Widget):
                 self._paint()
 
     def _paint(self) -> None:
-        rows = draw(self.picture, frozenset(self._fresh))
-        self._text = Text("\n", no_wrap=True, overflow="crop").join(rows)
+        width = self.picture.width
+        self._strips = [Strip(row, width) for row in paint(self.picture, frozenset(self._fresh)).segments()]
         self.refresh()
 
     @property
     def fresh(self) -> frozenset[str]:
         return frozenset(self._fresh)
 
-    def render(self) -> Text:
-        return self._text
+    def render_line(self, y: int) -> Strip:
+        strip = self._strips[y] if y < len(self._strips) else Strip.blank(self.size.width)
+        return strip.apply_style(self.rich_style)
+
+    @property
+    def plain(self) -> str:
+        """What the panel shows, as text (for tests and the tmux check)."""
+        return "\n".join(strip.text for strip in self._strips)
+
+    def styles_shown(self) -> set[str]:
+        return {str(seg.style) for strip in self._strips for seg in strip if seg.style}
