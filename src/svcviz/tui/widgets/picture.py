@@ -12,11 +12,11 @@ from __future__ import annotations
 import time
 
 from textual.strip import Strip
-from textual.widget import Widget
 
 from svcviz.picture import layout
 from svcviz.picture.draw import paint
 from svcviz.picture.layout import Picture
+from svcviz.tui.widgets.text import Panel
 
 FRESH_SECONDS = 1.5  # how long a new or moved item stands out
 FADE_TICK = 0.25
@@ -41,7 +41,14 @@ def moved(before: Picture | None, after: Picture) -> set[str]:
     return fresh
 
 
-class PicturePanel(Widget):
+class PicturePanel(Panel):
+    DEFAULT_CSS = """
+    PicturePanel {
+        height: 1fr;
+    }
+    """
+    BORDER_TITLE = "the picture: clients, the listening socket, processes and their fds (g: the panels)"
+
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._data = None  # (snapshot, clients, model)
@@ -54,6 +61,10 @@ class PicturePanel(Widget):
     def on_mount(self) -> None:
         self.set_interval(FADE_TICK, self._fade)
 
+    def watch_latest(self, update) -> None:
+        if update is not None:
+            self.show(update.snapshot, update.clients, update.config.model)
+
     def show(self, snapshot, clients, model: str) -> None:
         self._data = (snapshot, tuple(clients), model)
         self._rebuild()
@@ -62,8 +73,8 @@ class PicturePanel(Widget):
         self._rebuild()
 
     def _rebuild(self) -> None:
-        if self._data is None:
-            return
+        if self._data is None or not self.display:
+            return  # hidden (g): no layout at all; shown again, it is built from the newest
         snapshot, clients, model = self._data
         width, height = self.content_size
         # The observer hands back equal tuples while nothing changed: comparing is cheap.
