@@ -226,24 +226,36 @@ def history_then(make):
 
 @pytest.mark.parametrize("model", list(SCENES))
 def test_each_model_screen(snap_compare, model):
-    assert snap_compare(SvcvizApp(ReplayLab(), picture=False), terminal_size=SIZE, run_before=history_then(SCENES[model]))
+    assert snap_compare(
+        SvcvizApp(ReplayLab(), picture=False), terminal_size=SIZE, run_before=history_then(SCENES[model])
+    )
 
 
 def test_orphans_adopted_after_kill(snap_compare):
-    assert snap_compare(SvcvizApp(ReplayLab(), picture=False), terminal_size=SIZE, run_before=history_then(fork_adopted))
+    assert snap_compare(
+        SvcvizApp(ReplayLab(), picture=False), terminal_size=SIZE, run_before=history_then(fork_adopted)
+    )
 
 
 def test_help_screen(snap_compare):
     assert snap_compare(
-        SvcvizApp(ReplayLab(), picture=False), terminal_size=SIZE, press=["question_mark"], run_before=history_then(SCENES["serial"])
+        SvcvizApp(ReplayLab(), picture=False),
+        terminal_size=SIZE,
+        press=["question_mark"],
+        run_before=history_then(SCENES["serial"]),
     )
 
 
 def test_model_picker(snap_compare):
     assert snap_compare(
-        SvcvizApp(ReplayLab(), picture=False), terminal_size=SIZE, press=["m"], run_before=history_then(SCENES["serial"])
+        SvcvizApp(ReplayLab(), picture=False),
+        terminal_size=SIZE,
+        press=["m"],
+        run_before=history_then(SCENES["serial"]),
     )
 
 
 def test_too_small_terminal_gets_a_notice(snap_compare):
-    assert snap_compare(SvcvizApp(ReplayLab(), picture=False), terminal_size=(60, 16), run_before=history_then(SCENES["fork"]))
+    assert snap_compare(
+        SvcvizApp(ReplayLab(), picture=False), terminal_size=(60, 16), run_before=history_then(SCENES["fork"])
+    )
