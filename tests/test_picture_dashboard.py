@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from picture_scenes import SCENES
 from replay_lab import ReplayLab, drawn_after
-
 from svcviz.lab import LabUpdate
 from svcviz.servers.config import ServerConfig
 from svcviz.tui.app import SvcvizApp
