@@ -8,6 +8,7 @@ from plain strings and styles: a client's text is never read as markup.
 from __future__ import annotations
 
 import itertools
+import textwrap
 
 from rich.segment import Segment
 from rich.style import Style
@@ -147,7 +148,8 @@ def draw(picture: Picture, fresh: frozenset[str] = frozenset()) -> list[Text]:
 def paint(picture: Picture, fresh: frozenset[str] = frozenset()) -> Canvas:
     canvas = Canvas(picture.width, picture.height)
     if picture.off:
-        canvas.put(0, 0, picture.off[: picture.width], "bold")
+        for y, line in enumerate(textwrap.wrap(picture.off, max(1, picture.width))):
+            canvas.put(0, y, line, "bold")
         return canvas
     for x, title in picture.titles:
         canvas.put(x, 0, title, "bold underline")
