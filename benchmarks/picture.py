@@ -1,13 +1,13 @@
 """What the picture panel costs per sample, against the observer's sample, on the same lab.
 
-The lab is observe.py's: `svcviz serve fork --backlog 1024 --max-children 200` and 1,000
-client connections from this process (200 served by a child each, 800 in the accept
-queue). Each round takes one observer sample, then does what the panel does with it: the
-layout, the painting into cells, and the cells into the Strips Textual's compositor is
-handed (the panel's render_line returns them as they are). The panel lays out again only when the snapshot changed:
-`picture_gated_ms` is its cost per sample on the live lab (mostly a comparison), and
-`picture_build_ms` the cost when something did change (forced every round). Medians;
-`ratio` is picture_build_ms / sample_ms, the share a changing picture adds to sampling.
+The lab is observe.py's main one: a fork server with 200 children and 1,000 client
+connections from this process (200 served by a child each, 800 in the accept queue).
+Each round takes one observer sample, then does what the panel does with it: the layout,
+the painting into cells, and the cells into the Strips Textual's compositor is handed
+(the panel's render_line returns them as they are). The panel lays out again only when
+what it draws changed (layout.drawn_key): `picture_gated_ms` is its cost per sample on
+the live lab (mostly that comparison), `picture_build_ms` the cost when something did
+change (forced every round). Medians; `ratio` is picture_build_ms / sample_ms.
 
     .venv/bin/python benchmarks/picture.py [--rounds N] [--size 160x45]
 """
@@ -15,9 +15,6 @@ handed (the panel's render_line returns them as they are). The panel lays out ag
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import signal
 import socket
 import statistics
 import sys
@@ -25,11 +22,12 @@ import time
 
 from textual.strip import Strip
 
-from observe import CHILDREN, CONNECTIONS, machine, raise_fd_limit, start_server, wait_for
+from observe import Lab, machine, raise_fd_limit, wait_for
 from svcviz.clients import ClientView
 from svcviz.observe.observer import Observer
 from svcviz.picture import layout
 from svcviz.picture.draw import paint
+from svcviz.picture.layout import drawn_key
 
 
 def views(sockets: list[socket.socket]) -> tuple[ClientView, ...]:
@@ -50,16 +48,13 @@ def main() -> int:
     parser.add_argument("--size", default="160x45", help="the panel's cells, WIDTHxHEIGHT")
     args = parser.parse_args()
     width, height = (int(n) for n in args.size.split("x"))
-    raise_fd_limit(CONNECTIONS + 256)
+    raise_fd_limit(1000 + 256)
     print(f"machine: {machine()}")
-    proc, port = start_server()
-    clients: list[socket.socket] = []
+    lab = Lab("fork", 201, 1000)
     try:
-        for _ in range(CONNECTIONS):
-            clients.append(socket.create_connection(("127.0.0.1", port)))
-        mine = views(clients)
-        with Observer(pid=proc.pid) as observer:
-            wait_for(lambda: len(observer.sample().processes) == CHILDREN + 1)
+        mine = views(lab.clients)
+        with Observer(pid=lab.proc.pid) as observer:
+            wait_for(lambda: lab.settled(observer))
             snapshot = observer.sample()
             print(f"lab: {len(snapshot.processes)} processes, {len(snapshot.connections)} connections")
             sample, built, gated = [], [], []
@@ -72,7 +67,7 @@ def main() -> int:
                 build(snapshot, mine, width, height)
                 built.append((time.perf_counter() - started) * 1000)
                 started = time.perf_counter()
-                new_key = (snapshot.listen, snapshot.processes, snapshot.connections, mine)
+                new_key = drawn_key(snapshot, mine, "fork")
                 if new_key != key:  # the panel's gate
                     key = new_key
                     build(snapshot, mine, width, height)
@@ -84,12 +79,7 @@ def main() -> int:
         print(f"ratio={build_ms / sample_ms:.2f}")
         return 0
     finally:
-        for sock in clients:
-            sock.close()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        proc.stdout.close()
+        lab.close()
 
 
 if __name__ == "__main__":

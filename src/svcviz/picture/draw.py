@@ -31,7 +31,8 @@ STATE_COLOURS = {
     "quit": "grey50",
     "listen": "cyan",
 }
-BOX_COLOURS = {"running": "green", "sleeping": "cornflower_blue", "zombie": "grey50"}
+BOX_COLOURS = {"zombie": "grey50"}  # a live process whatever its R/S flicker: LIVE_BOX
+LIVE_BOX = "cornflower_blue"
 UP, DOWN, LEFT, RIGHT = 1, 2, 4, 8
 GLYPHS = {
     LEFT | RIGHT: "─",
@@ -163,7 +164,7 @@ def paint(picture: Picture, fresh: frozenset[str] = frozenset()) -> Canvas:
         for slot in box.slots:
             canvas.put(box.x + 1, slot.y, slot.label[: LISTEN_W - 2], "yellow" if slot.holder else "grey50")
     for box in picture.boxes:
-        colour = "yellow" if box.adopted else BOX_COLOURS.get(box.state, "white")
+        colour = "yellow" if box.adopted else BOX_COLOURS.get(box.state, LIVE_BOX)
         emphasis = "reverse " if box.key in fresh else ""
         canvas.box(box.x, box.y, box.w, box.h, colour, box.title, f"{emphasis}bold {colour}")
         for row in box.rows:

@@ -167,6 +167,16 @@ def tree_order(snapshot: Snapshot) -> list[Process]:
     return ordered
 
 
+def drawn_key(snapshot: Snapshot, clients: tuple[ClientView, ...], model: str) -> tuple:
+    """What the picture draws of a sample: equal keys, the same picture. A process's
+    running/sleeping flicker is left out (the picture does not draw it: a busy parent
+    flips between R and S every sample, and would have the picture laid out every time)."""
+    processes = tuple(
+        (p.pid, p.ppid, p.zombie, p.adopted, p.readable, p.fds, len(p.threads)) for p in snapshot.processes
+    )
+    return (snapshot.root_pid, snapshot.listen, processes, snapshot.connections, clients, model)
+
+
 def layout(snapshot: Snapshot, clients: Iterable[ClientView], width: int, height: int, model: str = "") -> Picture:
     if width < MIN_W or height < MIN_H:
         return Picture(
@@ -300,7 +310,8 @@ def _grouped(ordered, snapshot, labels, threaded, model):
             continue
         conns = tuple(port_of(fd.peer) for fd in process.fds if fd.kind == "conn")
         listens = sum(fd.kind == "listen" for fd in process.fds)
-        sig = (_role(process, snapshot, model), process.state, process.adopted, len(conns), listens)
+        # Not by R/S: that flickers every sample; the role says zombie.
+        sig = (_role(process, snapshot, model), "Z" if process.zombie else "S", process.adopted, len(conns), listens)
         groups.setdefault(sig, []).append((process, conns))
     for (role, state, adopted, n_conns, listens), members in groups.items():
         if len(members) == 1:

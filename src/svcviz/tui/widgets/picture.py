@@ -15,7 +15,7 @@ from textual.strip import Strip
 
 from svcviz.picture import layout
 from svcviz.picture.draw import paint
-from svcviz.picture.layout import Picture
+from svcviz.picture.layout import Picture, drawn_key
 from svcviz.tui.widgets.text import Panel
 
 FRESH_SECONDS = 1.5  # how long a new or moved item stands out
@@ -77,8 +77,8 @@ class PicturePanel(Panel):
             return  # hidden (g): no layout at all; shown again, it is built from the newest
         snapshot, clients, model = self._data
         width, height = self.content_size
-        # The observer hands back equal tuples while nothing changed: comparing is cheap.
-        key = (snapshot.listen, snapshot.processes, snapshot.connections, snapshot.root_pid, clients, model)
+        # The observer hands back equal objects while nothing changed: comparing is cheap.
+        key = drawn_key(snapshot, clients, model)
         if (
             key == self._key
             and self.picture is not None
