@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 CLONE_NEWNET = 0x40000000
 EPERM = 1
 NETNS_DIR = "/run/netns"  # where `ip netns add NAME` keeps its namespaces
+NEEDS_CAP = "entering another network namespace needs CAP_SYS_ADMIN (run as root)"
 
 
 class NamespaceError(OSError):
@@ -47,6 +48,13 @@ def own_inode() -> int | None:
     return inode_of("/proc/self/ns/net")
 
 
+def table_inode(pid: int | str) -> int | None:
+    """The inode of /proc/PID/net/tcp: one per network namespace, and any user may stat
+    it (the namespace's own inode needs ptrace access to PID): how a user tells, of another
+    user's process, whether it shares our namespace."""
+    return inode_of(f"/proc/{pid}/net/tcp")
+
+
 @dataclass(frozen=True)
 class NetNs:
     """A network namespace other than ours. path: what setns opens; pid: a process in it,
@@ -54,13 +62,15 @@ class NetNs:
     name, or the hostname of the container a process of it runs in."""
 
     path: str
-    inode: int
+    inode: int | None  # None: not ours to read (another user's process), though not our namespace
     pid: int | None = None
     label: str | None = None
 
     @property
     def title(self) -> str:
         """How the screen names it: "netns 4026532290 (web1)"."""
+        if self.inode is None:
+            return f"the network namespace of pid {self.pid}"
         return f"netns {self.inode}" + (f" ({self.label})" if self.label else "")
 
     def run(self, job: Callable[[], T]) -> T:
@@ -84,7 +94,10 @@ def of_pid(pid: int) -> NetNs | None:
     (another user's process)."""
     path = f"/proc/{pid}/ns/net"
     inode = inode_of(path)
-    if inode is None or inode == own_inode():
+    if inode is None:  # another user's: its tables tell whether it is ours
+        tables = table_inode(pid)
+        return None if tables is None or tables == table_inode("self") else NetNs(path, None, pid)
+    if inode == own_inode():
         return None
     return NetNs(path, inode, pid, _label(inode, pid))
 
@@ -96,16 +109,14 @@ def named(text: str) -> NetNs | None:
         pid = int(text)
         if not os.path.isdir(f"/proc/{pid}"):
             raise NamespaceError(f"--netns {pid}: no process {pid}")
-        path = f"/proc/{pid}/ns/net"
-    else:
-        path = text if "/" in text else os.path.join(NETNS_DIR, text)
-        pid = None
+        return of_pid(pid)
+    path = text if "/" in text else os.path.join(NETNS_DIR, text)
     inode = inode_of(path)
     if inode is None:
         raise NamespaceError(f"--netns {text}: cannot read {path} (no such namespace, or not ours to read)")
     if inode == own_inode():
         return None
-    pid = pid if pid is not None else _a_process_in(inode)
+    pid = _a_process_in(inode)
     return NetNs(path, inode, pid, _label(inode, pid))
 
 
@@ -139,7 +150,7 @@ def _entered(path: str, job: Callable[[], T]) -> T:
             if libc.setns(target, CLONE_NEWNET) != 0:
                 errno = ctypes.get_errno()
                 if errno == EPERM:
-                    raise NamespaceError("entering another network namespace needs CAP_SYS_ADMIN (run as root)")
+                    raise NamespaceError(NEEDS_CAP)
                 raise NamespaceError(f"cannot enter the network namespace {path}: {os.strerror(errno)}")
         finally:
             os.close(target)
@@ -157,6 +168,8 @@ def _entered(path: str, job: Callable[[], T]) -> T:
 def _open_ns(path: str) -> int:
     try:
         return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except PermissionError:  # another user's process: we could not setns into it either
+        raise NamespaceError(NEEDS_CAP) from None
     except OSError as exc:
         raise NamespaceError(f"cannot open the network namespace {path}: {exc.strerror}") from None
 
@@ -194,22 +207,23 @@ def _label(inode: int, pid: int | None) -> str | None:
 
 def listeners_elsewhere(port: int) -> list[tuple[NetNs, TcpRow]]:
     """Listening sockets on port in the other namespaces on this machine: each namespace's
-    /proc/PID/net/tcp{,6} read once, through the first process seen in it."""
-    own = own_inode()
-    seen: set[int | None] = {own, None}
+    /proc/PID/net/tcp{,6} read once, through the first process seen in it (namespaces told
+    apart by their tables' inode, which any user may read)."""
+    seen: set[int | None] = {table_inode("self"), None}
     found = []
     for pid in _pids():
-        inode = inode_of(f"/proc/{pid}/ns/net")
-        if inode in seen:
+        tables = table_inode(pid)
+        if tables in seen:
             continue
-        seen.add(inode)
+        seen.add(tables)
+        inode = inode_of(f"/proc/{pid}/ns/net")
         try:
             rows = read_proc_net_tcp(frozenset({port}), base=f"/proc/{pid}/net")
         except OSError:
             continue
         listening = [row for row in rows if row.state == "LISTEN" and row.local_port == port]
         if listening:
-            ns = NetNs(f"/proc/{pid}/ns/net", inode, pid, _label(inode, pid))
+            ns = NetNs(f"/proc/{pid}/ns/net", inode, pid, _label(inode, pid) if inode else None)
             found += [(ns, row) for row in listening]
     return found
 
@@ -240,8 +254,10 @@ class Place:
                 return SockDiag()
             return SockDiag(self.ns.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG))
         except NamespaceError as exc:
-            where = f"/proc/{self.ns.pid}/net" if self.ns.pid is not None else "nothing of it"
-            self.notes.append(f"{self.ns.title}: {exc}: showing what {where} gives (no backlog)")
+            if self.ns.pid is not None:
+                self.notes.append(f"{self.ns.title}: {exc}: showing what /proc/{self.ns.pid}/net gives (no backlog)")
+            else:  # a named namespace, none of whose processes we may read
+                self.notes.append(f"{self.ns.title}: {exc}; or name it by a pid in it (--netns PID)")
         except OSError:
             pass  # no sock_diag here: /proc/net/tcp will do, slower
         return None

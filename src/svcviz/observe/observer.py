@@ -242,6 +242,7 @@ class Observer:
         self.port: int | None = self.ports[0]
         self._ports = self.ports  # what the last sample listened on (the filtered dumps' ports)
         self._families = {_family(sock.addr) for sock in listening}
+        self._dual_stack = any(sock.addr.startswith("[::]:") for sock in listening)
 
     # -- finding the server ---------------------------------------------------------
 
@@ -562,7 +563,7 @@ class Observer:
             counters,
             unreadable,
             netns=self.netns.inode if self.netns else None,
-            netns_label=self.netns.label if self.netns else None,
+            netns_label=(self.netns.label if self.netns.inode else self.netns.title) if self.netns else None,
             notes=self._notes(tree, listening, connections),
         )
         return snapshot, tree, listening

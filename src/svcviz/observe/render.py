@@ -61,9 +61,8 @@ def _header(snapshot: Snapshot) -> Text:
         f"{len(snapshot.processes)} processes ({len(snapshot.zombies)} zombies), "
         f"{snapshot.thread_total} threads, {len(snapshot.connections)} connections",
     )
-    if snapshot.netns is not None:
-        label = f" ({plain(snapshot.netns_label)})" if snapshot.netns_label else ""
-        text.append(f"  in network namespace {snapshot.netns}{label}", style="bold cyan")
+    if snapshot.netns_title:
+        text.append(f"  in {plain(snapshot.netns_title)}", style="bold cyan")
     return text
 
 

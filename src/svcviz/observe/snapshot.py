@@ -165,6 +165,13 @@ class Snapshot:
     def queue_length(self) -> int:
         return sum(s.queue for s in self.listen)
 
+    @property
+    def netns_title(self) -> str | None:
+        """ "netns 4026532290 (web1)", or None in our own namespace."""
+        if self.netns is None:
+            return self.netns_label  # another user's namespace: "the network namespace of pid N"
+        return f"netns {self.netns}" + (f" ({self.netns_label})" if self.netns_label else "")
+
     def process(self, pid: int) -> Process | None:
         return next((p for p in self.processes if p.pid == pid), None)
 
