@@ -343,3 +343,40 @@ def test_a_shell_above_a_server_is_refused_naming_the_server(serve):
         os.killpg(shell.pid, signal.SIGTERM)
         shell.wait()
         shell.stdout.close()
+
+
+# -- the dashboard, in a real terminal --------------------------------------------------
+
+
+def tmux(name: str, *args: str) -> str:
+    return subprocess.run(["tmux", "-L", name, *args], capture_output=True, text=True, timeout=10).stdout
+
+
+def test_the_dashboard_on_a_namespaced_server_adds_clients_there(namespace):
+    """`svcviz watch --pid P` of a server in another namespace, in tmux (a private socket):
+    the header names the namespace, and `c` connects clients from inside it."""
+    if shutil.which("tmux") is None:
+        pytest.skip("needs tmux")
+    name = namespace[0]
+    server = serve_in(namespace, "thread")
+    term = f"svcviz-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    command = f"{sys.executable} -m svcviz watch --pid {server.pid}"
+    tmux(term, "new-session", "-d", "-s", term, "-x", "150", "-y", "40", command)
+    try:
+        screen = lambda: tmux(term, "capture-pane", "-p", "-t", term)  # noqa: E731
+        inode = os.stat(f"/proc/{server.pid}/ns/net").st_ino
+        assert wait_until(lambda: f"netns {inode} ({name})" in screen(), timeout=15), screen()
+        assert f"127.0.0.1:{server.port}" in screen()
+        for _ in range(3):
+            tmux(term, "send-keys", "-t", term, "c")
+        established = lambda: ss_in(name, "-tn", "state", "established", f"sport = :{server.port}")  # noqa: E731
+        # established there: a socket made in our namespace would have been refused
+        assert wait_until(lambda: len(established()) == 3, timeout=10), screen()
+        assert wait_until(lambda: screen().count("idle") >= 3, timeout=10), screen()
+    finally:
+        tmux(term, "kill-server")
+        wait_until(lambda: not _tmux_alive(term), timeout=5)
+
+
+def _tmux_alive(name: str) -> bool:
+    return subprocess.run(["tmux", "-L", name, "has-session"], capture_output=True).returncode == 0
