@@ -5,6 +5,7 @@ in the same namespace, as the same user) says.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -20,8 +21,11 @@ import pytest
 
 from conftest import Server, wait_until
 from kernel import ss
+from svcviz.lab import Lab
 from svcviz.procstat import read_stat
+from svcviz.servers.config import ServerConfig
 from svcviz.servers.ready import parse_ready
+from svcviz.servers.registry import NAMES
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="needs root (network namespaces, becoming user nobody)")
@@ -380,3 +384,29 @@ def test_the_dashboard_on_a_namespaced_server_adds_clients_there(namespace):
 
 def _tmux_alive(name: str) -> bool:
     return subprocess.run(["tmux", "-L", name, "has-session"], capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize("model", NAMES)
+async def test_the_dashboards_lab_on_ipv6_serves_and_sees_its_clients(model):
+    """`svcviz --host ::1 --model M`: the server listens on [::1], the fleet's clients reach
+    it over IPv6, and the observer sees them there."""
+    lab = Lab(ServerConfig(model=model, host="::1", port=0))
+    await lab.start()
+    try:
+        await lab.add_clients(2)
+        port = lab.port
+        update = None
+        for _ in range(100):
+            update = await lab.sample()
+            if len(update.snapshot.connections) == 2 or (model == "accept-once" and update.snapshot.connections):
+                break
+            await asyncio.sleep(0.05)
+        assert update.snapshot.connections, f"{model}: no connection seen"
+        assert all(conn.client.startswith("[::1]:") for conn in update.snapshot.connections)
+        assert all(conn.server == f"[::1]:{port}" for conn in update.snapshot.connections)
+        if model != "accept-once":  # its one listener is closed once it accepted
+            assert [sock.addr for sock in update.snapshot.listen] == [f"[::1]:{port}"]
+        if model not in ("accept-once", "relisten"):  # their lesson: a later client is reset or refused
+            assert not [c for c in update.clients if c.error]
+    finally:
+        await lab.stop()
