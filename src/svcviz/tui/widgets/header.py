@@ -15,8 +15,7 @@ from svcviz.tui.widgets.text import one_per_row
 class LabHeader(Widget):
     DEFAULT_CSS = """
     LabHeader {
-        height: auto;
-        max-height: 4;  /* two lines, and the notes on what cannot be seen (another user's server) */
+        height: 2;
         background: $panel;
     }
     """
@@ -42,6 +41,9 @@ class LabHeader(Widget):
             root = update.snapshot.process(update.snapshot.root_pid) if self.watching else None
             self.program = None if root is None else (root.name, root.cmdline)
             self.netns, self.notes = update.snapshot.netns_title, update.snapshot.notes
+
+    def watch_notes(self, notes: tuple[str, ...]) -> None:
+        self.styles.height = 2 + min(len(notes), 2)  # a line each for what cannot be seen from here
 
     def render(self) -> Text:
         config = self.config
