@@ -410,3 +410,24 @@ async def test_the_dashboards_lab_on_ipv6_serves_and_sees_its_clients(model):
             assert not [c for c in update.clients if c.error]
     finally:
         await lab.stop()
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["--addr", "6168"],
+            "svcviz watch: argument --addr: '6168' is not HOST:PORT (e.g. 127.0.0.1:6168, [::1]:6168)",
+        ),
+        (["--addr", "[::1]:99999"], "svcviz watch: argument --addr: '99999' is not a port (0..65535)"),
+        (
+            ["--port", "6168", "--netns", "svcviz-no-such-namespace"],
+            "svcviz watch: --netns svcviz-no-such-namespace: cannot read /run/netns/svcviz-no-such-namespace "
+            "(no such namespace, or not ours to read)",
+        ),
+    ],
+)
+def test_a_bad_addr_or_netns_is_one_line(args, line):
+    result = watch(*args, "--once")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith(line) and result.stderr.count("\n") == 1
