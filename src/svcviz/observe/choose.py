@@ -103,11 +103,11 @@ def _group(rows: list[TcpRow], holders: dict[int, list[procstat.Stat]]) -> list[
     processes (a prefork pool, each worker with its own SO_REUSEPORT socket, forked by one
     parent); rows no readable process holds, together per owner and address (all any user
     can tell; 0.0.0.0 and [::] are one address: a dual-stack server listens on both)."""
-    groups: list[tuple[set, list[TcpRow]]] = []  # (keys, rows)
+    groups: list[tuple[set[tuple[object, ...]], list[TcpRow]]] = []  # (keys, rows)
     for row in sorted(rows, key=lambda row: (row.local, row.inode)):
         held = holders.get(row.inode, [])
         host = addr_host(row.local)
-        keys = {("pid", stat.pid) for stat in held}
+        keys: set[tuple[object, ...]] = {("pid", stat.pid) for stat in held}
         keys |= {("parent", stat.ppid, host) for stat in held if stat.ppid > 1}
         keys = keys or {("uid", row.uid, "*" if host in WILDCARDS else host)}
         for group in groups:

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import TypeVar
 
+    from svcviz.observe.sockdiag import SockDiag
+
     T = TypeVar("T")
 
 CLONE_NEWNET = 0x40000000
@@ -116,27 +118,27 @@ def named(text: str) -> NetNs | None:
         raise NamespaceError(f"--netns {text}: cannot read {path} (no such namespace, or not ours to read)")
     if inode == own_inode():
         return None
-    pid = _a_process_in(inode)
-    return NetNs(path, inode, pid, _label(inode, pid))
+    inside = _a_process_in(inode)
+    return NetNs(path, inode, inside, _label(inode, inside))
 
 
 def run_in(path: str, job: Callable[[], T]) -> T:
     """job() on a helper thread that has entered the namespace at path, then left it."""
-    result: list = []
+    done: list[T] = []
+    failed: list[BaseException] = []
 
     def inside() -> None:
         try:
-            result.append((True, _entered(path, job)))
+            done.append(_entered(path, job))
         except BaseException as exc:  # handed to the caller's thread
-            result.append((False, exc))
+            failed.append(exc)
 
     thread = threading.Thread(target=inside, name="svcviz-netns", daemon=True)
     thread.start()
     thread.join()
-    ok, value = result[0]
-    if not ok:
-        raise value
-    return value
+    if failed:
+        raise failed[0]
+    return done[0]
 
 
 def _entered(path: str, job: Callable[[], T]) -> T:
@@ -245,19 +247,21 @@ class Place:
             return cls(named(netns))
         return cls(of_pid(pid) if pid is not None else None)
 
-    def sock_diag(self):
+    def sock_diag(self) -> SockDiag | None:
         """A SockDiag answering for this namespace, or None (then the /proc tables)."""
         from svcviz.observe.sockdiag import NETLINK_SOCK_DIAG, SockDiag
 
+        ns = self.ns
         try:
-            if self.ns is None:
+            if ns is None:
                 return SockDiag()
-            return SockDiag(self.ns.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG))
+            return SockDiag(ns.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG))
         except NamespaceError as exc:
-            if self.ns.pid is not None:
-                self.notes.append(f"{self.ns.title}: {exc}: showing what /proc/{self.ns.pid}/net gives (no backlog)")
+            assert ns is not None  # our own namespace needs no entering
+            if ns.pid is not None:
+                self.notes.append(f"{ns.title}: {exc}: showing what /proc/{ns.pid}/net gives (no backlog)")
             else:  # a named namespace, none of whose processes we may read
-                self.notes.append(f"{self.ns.title}: {exc}; or name it by a pid in it (--netns PID)")
+                self.notes.append(f"{ns.title}: {exc}; or name it by a pid in it (--netns PID)")
         except OSError:
             pass  # no sock_diag here: /proc/net/tcp will do, slower
         return None

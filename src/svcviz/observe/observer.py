@@ -229,7 +229,7 @@ class Observer:
             if self.root_pid is not None and self.root_pid not in tree:  # it exited while we looked
                 raise TargetError(f"process {self.root_pid} is gone")
             listening = self._listening(tree, _socket_holders(tree), self._all_listeners())
-            if pid is not None:
+            if pid is not None and self.root_pid is not None:
                 _check_is_server(self.root_pid, tree, listening)
             if not listening:
                 raise TargetError(f"process {self.root_pid} listens on nothing")
@@ -302,7 +302,7 @@ class Observer:
     def _follow_port(self, tree: dict[int, _Record], listening: list[ListenSocket]) -> bool:
         """Watching a port whose server is gone (and none of its tree listens): take whoever
         listens on it now as the server. True if the root changed."""
-        root = tree.get(self.root_pid)
+        root = tree.get(self.root_pid) if self.root_pid is not None else None
         if self._followed_port is None or listening or (root is not None and root.stat.state != "Z"):
             return False
         pid = self._listener_on(self._followed_port)
@@ -363,9 +363,9 @@ class Observer:
                 order.append((pid, adopted and pid == top))
                 stack.extend(sorted(children.get(pid, ()), reverse=True))
 
-        root = records.get(self.root_pid)
+        root = records.get(self.root_pid) if self.root_pid is not None else None
         if root is not None and root.stat.start == self._root_start:  # not a later process with its pid
-            descend(self.root_pid, False)
+            descend(root.stat.pid, False)
         for pid in sorted(known):
             if pid in records and records[pid] is known[pid] and pid not in seen:
                 descend(pid, True)
@@ -482,7 +482,7 @@ class Observer:
         self, tree: dict[int, _Record], holders: dict[int, list[tuple[int, int]]], rows: list[TcpRow]
     ) -> list[ListenSocket]:
         sockets = []
-        if self.root_pid is None:  # no process of it readable: its listeners, known by address
+        if self.root_pid is None and self._unowned_port is not None:  # no process readable: its listeners by address
             rows = choose.on_address(rows, self._unowned_port, self._addr)
         for row in rows:
             if row.inode in holders or self.root_pid is None:
@@ -792,7 +792,7 @@ def _first_holder(tree: dict[int, _Record], holders: list[tuple[int, int]]) -> t
     return min(holders, key=lambda h: (tree[h[0]].stat.start, h[0], h[1]))
 
 
-def _owner(tree: dict[int, _Record], holders: list[tuple[int, int]], root: int) -> tuple[int | None, int | None]:
+def _owner(tree: dict[int, _Record], holders: list[tuple[int, int]], root: int | None) -> tuple[int | None, int | None]:
     """Who serves a connection: the oldest holder other than the root. A fork server's child
     serving connection k was forked before the later children that inherit k's leaked fd;
     the root holds it only because it accepted it (and perhaps forgot to close it)."""
@@ -860,16 +860,16 @@ def _check_is_server(pid: int, tree: dict[int, _Record], listening: list[ListenS
             f"process {pid} ({name}) is {user}'s: its fds cannot be read, so which sockets are its cannot be told: "
             f"name its port with --port (what any user may see), or {choose.run_as(user)}"
         )
-    if any(fd is not None and inode in {s.inode for s in listening} for fd, inode in (root.fds or {}).items()):
+    if {sock.inode for sock in listening} & set((root.fds or {}).values()):
         return
     if pid == 1:
         raise TargetError(f"pid 1 is init ({name}): name a server with --port or --pid")
-    below = [s for s in listening if s.pid is not None and s.pid != pid]
+    below = [(sock.pid, sock.addr) for sock in listening if sock.pid is not None and sock.pid != pid]
     if below:
-        s = below[0]
+        server, addr = below[0]
         raise TargetError(
-            f"process {pid} ({name}) listens on nothing itself; pid {s.pid} ({tree[s.pid].stat.name}), "
-            f"below it, listens on {s.addr}: name it with --pid {s.pid}"
+            f"process {pid} ({name}) listens on nothing itself; pid {server} ({tree[server].stat.name}), "
+            f"below it, listens on {addr}: name it with --pid {server}"
         )
     raise TargetError(f"process {pid} listens on nothing ({name}): name a server with --port or --pid")
 
