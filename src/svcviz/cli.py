@@ -61,6 +61,15 @@ def _host(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--host ")) from None
 
 
+def _addr(text: str) -> tuple[str, int]:
+    """HOST:PORT, [V6]:PORT -> (host, port): a listener's address as ss prints it."""
+    host, _, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not port:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:6168, [::1]:6168)")
+    return _host(host), _port(port)
+
+
 def _integer(text: str) -> int:
     try:
         return int(text)
@@ -146,6 +155,12 @@ def build_parser() -> Parser:
     target = watch.add_mutually_exclusive_group(required=True)
     target.add_argument("--port", type=_port, help="the server listening on this port")
     target.add_argument("--pid", type=_count, help="the server rooted at this process")
+    target.add_argument("--addr", type=_addr, metavar="HOST:PORT", help="the server listening on this address")
+    watch.add_argument(
+        "--netns",
+        metavar="PATH|PID|NAME",
+        help="look in this network namespace (a container's: its pid, or `ip netns` name)",
+    )
     watch.add_argument("--once", action="store_true", help="print one snapshot and exit")
     watch.add_argument("--json", action="store_true", help="with --once: the snapshot as JSON")
     # SUPPRESS: an unset --record here must not hide one given before `watch`.
@@ -227,7 +242,7 @@ def watch(args: argparse.Namespace) -> int:
     both forms; then one snapshot (--once) or the dashboard in watch mode."""
     from svcviz.observe.watch import attach, print_once
 
-    observer = attach(pid=args.pid, port=args.port)
+    observer = attach(pid=args.pid, port=args.port, addr=args.addr, netns=args.netns)
     if observer is None:
         return 2
     if args.pid is not None:

@@ -123,12 +123,15 @@ class Fleet:
         self._ids = itertools.count(1)
         self._views: tuple[ClientView, ...] | None = ()
         self._addresses: dict[tuple[str, int], tuple[int, tuple]] = {}
+        self.netns = None  # the server's network namespace (observe.netns.NetNs) when not ours
 
     # -- the API ---------------------------------------------------------------------
 
-    def retarget(self, host: str, port: int) -> None:
-        """Clients added from now on connect to host:port; open ones stay where they are."""
-        self.host, self.port = host, port
+    def retarget(self, host: str, port: int, netns=None) -> None:
+        """Clients added from now on connect to host:port (from inside netns, a server in
+        another network namespace: a socket connects from the namespace it was made in);
+        open ones stay where they are."""
+        self.host, self.port, self.netns = host, port, netns
 
     def clients(self) -> tuple[ClientView, ...]:
         if self._views is None:
@@ -224,9 +227,12 @@ class Fleet:
 
     def _open_socket(self, client: _Client, family: int) -> bool:
         try:
-            client.sock = socket.socket(family, socket.SOCK_STREAM)
-        except OSError as exc:  # EMFILE: this process's fd table is full
-            self._end(client, "error", f"socket: {exc.strerror}")
+            if self.netns is None:
+                client.sock = socket.socket(family, socket.SOCK_STREAM)
+            else:
+                client.sock = self.netns.socket(family, socket.SOCK_STREAM)
+        except OSError as exc:  # EMFILE: this process's fd table is full; or netns.NamespaceError
+            self._end(client, "error", f"socket: {exc.strerror or exc}")
             return False
         client.sock.setblocking(False)
         return True

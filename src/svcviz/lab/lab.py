@@ -54,7 +54,7 @@ class Lab:
         self._hung = HungClients(self.fleet)
         self._half_open = HalfOpenClients(self.fleet)
         self._observer: Observer | None = None
-        self._watch_target: dict[str, int] | None = None
+        self._watch_target: dict | None = None
         self._watched_pid: int | None = None
         self._watch_status = "stopped"
         self._pending: list[Event] = []
@@ -62,11 +62,21 @@ class Lab:
         self._prev: Snapshot | None = None
 
     @classmethod
-    def attach(cls, *, pid: int | None = None, port: int | None = None, rate: float = 10.0) -> Lab:
-        """Watch a server svcviz did not start: observe it, send it clients, control nothing."""
-        lab = cls(ServerConfig(model=WATCHED, port=port or 0), rate=rate, port_fallback=False)
+    def attach(
+        cls,
+        *,
+        pid: int | None = None,
+        port: int | None = None,
+        rate: float = 10.0,
+        addr: tuple[str, int] | None = None,
+        netns: str | None = None,
+    ) -> Lab:
+        """Watch a server svcviz did not start: observe it, send it clients, control nothing.
+        addr: the one listener of several on its port; netns: where to look (see Observer)."""
+        lab = cls(ServerConfig(model=WATCHED, port=port or (addr[1] if addr else 0)), rate=rate, port_fallback=False)
         lab.controls_server = False
-        lab._watch_target = {"pid": pid} if pid is not None else {"port": port}
+        lab._watch_target = {"pid": pid} if pid is not None else {"port": port or addr[1]}
+        lab._watch_target.update(addr=addr, netns=netns)
         return lab
 
     @property
@@ -100,8 +110,10 @@ class Lab:
             self._watched_pid = self._observer.root_pid
             if self._observer.notice:
                 self._note("server", self._observer.notice)
-            self.config = replace(self.config, port=self._observer.port or self.config.port)
-            self.fleet.retarget(self.config.host, self.config.port)
+            # Clients go where the server listens: its address and family, its namespace.
+            host = self._observer.connect_host or self.config.host
+            self.config = replace(self.config, host=host, port=self._observer.port or self.config.port)
+            self.fleet.retarget(self.config.host, self.config.port, self._observer.netns)
             self._watch_status = "watching"
 
     async def stop(self) -> None:
@@ -264,6 +276,8 @@ class Lab:
         """Keep the header and status true about a watched server that exits and comes back.
         Watching a port, the observer follows its next listener: say so. Watching a pid,
         say that it is gone and what listens on its port now. True if the server changed."""
+        if snapshot.root_pid is None:  # its process cannot be read: the sockets are all we see
+            return False
         if snapshot.root_pid != self._watched_pid:
             self._note("server", f"server restarted: pid {self._watched_pid} -> {snapshot.root_pid}")
             self._watched_pid, self._watch_status = snapshot.root_pid, "watching"

@@ -377,7 +377,13 @@ def watch_main(args: argparse.Namespace) -> int:
         return 2
     try:
         lab = with_recording(
-            Lab.attach(pid=getattr(args, "pid", None), port=getattr(args, "port", None)), getattr(args, "record", None)
+            Lab.attach(
+                pid=getattr(args, "pid", None),
+                port=getattr(args, "port", None),
+                addr=getattr(args, "addr", None),
+                netns=getattr(args, "netns", None),
+            ),
+            getattr(args, "record", None),
         )
     except RecordError as exc:
         print(f"svcviz watch: {exc}", file=sys.stderr)
