@@ -325,7 +325,12 @@ def watch_main(args: argparse.Namespace) -> int:
         return 2
     try:
         lab = with_recording(
-            Lab.attach(pid=getattr(args, "pid", None), port=getattr(args, "port", None)), getattr(args, "record", None)
+            Lab.attach(
+                pid=getattr(args, "pid", None),
+                port=getattr(args, "port", None),
+                client_protocol=getattr(args, "client_protocol", None),
+            ),
+            getattr(args, "record", None),
         )
     except RecordError as exc:
         print(f"svcviz watch: {exc}", file=sys.stderr)

@@ -26,6 +26,7 @@ class LabHeader(Widget):
     status = reactive("")
     backlogs = reactive(())  # as the kernel has them: what a watched server's header shows
     program = reactive(None)  # a watched server's (name, cmdline), as it set them
+    client_protocol = reactive("line")  # what the clients speak, and why
 
     def __init__(self, *, watching: bool, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -37,6 +38,7 @@ class LabHeader(Widget):
             self.backlogs = tuple(sock.backlog for sock in update.snapshot.listen)
             root = update.snapshot.process(update.snapshot.root_pid) if self.watching else None
             self.program = None if root is None else (root.name, root.cmdline)
+            self.client_protocol = update.client_protocol
 
     def render(self) -> Text:
         config = self.config
@@ -52,6 +54,8 @@ class LabHeader(Widget):
             top.append(" watch mode: model keys off ", style="dim")
             backlogs = ", ".join(str(backlog) for backlog in self.backlogs) or "-"
             second = Text(f" backlog: {backlogs} (from the kernel; the rest is its own)", style="dim")
+            second.append("   clients speak: ", style="bold")
+            second.append(self.client_protocol)
             if self.program is not None:
                 # Which program this is: its own name and command line, shown as plain text.
                 name, cmdline = self.program
