@@ -74,13 +74,18 @@ def fd_mark(fd) -> str | None:
 
 
 def fd_badges(process, client_ids: dict[int, int]) -> Text:
-    """Listening sockets, then `N conns` and the first few, then epoll/eventfd/pipe marks."""
+    """epoll/eventfd/pipe marks first (short, and they tell the shape), the listening
+    sockets, then the connections: `N conns` and the first few when there are many."""
     badges = Text()
-    conns = [fd for fd in process.fds if fd.kind == "conn"]
+    marks = Counter(mark for fd in process.fds if (mark := fd_mark(fd)))
+    for mark, count in sorted(marks.items()):
+        badges.append(f" {mark}{f' ×{count}' if count > 1 else ''} ", style=MARKS[mark])
+        badges.append(" ")
     for fd in process.fds:
         if fd.kind == "listen":
             badges.append(f" {fd.fd} listen ", style="black on cyan")
             badges.append(" ")
+    conns = [fd for fd in process.fds if fd.kind == "conn"]
     if len(conns) > MAX_BADGES:
         badges.append(f"{len(conns)} conns ", style="bold")
     for fd in conns[:MAX_BADGES]:
@@ -89,10 +94,6 @@ def fd_badges(process, client_ids: dict[int, int]) -> Text:
         badges.append(" ")
     if len(conns) > MAX_BADGES:
         badges.append(f"+{len(conns) - MAX_BADGES} ", style="dim")
-    marks = Counter(mark for fd in process.fds if (mark := fd_mark(fd)))
-    for mark, count in sorted(marks.items()):
-        badges.append(f" {mark}{f' ×{count}' if count > 1 else ''} ", style=MARKS[mark])
-        badges.append(" ")
     return badges
 
 
@@ -190,10 +191,6 @@ class ServerPanel(ScrollView, can_focus=True):
     ]
 
     latest = var(None)
-    root_pid = reactive(None)
-    processes = reactive(None)  # None until the first sample
-    connections = reactive(())
-    client_ids = reactive({})
     evidence_shown = reactive(False)
 
     def __init__(self, **kwargs) -> None:
@@ -201,40 +198,44 @@ class ServerPanel(ScrollView, can_focus=True):
         # (depth, process, None) for a process row, (depth, process, group) for a thread group,
         # (0, None, Text) for the architecture's lines.
         self.rows: list[tuple[int, object, object]] = []
+        self.processes = None  # None until the first sample
         self.architecture = None
+        self.client_ids: dict[int, int] = {}
+        self._drawn: tuple = ()  # what the rows were made from
 
     def watch_latest(self, update) -> None:
         if update is None:
             return
-        # Most samples find the tree as it was: the same tuple, so nothing is redone.
         snapshot = update.snapshot
-        self.root_pid, self.processes, self.connections = snapshot.root_pid, snapshot.processes, snapshot.connections
-        self.client_ids = ids_by_port(update.clients)
-        self._snapshot = snapshot
-
-    def watch_processes(self) -> None:
-        self._order()
-
-    def watch_connections(self) -> None:
-        self._order()
-
-    def watch_client_ids(self) -> None:
+        client_ids = ids_by_port(update.clients)
+        # Most samples find the tree as it was: the same tuples, so nothing is redone.
+        made_from = (snapshot.processes, snapshot.connections, snapshot.listen)
+        unchanged = (
+            self._drawn
+            and snapshot.root_pid == self._snapshot.root_pid
+            and all(a is b for a, b in zip(made_from, self._drawn, strict=True))
+        )
+        if unchanged and client_ids == self.client_ids:
+            return
+        self._drawn, self._snapshot = made_from, snapshot
+        self.processes, self.client_ids = snapshot.processes, client_ids
         self._order()
 
     def watch_evidence_shown(self) -> None:
-        self._order()
+        if self.processes is not None:
+            self._order()
 
     def action_toggle_evidence(self) -> None:
         self.evidence_shown = not self.evidence_shown
 
     def _order(self) -> None:
         self.rows = []
-        snapshot = getattr(self, "_snapshot", None)
-        if snapshot is not None and self.processes:
+        snapshot = self._snapshot
+        if self.processes:
             self.architecture = judge(snapshot)
             self.rows.extend((0, None, line) for line in architecture_line(self.architecture, self.evidence_shown))
             self.tooltip = "\n".join(plain(s) for s in self.architecture.evidence) or None
-        for depth, process in tree_order(self.root_pid, self.processes or ()):
+        for depth, process in tree_order(snapshot.root_pid, self.processes):
             self.rows.append((depth, process, None))
             if not process.zombie and len(process.threads) > 1:
                 self.rows.extend((depth, process, group) for group in thread_groups(process, self.client_ids))
@@ -275,13 +276,15 @@ def process_line(process, depth: int, client_ids: dict[int, int]) -> Text:
         line.append("zombie", style="bold white on red")
         line.append(" <defunct>", style="red")
     else:
-        line.append(STATES.get(process.state, process.state), style="green" if process.state == "R" else "")
         if len(process.threads) == 1:  # one thread: its wait is the process's
+            line.append(STATES.get(process.state, process.state), style="green" if process.state == "R" else "")
             wait = wait_label(process.threads[0], process, client_ids)
             if wait != "running":
                 line.append(f" in {wait}", style="yellow")
-        else:
-            line.append(f"  threads {process.thread_count}", style="dim")
+        else:  # its threads say what each waits in, on the rows below
+            if process.state != "S":
+                line.append(f"{STATES.get(process.state, process.state)} ", style="bold")
+            line.append(f"threads {process.thread_count}", style="dim")
         line.append("  ")
         line.append_text(fd_badges(process, client_ids))
     if not process.readable:

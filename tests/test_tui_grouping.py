@@ -1,0 +1,102 @@
+"""The server panel hides no process: identical threads grouped with a count, each group's
+wait, a long tree scrolled; hand-made snapshots through the app's own path (ReplayLab)."""
+
+from __future__ import annotations
+
+from big_servers import many_processes, prefork_threads, threads_200
+from replay_lab import ReplayLab, drawn_after
+from svcviz.observe.snapshot import Fd, Process, Thread
+from svcviz.tui.app import SvcvizApp
+from svcviz.tui.widgets import ServerPanel
+from svcviz.tui.widgets.server import fd_badges, thread_groups
+
+SIZE = (160, 45)
+
+
+def on_screen(app) -> list[str]:
+    """The panel's rows as drawn now: what a person sees, scrolled as it is."""
+    panel = app.query_one(ServerPanel)
+    return [panel.render_line(y).text.rstrip() for y in range(panel.scrollable_content_region.height)]
+
+
+async def test_a_4x30_prefork_server_shows_every_worker_at_160x45():
+    update = prefork_threads()
+    app = SvcvizApp(ReplayLab(controls_server=False))
+    async with app.run_test(size=SIZE) as pilot:
+        await drawn_after(pilot, app.lab, update)
+        rows = on_screen(app)
+        text = "\n".join(rows)
+        assert "architecture: prefork+thread-pool" in rows[0]
+        for worker in update.snapshot.processes[1:]:
+            assert f"{worker.pid} gunicorn: worker [app:app] www-data" in text, text
+        # 27 futex threads a worker in one row; the main thread's event loop; each reader alone.
+        assert text.count("×27 gunicorn futex") == 4
+        assert text.count("epoll_wait(5 epoll)") == 4
+        assert "read(8 <- #1)" in text and "read(9 <- #8)" in text
+        assert text.count(" epoll ") >= 4 and text.count(" pipe ") >= 4  # the fds that show the shape
+
+
+async def test_a_200_thread_server_shows_its_process_and_every_group():
+    update = threads_200()
+    app = SvcvizApp(ReplayLab(controls_server=False))
+    async with app.run_test(size=SIZE) as pilot:
+        await drawn_after(pilot, app.lab, update)
+        text = "\n".join(on_screen(app))
+        assert "python3 -m http.server 8000 joe threads 200" in text
+        assert "main 5000 python3 accept4(3 listen)" in text
+        assert "×150 python3 recvfrom(<- conn): #1 #2 #3 #4 +146" in text
+        assert "×48 python3 futex" in text
+        assert "thread 5999 python3 running" in text
+        assert "architecture: thread-pool" in text
+        assert "150 conns  10 #1" in text  # a count, then the first badges
+
+
+async def test_the_panel_scrolls_to_every_process_by_keys():
+    update = many_processes(60)
+    app = SvcvizApp(ReplayLab(controls_server=False))
+    async with app.run_test(size=SIZE) as pilot:
+        await drawn_after(pilot, app.lab, update)
+        last = update.snapshot.processes[-1].pid
+        assert not any(f"└ {last} " in row for row in on_screen(app))
+        app.query_one(ServerPanel).focus()
+        await pilot.press("end")
+        await pilot.pause()
+        assert any(f"└ {last} " in row for row in on_screen(app))
+        await pilot.press("home", "down")
+        await pilot.pause()
+        assert app.query_one(ServerPanel).scroll_y == 1
+
+
+async def test_e_shows_the_architecture_evidence():
+    update = threads_200()
+    app = SvcvizApp(ReplayLab(controls_server=False))
+    async with app.run_test(size=SIZE) as pilot:
+        await drawn_after(pilot, app.lab, update)
+        panel = app.query_one(ServerPanel)
+        assert panel.tooltip and "(e: why)" in on_screen(app)[0]
+        panel.focus()
+        await pilot.press("e")
+        await pilot.pause()
+        evidence = panel.architecture.evidence
+        assert evidence and all(any(sentence[:40] in row for row in on_screen(app)) for sentence in evidence)
+
+
+def test_threads_group_by_name_without_its_number_and_by_wait():
+    threads = [Thread(1, "S", "redis-server", "epoll_wait", 5)]
+    threads += [Thread(2 + i, "S", f"io_thd_{i + 1}", "futex") for i in range(3)]
+    threads += [Thread(9, "S", "bio_close_file", "futex"), Thread(10, "S", "bio_aof", "futex")]
+    process = Process(1, 0, "redis-server", "S", tuple(threads), fds=(Fd(5, "other", link="anon_inode:[eventpoll]"),))
+    groups = [(len(g.threads), g.name, g.wait) for g in thread_groups(process, {})]
+    assert groups == [
+        (1, "redis-server", "epoll_wait(5 epoll)"),
+        (3, "io_thd", "futex"),
+        (1, "bio_close_file", "futex"),
+        (1, "bio_aof", "futex"),
+    ]
+
+
+def test_a_process_with_many_connections_shows_a_count_and_the_first_badges():
+    fds = tuple(Fd(10 + i, "conn", peer=f"127.0.0.1:{40000 + i}") for i in range(20))
+    badges = fd_badges(Process(1, 0, "x", "S", fds=fds), {40000: 1}).plain
+    assert badges.startswith("20 conns ") and " 10 #1 " in badges and "+14" in badges
+    assert " 16 :40006" not in badges
