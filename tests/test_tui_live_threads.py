@@ -47,10 +47,8 @@ async def test_a_threading_http_server_with_50_clients_shows_every_thread_group(
                 if held == CLIENTS and sum(len(g.threads) for g in groups()) == len(os.listdir(tasks)):
                     break
             else:
-                raise AssertionError(
-                    f"never saw {CLIENTS} handler threads: {[(g.name, g.wait, len(g.threads), len(g.clients)) for g in groups()]}"
-                    f" of {len(os.listdir(tasks))}"
-                )
+                seen = [(g.name, g.wait, len(g.threads)) for g in groups()]
+                raise AssertionError(f"never saw {CLIENTS} handler threads: {seen} of {len(os.listdir(tasks))}")
             height = panel.scrollable_content_region.height
             assert len(panel.rows) <= height, "every row fits: nothing to scroll to"
             screen = [panel.render_line(y).text for y in range(height)]
