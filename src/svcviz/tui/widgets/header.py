@@ -37,7 +37,7 @@ class LabHeader(Widget):
             self.config, self.server_pid, self.status = update.config, update.server_pid, update.status
             self.backlogs = tuple(sock.backlog for sock in update.snapshot.listen)
             root = update.snapshot.process(update.snapshot.root_pid) if self.watching else None
-            self.program = None if root is None else (root.name, root.cmdline)
+            self.program = None if root is None else (root.name, root.title or root.cmdline)
             self.client_protocol = update.client_protocol
 
     def render(self) -> Text:

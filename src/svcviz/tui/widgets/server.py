@@ -33,6 +33,7 @@ STATES = {
     "I": "idle",
 }
 MAX_BADGES = 6  # connection badges on a process row; the rest is a count
+MAX_TITLE = 36  # characters of a process's title on its row
 MAX_NAMED = 4  # clients named on a grouped thread row
 # fds that show what kind of server this is: an event loop's epoll and eventfd, pipes.
 MARKS = {"epoll": "black on magenta", "eventfd": "black on magenta", "pipe": "black on blue"}
@@ -266,7 +267,9 @@ class ServerPanel(ScrollView, can_focus=True):
 def process_line(process, depth: int, client_ids: dict[int, int]) -> Text:
     line = Text("  " * depth + ("└ " if depth else ""))
     line.append(f"{process.pid} ", style="bold")
-    line.append(plain(process.title or process.name), style="cyan")
+    title = plain(process.title or process.name)
+    # A long command line must not push the wait and the fds off the row.
+    line.append(title if len(title) <= MAX_TITLE else title[: MAX_TITLE - 1] + "…", style="cyan")
     line.append(" ")
     if process.user:
         line.append(f"{plain(process.user)} ", style="dim")
