@@ -41,7 +41,8 @@ async def test_c_against_an_http_server_gets_and_shows_the_status_line(http_serv
     lab = Lab.attach(port=http_server)
     await lab.start()
     try:
-        # The port is no well-known one: the probe's PING drew an HTTP error.
+        # The port is no well-known one: the probe's PING drew an HTTP error page.
+        await lab.add_clients(0)  # waits for the probe
         assert lab.client_protocol == "http (the server answered PING with an HTML page)"
         await lab.add_clients(1)
         update, client = await until_client(lab, lambda c: c.last_reply is not None)
@@ -104,6 +105,7 @@ async def test_our_models_speak_line_without_a_probe(serve):
     lab = Lab.attach(port=server.port, client_protocol=None)
     await lab.start()
     try:
+        await lab.add_clients(0)
         assert lab.client_protocol == "line (the server answered PING with a line)"
         await lab.add_clients(1)
         await lab.send_line(1, "discard")
@@ -125,6 +127,7 @@ async def test_redis_answers_the_c_key_with_pong(tmp_path):
         lab = Lab.attach(port=port)
         await lab.start()
         try:
+            await lab.add_clients(0)
             assert lab.client_protocol == "redis (the server answered PING with +PONG)"
             await lab.add_clients(1)
             _, client = await until_client(lab, lambda c: c.last_reply)

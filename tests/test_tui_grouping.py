@@ -3,12 +3,14 @@ wait, a long tree scrolled; hand-made snapshots through the app's own path (Repl
 
 from __future__ import annotations
 
+import time
+
 from big_servers import many_processes, prefork_threads, threads_200
 from replay_lab import ReplayLab, drawn_after
 from svcviz.observe.snapshot import Fd, Process, Thread
 from svcviz.tui.app import SvcvizApp
 from svcviz.tui.widgets import ServerPanel
-from svcviz.tui.widgets.server import fd_badges, thread_groups
+from svcviz.tui.widgets.server import fd_badges, group_line, process_line, thread_groups
 
 SIZE = (160, 45)
 
@@ -17,6 +19,14 @@ def on_screen(app) -> list[str]:
     """The panel's rows as drawn now: what a person sees, scrolled as it is."""
     panel = app.query_one(ServerPanel)
     return [panel.render_line(y).text.rstrip() for y in range(panel.scrollable_content_region.height)]
+
+
+async def settled(pilot, predicate, what: str, timeout: float = 5.0) -> None:
+    """Scrolling may animate: wait for it, bounded."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"never scrolled to {what}"
+        await pilot.pause(0.05)
 
 
 async def test_a_4x30_prefork_server_shows_every_worker_at_160x45():
@@ -60,11 +70,9 @@ async def test_the_panel_scrolls_to_every_process_by_keys():
         assert not any(f"└ {last} " in row for row in on_screen(app))
         app.query_one(ServerPanel).focus()
         await pilot.press("end")
-        await pilot.pause()
-        assert any(f"└ {last} " in row for row in on_screen(app))
+        await settled(pilot, lambda: any(f"└ {last} " in row for row in on_screen(app)), "the last process")
         await pilot.press("home", "down")
-        await pilot.pause()
-        assert app.query_one(ServerPanel).scroll_y == 1
+        await settled(pilot, lambda: app.query_one(ServerPanel).scroll_y == 1, "one row down from the top")
 
 
 async def test_e_shows_the_architecture_evidence():
@@ -100,3 +108,15 @@ def test_a_process_with_many_connections_shows_a_count_and_the_first_badges():
     badges = fd_badges(Process(1, 0, "x", "S", fds=fds), {40000: 1}).plain
     assert badges.startswith("20 conns ") and " 10 #1 " in badges and "+14" in badges
     assert " 16 :40006" not in badges
+
+
+def test_names_titles_and_fd_links_from_the_process_are_plain_text():
+    hostile = "[bold red]\x1b[2J\u202eevil"
+    fds = (Fd(7, "other", link=f"/tmp/{hostile}"),)
+    threads = (Thread(1, "S", hostile, "epoll_wait", 7), Thread(2, "S", hostile, "read", 7))
+    process = Process(1, 0, hostile, "S", threads, fds=fds, title=hostile, user=hostile)
+    rows = [process_line(process, 0, {}), *(group_line(g, 0) for g in thread_groups(process, {}))]
+    for row in rows:
+        assert "\x1b" not in row.plain and "\u202e" not in row.plain
+        assert "[bold red]\\x1b[2J\\u202eevil" in row.plain  # shown as it is, markup and all, never obeyed
+        assert not row.spans or all(str(span.style) != "bold red" for span in row.spans)

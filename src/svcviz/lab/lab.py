@@ -74,6 +74,7 @@ class Lab:
         self._pending: list[Event] = []
         self._sampling = asyncio.Lock()
         self._prev: Snapshot | None = None
+        self._detecting: asyncio.Task | None = None  # the watched server's protocol, being told
 
     @classmethod
     def attach(
@@ -122,10 +123,15 @@ class Lab:
             self.config = replace(self.config, port=self._observer.port or self.config.port)
             self.fleet.retarget(self.config.host, self.config.port)
             if self._protocol_asked is None:
-                self._speak(*await detect(self.config.host, self.config.port))
+                # A probe may wait in a busy server's queue: the first frame does not wait for it.
+                self.client_protocol = "line (probing the server…)"
+                self._detecting = asyncio.get_running_loop().create_task(self._detect())
             self._watch_status = "watching"
 
     async def stop(self) -> None:
+        if self._detecting is not None and not self._detecting.done():
+            self._detecting.cancel()
+            await asyncio.gather(self._detecting, return_exceptions=True)
         await self.fleet.close_all()
         await self.server.stop()
         self._watch_status = "stopped"
@@ -180,6 +186,8 @@ class Lab:
 
     async def add_clients(self, count: int = 1, kind: str = "interactive", **options) -> list[int]:
         """The ids of the clients added: all of them, or those that fitted under the cap."""
+        if self._detecting is not None:
+            await asyncio.shield(self._detecting)  # a client speaks the server's language from its first byte
         try:
             return await self.fleet.add(kind=kind, count=count, **options)
         except FleetFull as exc:
@@ -232,6 +240,9 @@ class Lab:
         self.caps.clear()
         self._hung.forget()
         self._observer = Observer(pid=self.server.pid)
+
+    async def _detect(self) -> None:
+        self._speak(*await detect(self.config.host, self.config.port))
 
     def _speak(self, name: str, why: str) -> None:
         try:

@@ -104,7 +104,7 @@ def wait_label(thread, process, client_ids: dict[int, int]) -> str:
         fd = next((f for f in process.fds if f.fd == thread.syscall_fd), None)
         if fd is not None and fd.kind == "conn":
             return f"{thread.syscall}({fd.fd} <- {who(fd.peer, client_ids)})"
-    return wait_text(thread, process)
+    return plain(wait_text(thread, process))  # an fd's link is a path the process named
 
 
 class ThreadGroup:
