@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import time
 
-from big_servers import many_processes, prefork_threads, threads_200
+from big_servers import PORT, SERVER, many_processes, prefork_threads, threads_200
 from replay_lab import ReplayLab, drawn_after
-from svcviz.observe.snapshot import Fd, Process, Thread
+from svcviz.lab import LabUpdate
+from svcviz.observe.snapshot import Connection, Fd, ListenSocket, Process, Snapshot, Thread
 from svcviz.tui.app import SvcvizApp
-from svcviz.tui.widgets import ServerPanel
+from svcviz.tui.widgets import ListenPanel, ServerPanel
 from svcviz.tui.widgets.server import fd_badges, group_line, process_line, thread_groups
 
 SIZE = (160, 45)
@@ -82,8 +83,7 @@ async def test_e_shows_the_architecture_evidence():
         await drawn_after(pilot, app.lab, update)
         panel = app.query_one(ServerPanel)
         assert panel.tooltip and "(e: why)" in on_screen(app)[0]
-        panel.focus()
-        await pilot.press("e")
+        await pilot.press("e")  # from anywhere: the clients table has the focus
         await pilot.pause()
         evidence = panel.architecture.evidence
         assert evidence and all(any(sentence[:40] in row for row in on_screen(app)) for sentence in evidence)
@@ -120,3 +120,35 @@ def test_names_titles_and_fd_links_from_the_process_are_plain_text():
         assert "\x1b" not in row.plain and "\u202e" not in row.plain
         assert "[bold red]\\x1b[2J\\u202eevil" in row.plain  # shown as it is, markup and all, never obeyed
         assert not row.spans or all(str(span.style) != "bold red" for span in row.spans)
+
+
+async def test_reuseport_sockets_one_by_one_and_server_side_half_open_apart_from_knocking():
+    base = prefork_threads()
+    workers = (5100, 5200, 5300, 5400)
+    sockets = tuple(
+        ListenSocket(SERVER, PORT, queue, 511, workers[i], 3 + i, holders=workers, pollers=(workers[i],))
+        for i, queue in enumerate((0, 2, 5, 1))
+    )
+    conns = (
+        *base.snapshot.connections,
+        Connection("127.0.0.1:45000", SERVER, "syn_recv", "SYN_RECV"),
+        Connection("127.0.0.1:45001", SERVER, "deferred", "SYN_RECV"),
+        Connection("127.0.0.1:45002", SERVER, "syn_sent", "SYN_SENT"),
+    )
+    snapshot = Snapshot(**{**base.snapshot.__dict__, "listen": sockets, "connections": conns})
+    update = LabUpdate(**{**base.__dict__, "snapshot": snapshot})
+    app = SvcvizApp(ReplayLab(controls_server=False))
+    async with app.run_test(size=SIZE) as pilot:
+        await drawn_after(pilot, app.lab, update)
+        panel = app.query_one(ListenPanel)
+        lines = panel.render().plain.splitlines()
+        for i, queue in enumerate((0, 2, 5, 1)):
+            assert any(
+                f"accept queue: {queue}/511" in line and f"fd {3 + i}  epoll of pid {5100 + 100 * i}" in line
+                for line in lines
+            ), lines
+        assert panel.size.height == 4 + 4  # a row per socket, the four rows, no less
+        assert "half-open (SYN_RECV): :45000" in panel.render().plain
+        assert "waiting for first bytes: :45001" in panel.render().plain
+        assert "knocking (SYN_SENT): :45002" in panel.render().plain
+        assert "reuseport" in on_screen(app)[0]

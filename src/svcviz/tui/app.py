@@ -76,6 +76,7 @@ class SvcvizApp(App[int]):
         Binding("minus", "backlog(-1)", "Backlog -1", show=False),
         Binding("r", "restart", "Restart server", show=False),
         Binding("k", "kill", "Kill server"),
+        Binding("e", "evidence", "Why this architecture", show=False),
         Binding("p", "pause", "Pause"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
@@ -258,6 +259,9 @@ class SvcvizApp(App[int]):
     def action_pause(self) -> None:
         self.paused = not self.paused
         (self.lab.pause if self.paused else self.lab.resume)()
+
+    def action_evidence(self) -> None:
+        self.query_one(ServerPanel).action_toggle_evidence()
 
     def action_help(self) -> None:
         shown = [b for b in self.BINDINGS if not (self.watching and b.action.split("(")[0] in SERVER_ACTIONS)]

@@ -182,7 +182,6 @@ class ServerPanel(ScrollView, can_focus=True):
     """
     BORDER_TITLE = "server: processes, threads, fds"
     BINDINGS = [
-        Binding("e", "toggle_evidence", "Why this architecture", show=False),
         Binding("up", "scroll_up", "Scroll up", show=False),
         Binding("down", "scroll_down", "Scroll down", show=False),
         Binding("pageup", "page_up", "Page up", show=False),
