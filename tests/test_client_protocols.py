@@ -41,9 +41,8 @@ async def test_c_against_an_http_server_gets_and_shows_the_status_line(http_serv
     lab = Lab.attach(port=http_server)
     await lab.start()
     try:
-        # The port is no well-known one: the probe's PING drew an HTTP error page.
-        await lab.add_clients(0)  # waits for the probe
-        assert lab.client_protocol == "http (the server answered PING with an HTML page)"
+        # The port is no well-known one: the program's title tells.
+        assert lab.client_protocol == "http (the server is http.server)"
         await lab.add_clients(1)
         update, client = await until_client(lab, lambda c: c.last_reply is not None)
         assert client.last_reply.startswith("HTTP/1.0 200 OK"), client
@@ -100,13 +99,14 @@ def test_http_asks_with_a_request_and_counts_only_status_lines():
     assert not http.shows("<p>hello</p>")
 
 
-async def test_our_models_speak_line_without_a_probe(serve):
+async def test_a_server_neither_port_nor_program_names_gets_line_and_no_probe(serve):
     server = serve("serial")
-    lab = Lab.attach(port=server.port, client_protocol=None)
+    lab = Lab.attach(port=server.port)
     await lab.start()
     try:
-        await lab.add_clients(0)
-        assert lab.client_protocol == "line (the server answered PING with a line)"
+        assert lab.client_protocol.startswith("line (neither its port nor its program tells")
+        update = await lab.sample()
+        assert not update.snapshot.connections  # watching sent the server nothing
         await lab.add_clients(1)
         await lab.send_line(1, "discard")
         _, client = await until_client(lab, lambda c: c.last_reply)
@@ -127,8 +127,7 @@ async def test_redis_answers_the_c_key_with_pong(tmp_path):
         lab = Lab.attach(port=port)
         await lab.start()
         try:
-            await lab.add_clients(0)
-            assert lab.client_protocol == "redis (the server answered PING with +PONG)"
+            assert lab.client_protocol == "redis (the server is redis-server)"
             await lab.add_clients(1)
             _, client = await until_client(lab, lambda c: c.last_reply)
             assert client.last_reply == "+PONG"

@@ -62,7 +62,7 @@ def test_watch_shows_every_gunicorn_worker_at_160x45(tmp_path):
             text = screen()
             assert re.search(rf"^│{master.pid} {re.escape(argv0(master.pid))}", text, re.M)
             assert "architecture: prefork" in text
-            said = "clients speak: http (the server answered PING with an HTTP status)"
+            said = "clients speak: http (the server is gunicorn)"
             assert wait_until(lambda: said in screen(), timeout=10, interval=0.2), screen()
         finally:
             tmux(name, "kill-server")

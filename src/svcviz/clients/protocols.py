@@ -2,20 +2,16 @@
 
 line: our models' protocol (a line asks, a line answers); http: a GET, the status line is
 the answer; redis: inline commands (PING answers +PONG); raw: connect and hold, send only
-what is typed. Watching a server svcviz did not start, the protocol is told by its port or,
-failing that, by what the server says to a probe (see detect).
+what is typed. Watching a server svcviz did not start, the protocol is told by its port or
+its program (see detect).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from dataclasses import dataclass
 
 NAMES = ("line", "http", "redis", "raw")
 PORTS = {80: "http", 8000: "http", 8080: "http", 6379: "redis"}
-GREETING_WAIT = 0.5  # seconds a probe listens before it speaks: a greeting server talks first
-ANSWER_WAIT = 1.5  # seconds it then waits for an answer to PING
 RESP_TYPES = tuple("+-:$*")  # the first byte of every Redis reply
 
 
@@ -58,36 +54,26 @@ PROTOCOLS = {
 }
 
 
-async def detect(host: str, port: int) -> tuple[str, str]:
-    """(protocol, why) for a server svcviz did not start: its port if well known, else a
-    probe: a server that speaks first takes lines; else one PING tells Redis (+PONG) from
-    HTTP (an HTTP/1.x error) from a line server (any other line)."""
+# Words in a server's title (its cmdline as it set it) that name its language.
+PROGRAMS = (
+    ("redis-server", "redis"),
+    ("valkey-server", "redis"),
+    ("nginx", "http"),
+    ("httpd", "http"),
+    ("apache2", "http"),
+    ("gunicorn", "http"),
+    ("uvicorn", "http"),
+    ("http.server", "http"),
+)
+
+
+def detect(port: int, title: str) -> tuple[str, str]:
+    """(protocol, why) for a server svcviz did not start, from kernel facts only: its port
+    if well known, else its program's title. No probe: a probe would be a connection of its
+    own, and a server that serves one client (or logs each) would be changed by watching it."""
     if port in PORTS:
         return PORTS[port], f"port {port}"
-    try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), ANSWER_WAIT)
-    except (OSError, asyncio.TimeoutError) as exc:
-        return "line", f"the probe could not connect ({exc or 'timed out'})"
-    try:
-        with contextlib.suppress(asyncio.TimeoutError):
-            greeting = await asyncio.wait_for(reader.readline(), GREETING_WAIT)
-            if greeting:
-                return "line", "the server greets first"
-        writer.write(b"PING\r\n")
-        try:
-            answer = (await asyncio.wait_for(reader.readline(), ANSWER_WAIT)).decode(errors="replace")
-        except (OSError, asyncio.TimeoutError):
-            return "line", "no answer to a probe's PING"
-        if answer.startswith("+PONG"):
-            return "redis", "the server answered PING with +PONG"
-        if answer.startswith("HTTP/"):
-            return "http", "the server answered PING with an HTTP status"
-        if answer.lstrip().lower().startswith(("<!doctype html", "<html")):  # an HTTP/0.9-style error page
-            return "http", "the server answered PING with an HTML page"
-        if not answer:
-            return "raw", "the server closed the probe without a word"
-        return "line", "the server answered PING with a line"
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
+    for word, name in PROGRAMS:
+        if word in title:
+            return name, f"the server is {word}"
+    return "line", "neither its port nor its program tells: --client-protocol chooses"

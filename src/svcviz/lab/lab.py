@@ -21,6 +21,7 @@ from svcviz.lab.supervisor import Supervisor
 from svcviz.observe.events import diff
 from svcviz.observe.observer import ObserveError, Observer
 from svcviz.observe.snapshot import Event, Snapshot
+from svcviz.observe.titles import title_of
 from svcviz.servers.config import DEFAULT_PORT, SIGCHLD_MODES, ServerConfig, ServerError
 from svcviz.servers.notice import CAP, ERROR, Notice
 from svcviz.servers.registry import SIGCHLD_MODEL, model_of
@@ -57,7 +58,7 @@ class Lab:
         self.controls_server = True
         self.paused = False
         self.fleet = Fleet(config.host, config.port)
-        # None: line for our models; for a watched server, told by its port or a probe at start.
+        # None: line for our models; for a watched server, told by its port or program at start.
         self._protocol_asked = client_protocol
         self.client_protocol = "line"
         if client_protocol is not None:
@@ -74,7 +75,6 @@ class Lab:
         self._pending: list[Event] = []
         self._sampling = asyncio.Lock()
         self._prev: Snapshot | None = None
-        self._detecting: asyncio.Task | None = None  # the watched server's protocol, being told
 
     @classmethod
     def attach(
@@ -123,15 +123,10 @@ class Lab:
             self.config = replace(self.config, port=self._observer.port or self.config.port)
             self.fleet.retarget(self.config.host, self.config.port)
             if self._protocol_asked is None:
-                # A probe may wait in a busy server's queue: the first frame does not wait for it.
-                self.client_protocol = "line (probing the server…)"
-                self._detecting = asyncio.get_running_loop().create_task(self._detect())
+                self._speak(*detect(self.config.port, _title(self._watched_pid)))
             self._watch_status = "watching"
 
     async def stop(self) -> None:
-        if self._detecting is not None and not self._detecting.done():
-            self._detecting.cancel()
-            await asyncio.gather(self._detecting, return_exceptions=True)
         await self.fleet.close_all()
         await self.server.stop()
         self._watch_status = "stopped"
@@ -186,8 +181,6 @@ class Lab:
 
     async def add_clients(self, count: int = 1, kind: str = "interactive", **options) -> list[int]:
         """The ids of the clients added: all of them, or those that fitted under the cap."""
-        if self._detecting is not None:
-            await asyncio.shield(self._detecting)  # a client speaks the server's language from its first byte
         try:
             return await self.fleet.add(kind=kind, count=count, **options)
         except FleetFull as exc:
@@ -240,9 +233,6 @@ class Lab:
         self.caps.clear()
         self._hung.forget()
         self._observer = Observer(pid=self.server.pid)
-
-    async def _detect(self) -> None:
-        self._speak(*await detect(self.config.host, self.config.port))
 
     def _speak(self, name: str, why: str) -> None:
         try:
@@ -324,3 +314,12 @@ class Lab:
             self._note("server", f"process {self._watched_pid} is {status}")
             self._watch_status = status
         return False
+
+
+def _title(pid: int | None) -> str:
+    """The watched program's title (its cmdline as it set it), "" when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return title_of(f.read().decode(errors="replace"))
+    except OSError:
+        return ""

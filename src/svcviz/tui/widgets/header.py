@@ -37,7 +37,7 @@ class LabHeader(Widget):
             self.config, self.server_pid, self.status = update.config, update.server_pid, update.status
             self.backlogs = tuple(sock.backlog for sock in update.snapshot.listen)
             root = update.snapshot.process(update.snapshot.root_pid) if self.watching else None
-            self.program = None if root is None else (root.name, root.title or root.cmdline)
+            self.program = None if root is None else (root.name, root.cmdline or root.title)
             self.client_protocol = update.client_protocol
 
     def render(self) -> Text:
@@ -52,10 +52,11 @@ class LabHeader(Widget):
         top.append(" paused " if self.paused else " live ", style="bold yellow reverse" if self.paused else "dim")
         if self.watching:
             top.append(" watch mode: model keys off ", style="dim")
+            # On the top line: the program's command line below may be long.
+            top.append(" clients speak: ", style="bold")
+            top.append(self.client_protocol)
             backlogs = ", ".join(str(backlog) for backlog in self.backlogs) or "-"
             second = Text(f" backlog: {backlogs} (from the kernel; the rest is its own)", style="dim")
-            second.append("   clients speak: ", style="bold")
-            second.append(self.client_protocol)
             if self.program is not None:
                 # Which program this is: its own name and command line, shown as plain text.
                 name, cmdline = self.program

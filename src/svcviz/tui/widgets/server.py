@@ -266,14 +266,14 @@ class ServerPanel(ScrollView, can_focus=True):
 def process_line(process, depth: int, client_ids: dict[int, int]) -> Text:
     line = Text("  " * depth + ("└ " if depth else ""))
     line.append(f"{process.pid} ", style="bold")
+    if process.adopted:  # before the title: a long one must not hide it
+        line.append("orphan, adopted by svcviz ", style="bold yellow")
     title = plain(process.title or process.name)
     # A long command line must not push the wait and the fds off the row.
     line.append(title if len(title) <= MAX_TITLE else title[: MAX_TITLE - 1] + "…", style="cyan")
     line.append(" ")
     if process.user:
         line.append(f"{plain(process.user)} ", style="dim")
-    if process.adopted:
-        line.append("orphan, adopted by svcviz ", style="bold yellow")
     if process.zombie:
         line.append("zombie", style="bold white on red")
         line.append(" <defunct>", style="red")
