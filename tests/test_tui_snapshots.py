@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from big_servers import prefork_threads, threads_200
 from replay_lab import ReplayLab, drawn_after
 from svcviz.clients import ClientView
 from svcviz.lab import LabUpdate
@@ -259,3 +260,18 @@ def test_too_small_terminal_gets_a_notice(snap_compare):
     assert snap_compare(
         SvcvizApp(ReplayLab(), picture=False), terminal_size=(60, 16), run_before=history_then(SCENES["fork"])
     )
+
+
+@pytest.mark.parametrize("make", [prefork_threads, threads_200], ids=["prefork-4x30", "threads-200"])
+def test_big_servers_grouped_at_160x45(snap_compare, make):
+    """Every worker of a 4x30 prefork server, every thread group of a 200-thread one."""
+    assert snap_compare(
+        SvcvizApp(ReplayLab(controls_server=False), picture=False), terminal_size=(160, 45), run_before=shown(make)
+    )
+
+
+def shown(make):
+    async def run(pilot) -> None:
+        await drawn_after(pilot, pilot.app.lab, make())
+
+    return run

@@ -163,6 +163,11 @@ def build_parser() -> Parser:
     )
     watch.add_argument("--once", action="store_true", help="print one snapshot and exit")
     watch.add_argument("--json", action="store_true", help="with --once: the snapshot as JSON")
+    watch.add_argument(
+        "--client-protocol",
+        choices=("line", "http", "redis", "raw"),
+        help="what the c key's clients speak (default: from the port, else from how the server answers a probe)",
+    )
     # SUPPRESS: an unset --record here must not hide one given before `watch`.
     watch.add_argument("--record", metavar="FILE", default=argparse.SUPPRESS, help="record what the dashboard sees")
 

@@ -10,7 +10,8 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
-from svcviz.clients import ClientView, Fleet, FleetFull
+from svcviz.clients import ClientView, Fleet, FleetError, FleetFull
+from svcviz.clients.protocols import detect
 from svcviz.lab.caps import Caps
 from svcviz.lab.errors import LabError
 from svcviz.lab.halfopen import HalfOpenClients
@@ -20,6 +21,7 @@ from svcviz.lab.supervisor import Supervisor
 from svcviz.observe.events import diff
 from svcviz.observe.observer import ObserveError, Observer
 from svcviz.observe.snapshot import Event, Snapshot
+from svcviz.observe.titles import title_of
 from svcviz.servers.config import DEFAULT_PORT, SIGCHLD_MODES, ServerConfig, ServerError
 from svcviz.servers.notice import CAP, ERROR, Notice
 from svcviz.servers.registry import SIGCHLD_MODEL, model_of
@@ -37,10 +39,18 @@ class LabUpdate:
     server_pid: int | None
     status: str  # "running", "exited (status 0)", "killed", "stopped", "watching", "gone: ..."
     cap_hit: str | None
+    client_protocol: str = "line"  # what the clients speak, and why: "http (port 8080)"
 
 
 class Lab:
-    def __init__(self, config: ServerConfig, *, rate: float = 10.0, port_fallback: bool | None = None) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        *,
+        rate: float = 10.0,
+        port_fallback: bool | None = None,
+        client_protocol: str | None = None,
+    ) -> None:
         self.config = config
         self.rate = rate
         # The default port may be taken (another svcviz): then any free port, reported.
@@ -48,6 +58,11 @@ class Lab:
         self.controls_server = True
         self.paused = False
         self.fleet = Fleet(config.host, config.port)
+        # None: line for our models; for a watched server, told by its port or program at start.
+        self._protocol_asked = client_protocol
+        self.client_protocol = "line"
+        if client_protocol is not None:
+            self._speak(client_protocol, "--client-protocol")
         self.server = Supervisor(note=self._note, hear=self._hear)
         self.caps = Caps(note=self._note)
         self._orphans = OrphanReaper(self.server.spawned, scan_every=round(rate))  # about once a second
@@ -70,10 +85,17 @@ class Lab:
         rate: float = 10.0,
         addr: tuple[str, int] | None = None,
         netns: str | None = None,
+        client_protocol: str | None = None,
     ) -> Lab:
-        """Watch a server svcviz did not start: observe it, send it clients, control nothing.
-        addr: the one listener of several on its port; netns: where to look (see Observer)."""
-        lab = cls(ServerConfig(model=WATCHED, port=port or (addr[1] if addr else 0)), rate=rate, port_fallback=False)
+        """Watch a server svcviz did not start: observe it, send it clients (in its language),
+        control nothing. addr: the one listener of several on its port; netns: where to look
+        (see Observer)."""
+        lab = cls(
+            ServerConfig(model=WATCHED, port=port or (addr[1] if addr else 0)),
+            rate=rate,
+            port_fallback=False,
+            client_protocol=client_protocol,
+        )
         lab.controls_server = False
         lab._watch_target = {"pid": pid} if pid is not None else {"port": port or addr[1]}
         lab._watch_target.update(addr=addr, netns=netns)
@@ -114,6 +136,8 @@ class Lab:
             host = self._observer.connect_host or self.config.host
             self.config = replace(self.config, host=host, port=self._observer.port or self.config.port)
             self.fleet.retarget(self.config.host, self.config.port, self._observer.netns)
+            if self._protocol_asked is None:
+                self._speak(*detect(self.config.port, _title(self._watched_pid)))
             self._watch_status = "watching"
 
     async def stop(self) -> None:
@@ -224,6 +248,13 @@ class Lab:
         self._hung.forget()
         self._observer = Observer(pid=self.server.pid)
 
+    def _speak(self, name: str, why: str) -> None:
+        try:
+            self.fleet.set_protocol(name)
+        except FleetError as exc:
+            raise LabError(str(exc)) from None
+        self.client_protocol = f"{name} ({why})"
+
     def _hear(self, notice: Notice) -> None:
         """The server's own words (EMFILE, cap reached, thread creation failed) as events."""
         if notice.kind == CAP:
@@ -270,6 +301,7 @@ class Lab:
             server_pid=self.server_pid,
             status=self.status,
             cap_hit=self.cap_hit,
+            client_protocol=self.client_protocol,
         )
 
     async def _follow_watched(self, snapshot: Snapshot) -> bool:
@@ -298,3 +330,12 @@ class Lab:
             self._note("server", f"process {self._watched_pid} is {status}")
             self._watch_status = status
         return False
+
+
+def _title(pid: int | None) -> str:
+    """The watched program's title (its cmdline as it set it), "" when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return title_of(f.read().decode(errors="replace"))
+    except OSError:
+        return ""

@@ -100,6 +100,7 @@ class SvcvizApp(App[int]):
         Binding("minus", "backlog(-1)", "Backlog -1", show=False),
         Binding("r", "restart", "Restart server", show=False),
         Binding("k", "kill", "Kill server"),
+        Binding("e", "evidence", "Why this architecture", show=False),
         Binding("p", "pause", "Pause"),
         Binding("g", "toggle_picture", "The picture on/off", show=False),
         Binding("question_mark", "help", "Help"),
@@ -311,6 +312,9 @@ class SvcvizApp(App[int]):
             return
         self.picture = not self.picture
 
+    def action_evidence(self) -> None:
+        self.query_one(ServerPanel).action_toggle_evidence()
+
     def action_help(self) -> None:
         shown = [b for b in self.BINDINGS if not (self.watching and b.action.split("(")[0] in SERVER_ACTIONS)]
         self.push_screen(HelpScreen(shown, self.watching))
@@ -382,6 +386,7 @@ def watch_main(args: argparse.Namespace) -> int:
                 port=getattr(args, "port", None),
                 addr=getattr(args, "addr", None),
                 netns=getattr(args, "netns", None),
+                client_protocol=getattr(args, "client_protocol", None),
             ),
             getattr(args, "record", None),
         )

@@ -29,6 +29,7 @@ class LabHeader(Widget):
     program = reactive(None)  # a watched server's (name, cmdline), as it set them
     netns = reactive(None)  # "netns 4026532290 (web1)": a container's server, where its sockets live
     notes = reactive(())  # what cannot be seen from here, and what would show it
+    client_protocol = reactive("line")  # what the clients speak, and why
 
     def __init__(self, *, watching: bool, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -39,7 +40,8 @@ class LabHeader(Widget):
             self.config, self.server_pid, self.status = update.config, update.server_pid, update.status
             self.backlogs = tuple(sock.backlog for sock in update.snapshot.listen)
             root = update.snapshot.process(update.snapshot.root_pid) if self.watching else None
-            self.program = None if root is None else (root.name, root.cmdline)
+            self.program = None if root is None else (root.name, root.cmdline or root.title)
+            self.client_protocol = update.client_protocol
             self.netns, self.notes = update.snapshot.netns_title, update.snapshot.notes
 
     def watch_notes(self, notes: tuple[str, ...]) -> None:
@@ -59,6 +61,9 @@ class LabHeader(Widget):
         top.append(" paused " if self.paused else " live ", style="bold yellow reverse" if self.paused else "dim")
         if self.watching:
             top.append(" watch mode: model keys off ", style="dim")
+            # On the top line: the program's command line below may be long.
+            top.append(" clients speak: ", style="bold")
+            top.append(self.client_protocol)
             backlogs = ", ".join(str(backlog) for backlog in self.backlogs) or "-"
             second = Text(f" backlog: {backlogs} (from the kernel; the rest is its own)", style="dim")
             if self.program is not None:
