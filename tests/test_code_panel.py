@@ -155,6 +155,8 @@ async def test_fork_with_one_child_parent_in_accept_child_in_read():
         child = await until(pilot, lambda a: list(children(server)), what="a forked child")
         await until(pilot, lambda a: mark_on(a, "conn.recv(") == pids(*child), what="the child in read")
         await until(pilot, lambda a: mark_on(a, "cfd = acceptor.accept(fd)") == pids(server), what="parent in accept")
+        # The model's own line that calls handle_connection says the child is in there.
+        assert mark_on(app, "handle_connection(cfd, config.delay)") == f"{pids(*child)} in handle_connection"
 
 
 async def test_thread_with_two_clients_two_threads_in_read():

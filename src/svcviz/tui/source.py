@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 import inspect
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FunctionType, ModuleType
 
@@ -52,6 +52,7 @@ class Section:
     path: str  # "svcviz/servers/net.py"
     title: str  # "svcviz/servers/fork.py" or "svcviz/servers/net.py: handle_connection"
     lines: tuple[Line, ...]
+    function: str = ""  # the shared function it shows; "" for the model's module
 
 
 def marked(number: int, text: str) -> Line:
@@ -67,8 +68,9 @@ def _path_of(module: ModuleType) -> str:
     return "/".join(parts[parts.index("svcviz") :]) if "svcviz" in parts else parts[-1]
 
 
-def _section(source: str, first: int, path: str, title: str) -> Section:
-    return Section(path, title, tuple(marked(first + i, text) for i, text in enumerate(source.splitlines())))
+def _section(source: str, first: int, path: str, title: str, function: str = "") -> Section:
+    lines = tuple(marked(first + i, text) for i, text in enumerate(source.splitlines()))
+    return Section(path, title, lines, function)
 
 
 def _helpers(source: str, namespace: dict, own: str) -> list[FunctionType]:
@@ -101,7 +103,7 @@ def document(module: ModuleType) -> tuple[Section, ...]:
         lines, first = inspect.getsourcelines(func)
         text = "".join(lines)
         home = inspect.getmodule(func)
-        section = _section(text, first, _path_of(home), f"{_path_of(home)}: {func.__name__}")
+        section = _section(text, first, _path_of(home), f"{_path_of(home)}: {func.__name__}", func.__name__)
         reached = _helpers(text, vars(home), module.__name__)
         if any(line.words for line in section.lines):
             sections.append(section)
@@ -138,6 +140,9 @@ class Here:
 class Placed:
     at: dict[tuple[int, int], tuple[Here, ...]]  # (section, line) -> who is there
     elsewhere: tuple[tuple[int, str], ...]  # (tid, what): running, or in a call no line marks
+    # (section, line) of a call to a shared function shown below -> who is inside it now:
+    # the model's own line says where its threads are even when that section is off screen.
+    inside: dict[tuple[int, int], tuple[Here, ...]] = field(default_factory=dict)
 
 
 def place(sections: tuple[Section, ...], snapshot: Snapshot) -> Placed:
@@ -160,4 +165,26 @@ def place(sections: tuple[Section, ...], snapshot: Snapshot) -> Placed:
                 elsewhere.append((thread.tid, call or ("running" if thread.state == "R" else "?")))
             else:
                 at.setdefault(spot, []).append(Here(thread.tid, call))
-    return Placed({spot: tuple(sorted(here, key=lambda h: h.tid)) for spot, here in at.items()}, tuple(elsewhere))
+    inside: dict[tuple[int, int], list[Here]] = {}
+    for s in range(len(sections) - 1, 0, -1):  # the last shared function first: calls nest downwards
+        within = [h for (ss, _), here in (*at.items(), *inside.items()) if ss == s for h in here]
+        if not within:
+            continue
+        for spot in calls_of(sections, sections[s].function, before=s):
+            inside.setdefault(spot, []).extend(h for h in within if h not in inside.get(spot, ()))
+    return Placed(_sorted(at), tuple(elsewhere), _sorted(inside))
+
+
+def _sorted(spots: dict[tuple[int, int], list[Here]]) -> dict[tuple[int, int], tuple[Here, ...]]:
+    return {spot: tuple(sorted(here, key=lambda h: h.tid)) for spot, here in spots.items()}
+
+
+def calls_of(sections: tuple[Section, ...], function: str, before: int) -> list[tuple[int, int]]:
+    """The lines of the sections before `before` that call function (not its `def`)."""
+    call = re.compile(rf"(?<![\w.]){re.escape(function)}\(")
+    return [
+        (s, i)
+        for s in range(before)
+        for i, line in enumerate(sections[s].lines)
+        if call.search(line.text.split("#", 1)[0]) and not line.text.lstrip().startswith("def ")
+    ]

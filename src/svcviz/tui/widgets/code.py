@@ -27,6 +27,7 @@ from svcviz.tui import source
 THEME = "monokai"
 FLASH_SECONDS = 0.8
 MARK_STYLE = "bold black on yellow"
+INSIDE_STYLE = "black on #87875f"
 FLASH_STYLE = "on #5f5f00"
 NUMBER_WIDTH = 4
 
@@ -46,10 +47,18 @@ def highlighted(section: source.Section) -> list[Text]:
     return lines[: len(section.lines)]
 
 
-def mark_text(here: tuple[source.Here, ...]) -> Text:
-    return Text(
-        " <- " + " ".join(str(h.tid) if h.call != "zombie" else f"{h.tid} zombie" for h in here) + " ", MARK_STYLE
-    )
+def mark_text(here: tuple[source.Here, ...], inside: str = "", width: int = 0) -> Text:
+    """`<- 4250 4251`; for a call to a shared function, `<- 4250 4251 in handle_connection`;
+    past width cells (0: no limit), the first pids and how many more (`<- 4250 4251 +8`)."""
+    names = [str(h.tid) if h.call != "zombie" else f"{h.tid} zombie" for h in here]
+    where = f" in {inside}" if inside else ""
+    shown = len(names)
+    while True:
+        more = f" +{len(names) - shown}" if shown < len(names) else ""
+        text = f" <- {' '.join(names[:shown])}{more}{where} "
+        if not width or len(text) <= width or shown == 1:
+            return Text(text, INSIDE_STYLE if inside else MARK_STYLE)
+        shown -= 1
 
 
 def waits_by_process(snapshot) -> list[Text]:
@@ -182,8 +191,10 @@ class CodePanel(ScrollView):
         line.append_text(self._colours[s][i])
         line.rstrip()
         here = self.placed.at.get(row) if self.placed else None
-        if here:
-            mark = mark_text(here)
+        inside = self.placed.inside.get(row) if self.placed and not here else None
+        if here or inside:
+            budget = max(12, width // 2) if width else 0
+            mark = mark_text(here, width=budget) if here else mark_text(inside, self._callee(s, i), budget)
             if width:
                 line.truncate(max(NUMBER_WIDTH + 1, width - mark.cell_len - 1), overflow="ellipsis")
             line.append(" ")
@@ -191,6 +202,13 @@ class CodePanel(ScrollView):
         if row in self.flashing():
             line.stylize(FLASH_STYLE)
         return line
+
+    def _callee(self, s: int, i: int) -> str:
+        """Which shared function the line at (s, i) calls, of those shown below it."""
+        for section in self.sections[s + 1 :]:
+            if (s, i) in source.calls_of(self.sections, section.function, before=s + 1):
+                return section.function
+        return ""
 
     def render_line(self, y: int) -> Strip:
         index = round(self.scroll_y) + y
