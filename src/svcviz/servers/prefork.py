@@ -19,6 +19,7 @@ count is yours to choose, not the internet's. A worker that dies is replaced.
 from __future__ import annotations
 
 import os
+import socket
 
 from svcviz.servers.config import ServerConfig
 from svcviz.servers.limits import Children
@@ -39,7 +40,7 @@ def serve(config: ServerConfig) -> None:
         start_worker(pool, fd, config.delay)
 
 
-def start_worker(pool: Children, fd, delay: float) -> None:
+def start_worker(pool: Children, fd: socket.socket, delay: float) -> None:
     pid = os.fork()  # syscall: clone
     if pid == 0:  # the child: a worker, accepting client after client
         try:
