@@ -306,7 +306,7 @@ class SvcvizApp(App[int]):
 
     def action_code(self) -> None:
         code = self.query_one(CodePanel)
-        code.display = not code.display
+        code.show(not code.display)
 
     def action_syscall_lines(self) -> None:
         events = self.query_one(EventsPanel)

@@ -110,6 +110,8 @@ class CodePanel(ScrollView):
         if update is None:
             return
         self.model = update.config.model
+        if not self.display:
+            return  # hidden: nothing to place (show() places the newest at once)
         if not self.sections:
             self._watch_rows = waits_by_process(update.snapshot) if model_of(self.model) is None else []
             self._rows()
@@ -118,6 +120,11 @@ class CodePanel(ScrollView):
         placed = source.place(self.sections, update.snapshot)
         if placed != self.placed:
             self.placed = placed
+
+    def show(self, shown: bool) -> None:
+        self.display = shown
+        if shown:
+            self.watch_latest(self.latest)
 
     def watch_model(self, name: str | None) -> None:
         model = model_of(name) if name else None
