@@ -321,8 +321,8 @@ class SvcvizApp(App[int]):
                 self.notify("tracing off: strace detached")
                 return
             pid = self.lab.server_pid
-            if pid is None:
-                self.notify("t: no server process to trace", severity="warning")
+            if not isinstance(pid, int):  # no server yet, or a replay's lab (which refuses every call)
+                self.notify("t: no live server process to trace", severity="warning")
                 return
             trace = SyscallTrace(pid, ended=lambda why: self.run_worker(self._trace_ended(trace, why)))
             try:
