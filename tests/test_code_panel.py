@@ -130,6 +130,7 @@ def pids(*numbers: int) -> str:
 
 
 async def shown_code(pilot):
+    await pilot.pause(0.5)  # samples drawn while hidden: v must place and scroll to the newest at once
     await pilot.press("v")
     await until(pilot, lambda a: a.query_one(CodePanel).display and a.query_one(CodePanel).sections, what="the code")
 

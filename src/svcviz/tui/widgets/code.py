@@ -137,7 +137,8 @@ class CodePanel(ScrollView):
     def watch_placed(self, placed) -> None:
         self._rows()
         if placed is not None and placed.at and self.is_mounted:
-            self._keep_in_view(min(placed.at))
+            # After the layout: a panel just shown has no height yet to scroll in.
+            self.call_after_refresh(self._keep_in_view, min(placed.at))
         self.refresh()
 
     def _rows(self) -> None:
