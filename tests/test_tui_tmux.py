@@ -151,7 +151,7 @@ def test_the_code_panel_in_a_real_terminal(terminal):
     """v: the serial model's accept line carries the server's pid; with a client, the read does."""
     term = terminal()
     pid, _ = server_of(term, "serial")
-    term.press("v")
+    term.press("g", "v")  # the panels, not the picture (on at 120x40): the code beside the server panel
     assert term.matches(rf"cfd = acceptor\.accept\(fd\).*<- {pid}"), term.screen()
     term.press("c")
     assert term.matches(rf"conn\.recv\(65536\).*<- {pid}"), term.screen()
