@@ -48,7 +48,7 @@ RUNS = {
     "threadpool": (["c", "c", "c", "c", "c"], lambda u: u.snapshot.queue_length == 1),
     "event": (["C"], clients("served", "idle", count=10)),
     "fork-leak-fd": (["c", "c", "c"], processes(4)),
-    "code-fork": (["v", "t", "_", "_", "c", "c", "_", "enter", *"discard", "enter", "_"], processes(3)),
+    "code-fork": (["g", "v", "t", "_", "_", "c", "c", "_", "enter", *"discard", "enter", "_"], processes(3)),
 }
 OPTIONS = {"fork-leak-fd": {"model": "fork", "close_fd": False}, "code-fork": {"model": "fork"}}
 
