@@ -4,6 +4,7 @@ screenshots/picture-MODEL.svg, the picture alone (svcviz.picture's SVG, for hand
 Run with `make screenshots`. Each model is started on a free port, driven by the keys a
 newcomer would press (its lesson's "try next"), and captured once the kernel shows the
 expected state. `fork-leak-fd` is fork with --leak-fd: its picture is the lesson.
+`code-fork` is the fork model with the code panel (v) and tracing (t) on.
 """
 
 from __future__ import annotations
@@ -47,8 +48,9 @@ RUNS = {
     "threadpool": (["c", "c", "c", "c", "c"], lambda u: u.snapshot.queue_length == 1),
     "event": (["C"], clients("served", "idle", count=10)),
     "fork-leak-fd": (["c", "c", "c"], processes(4)),
+    "code-fork": (["g", "v", "t", "_", "_", "c", "c", "_", "enter", *"discard", "enter", "_"], processes(3)),
 }
-OPTIONS = {"fork-leak-fd": {"model": "fork", "close_fd": False}}
+OPTIONS = {"fork-leak-fd": {"model": "fork", "close_fd": False}, "code-fork": {"model": "fork"}}
 
 
 async def shoot(name: str, keys: list[str], ready, path: Path, timeout: float = 15.0) -> None:
@@ -73,7 +75,7 @@ async def shoot(name: str, keys: list[str], ready, path: Path, timeout: float = 
             picture = layout(update.snapshot, update.clients, *PICTURE, model)
             (path.parent / f"picture-{name}.svg").write_text(picture_to_svg(picture, title))
         finally:
-            await app.lab.stop()
+            await app.action_quit()  # tracing off, then the lab
 
 
 async def main(names: list[str]) -> None:

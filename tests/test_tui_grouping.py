@@ -76,14 +76,14 @@ async def test_the_panel_scrolls_to_every_process_by_keys():
         await settled(pilot, lambda: app.query_one(ServerPanel).scroll_y == 1, "one row down from the top")
 
 
-async def test_e_shows_the_architecture_evidence():
+async def test_a_shows_the_architecture_evidence():
     update = threads_200()
     app = SvcvizApp(ReplayLab(controls_server=False))
     async with app.run_test(size=SIZE) as pilot:
         await drawn_after(pilot, app.lab, update)
         panel = app.query_one(ServerPanel)
-        assert panel.tooltip and "(e: why)" in on_screen(app)[0]
-        await pilot.press("e")  # from anywhere: the clients table has the focus
+        assert panel.tooltip and "(a: why)" in on_screen(app)[0]
+        await pilot.press("a")  # from anywhere: the clients table has the focus
         await pilot.pause()
         evidence = panel.architecture.evidence
         assert evidence and all(any(sentence[:40] in row for row in on_screen(app)) for sentence in evidence)

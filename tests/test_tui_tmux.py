@@ -145,3 +145,17 @@ def test_signals_to_svcviz_leave_nothing(terminal, sig):
     assert wait_until(lambda: not term.running(), timeout=8)
     assert wait_until(lambda: not living_in_session(pid), timeout=5), living_in_session(pid)
     assert listen_queue(port) is None
+
+
+def test_the_code_panel_in_a_real_terminal(terminal):
+    """v: the serial model's accept line carries the server's pid; with a client, the read does."""
+    term = terminal()
+    pid, _ = server_of(term, "serial")
+    term.press("g", "v")  # the panels, not the picture (on at 120x40): the code beside the server panel
+    assert term.matches(rf"cfd = acceptor\.accept\(fd\).*<- {pid}"), term.screen()
+    term.press("c")
+    assert term.matches(rf"conn\.recv\(65536\).*<- {pid}"), term.screen()
+    assert not re.search(rf"acceptor\.accept\(fd\).*<- {pid}", term.screen()), term.screen()
+    term.press("q")
+    assert wait_until(lambda: not term.running(), timeout=8)
+    assert wait_until(lambda: not living_in_session(pid), timeout=3)

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
         "client",
         "cap",
         "error",
+        # from the dashboard's tracing (t):
+        "syscall",
     ]
 
 # What each state is called on a screen: the server's half-open row is not the client's

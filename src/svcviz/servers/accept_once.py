@@ -25,7 +25,7 @@ from svcviz.servers.notice import NOTE, notify
 def serve(config: ServerConfig) -> None:
     fd = make_listen(config.host, config.port, config.backlog)
     announce(config.model, fd)
-    cfd = Acceptor().accept(fd)
+    cfd = Acceptor().accept(fd)  # syscall: accept
     fd.close()  # the mistake: nobody is listening any more
     handle_connection(cfd, config.delay)
     cfd.close()

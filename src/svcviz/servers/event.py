@@ -66,7 +66,7 @@ class EventServer:
             timeout = max(0.0, self.timers[0][0] - time.monotonic()) if self.timers else None
             if self.accept_failing:
                 timeout = Acceptor.BACKOFF if timeout is None else min(timeout, Acceptor.BACKOFF)
-            for key, events in self.selector.select(timeout):
+            for key, events in self.selector.select(timeout):  # syscall: poll
                 if key.fileobj is self.fd:
                     self.accept_all()
                 elif events & selectors.EVENT_READ:
@@ -80,7 +80,7 @@ class EventServer:
     def accept_all(self) -> None:
         while True:
             try:
-                conn, _ = self.fd.accept()
+                conn, _ = self.fd.accept()  # syscall: accept
             except BlockingIOError:
                 return
             except OSError as exc:  # EMFILE: the fd table is full; try again soon
@@ -98,7 +98,7 @@ class EventServer:
 
     def read(self, client: Client) -> None:
         try:
-            data = client.conn.recv(READ_SIZE)
+            data = client.conn.recv(READ_SIZE)  # syscall: read
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -126,7 +126,7 @@ class EventServer:
     def flush(self, client: Client) -> None:
         if client.outbox:
             try:
-                del client.outbox[: client.conn.send(client.outbox)]
+                del client.outbox[: client.conn.send(client.outbox)]  # syscall: write
             except (BlockingIOError, InterruptedError):
                 pass
             except OSError:
@@ -151,7 +151,7 @@ class EventServer:
         if client.conn.fileno() >= 0:
             if client.conn in self.selector.get_map():
                 self.selector.unregister(client.conn)
-            client.conn.close()
+            client.conn.close()  # syscall: close
 
 
 def serve(config: ServerConfig) -> None:

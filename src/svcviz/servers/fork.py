@@ -23,6 +23,7 @@ goes straight back to accept(), so clients are served in parallel. What goes wro
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Callable
 from types import FrameType
@@ -70,16 +71,19 @@ def serve(config: ServerConfig) -> None:
     announce(config.model, fd)
     acceptor = Acceptor()
     while True:
-        children.wait_for_room()
-        cfd = acceptor.accept(fd)
-
-        def child() -> None:  # runs in the forked child, before the loop moves on
-            handle_connection(cfd, config.delay)  # noqa: B023
-            cfd.close()  # noqa: B023
-
-        children.fork(child)
+        children.wait_for_room()  # syscall: sleep (main)
+        cfd = acceptor.accept(fd)  # syscall: accept
+        pid = os.fork()  # syscall: clone
+        if pid == 0:  # the child: serve this one client, then exit
+            try:
+                children.child_setup()
+                handle_connection(cfd, config.delay)
+            except BaseException:  # whatever happens, never return into the parent's loop
+                os._exit(1)
+            os._exit(0)  # syscall: exit
+        children.add(pid)
         if config.close_fd:
-            cfd.close()
+            cfd.close()  # syscall: close
         else:
             cfd.detach()  # as C that forgets close(cfd): the descriptor stays open
 

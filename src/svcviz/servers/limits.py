@@ -13,7 +13,6 @@ import resource
 import signal
 import threading
 import time
-from collections.abc import Callable
 from types import FrameType
 
 from svcviz import procstat
@@ -61,6 +60,8 @@ class Children:
         self.cap = cap
         self.what = what
         self.pids: set[int] = set()
+        # Who the children must not outlive: this server, and whoever started it.
+        self.server, self.keeper = os.getpid(), os.getppid()
 
     def count(self) -> int:
         me = os.getpid()
@@ -76,22 +77,16 @@ class Children:
             time.sleep(self.POLL)
         notify(NOTE, f"below the {self.what} again")
 
-    def fork(self, child: Callable[[], None]) -> int:
-        """fork(): run child() in the new process, which then exits; return its pid here."""
-        server, keeper = os.getpid(), os.getppid()
-        pid = os.fork()
-        if pid == 0:
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD, signal.SIGUSR1, signal.SIGUSR2):
-                signal.signal(sig, signal.SIG_DFL)
-            _die_with_keeper(server, keeper)
-            code = 0
-            try:
-                child()
-            except BaseException:  # a child must never return into the parent's loop
-                code = 1
-            os._exit(code)
+    def add(self, pid: int) -> None:
+        """In the parent, after fork(): count the new child."""
         self.pids.add(pid)
-        return pid
+
+    def child_setup(self) -> None:
+        """First thing in a forked child: the signals a new process has (the server's
+        handlers are not the child's job), and death with the server's starter."""
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD, signal.SIGUSR1, signal.SIGUSR2):
+            signal.signal(sig, signal.SIG_DFL)
+        _die_with_keeper(self.server, self.keeper)
 
 
 def _die_with_keeper(server: int, keeper: int) -> None:
@@ -147,7 +142,7 @@ def reap_all() -> int:
     reaped = 0
     while True:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+            pid, _ = os.waitpid(-1, os.WNOHANG)  # syscall: wait
         except ChildProcessError:
             return reaped
         if pid == 0:

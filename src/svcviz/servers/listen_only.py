@@ -24,9 +24,9 @@ def serve(config: ServerConfig) -> None:
     fd = make_listen(config.host, config.port, config.backlog)
     announce(config.model, fd)
     try:
-        fd.recv(1024)  # handle_connection(f, f) on the listening fd
+        fd.recv(1024)  # syscall: read; handle_connection(f, f) on the listening fd
     except OSError as exc:
         code = errno.errorcode.get(exc.errno or 0, str(exc.errno))
         notify(ERROR, f"read from the listening socket: {exc.strerror} ({code})")
     while True:  # keep the socket, and its queue, for the user to look at
-        signal.pause()
+        signal.pause()  # syscall: pause

@@ -94,10 +94,10 @@ def handle_connection(conn: socket.socket, delay: float = 0.0) -> None:
     db = load_db()
     reader = LineReader()
     try:
-        while data := conn.recv(65536):
+        while data := conn.recv(65536):  # syscall: read
             for answer in replies_for(reader.feed(data), db):
                 if delay:
-                    time.sleep(delay)
-                conn.sendall(answer.encode() + b"\n")
+                    time.sleep(delay)  # syscall: sleep
+                conn.sendall(answer.encode() + b"\n")  # syscall: write
     except (ConnectionError, TimeoutError):  # the client reset or vanished: it is gone
         pass

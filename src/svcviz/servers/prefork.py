@@ -19,6 +19,7 @@ count is yours to choose, not the internet's. A worker that dies is replaced.
 from __future__ import annotations
 
 import os
+import socket
 
 from svcviz.servers.config import ServerConfig
 from svcviz.servers.limits import Children
@@ -32,11 +33,22 @@ def serve(config: ServerConfig) -> None:
     announce(config.model, fd)
     pool = Children(config.workers, "pool size")
     for _ in range(config.workers):
-        pool.fork(lambda: serve_clients(fd, config.delay))
+        start_worker(pool, fd, config.delay)
     while True:
-        pid, status = os.wait()
+        pid, status = os.wait()  # syscall: wait
         notify(NOTE, f"worker {pid} exited ({_how(status)}); starting another")
-        pool.fork(lambda: serve_clients(fd, config.delay))
+        start_worker(pool, fd, config.delay)
+
+
+def start_worker(pool: Children, fd: socket.socket, delay: float) -> None:
+    pid = os.fork()  # syscall: clone
+    if pid == 0:  # the child: a worker, accepting client after client
+        try:
+            pool.child_setup()
+            serve_clients(fd, delay)
+        finally:  # it never returns: a worker ends by a signal, or here on an error
+            os._exit(1)  # syscall: exit
+    pool.add(pid)
 
 
 def _how(status: int) -> str:

@@ -24,7 +24,7 @@ def serve(config: ServerConfig) -> None:
     port = fd.getsockname()[1]  # --port 0 picked one: keep coming back to it
     acceptor = Acceptor()
     while True:
-        cfd = acceptor.accept(fd)
+        cfd = acceptor.accept(fd)  # syscall: accept
         fd.close()
         handle_connection(cfd, config.delay)
         cfd.close()

@@ -25,9 +25,9 @@ def serve_clients(fd: socket.socket, delay: float) -> None:
     """accept, handle, close, forever: one client at a time."""
     acceptor = Acceptor()
     while True:
-        cfd = acceptor.accept(fd)
+        cfd = acceptor.accept(fd)  # syscall: accept
         handle_connection(cfd, delay)
-        cfd.close()
+        cfd.close()  # syscall: close
 
 
 def serve(config: ServerConfig) -> None:

@@ -29,7 +29,7 @@ from svcviz.servers.ready import address_text
 
 def connection_thread(cfd: socket.socket, delay: float) -> None:
     handle_connection(cfd, delay)
-    cfd.close()
+    cfd.close()  # syscall: close
 
 
 def serve(config: ServerConfig) -> None:
@@ -38,11 +38,11 @@ def serve(config: ServerConfig) -> None:
     acceptor = Acceptor()
     cap = ThreadCap(config.cap_threads)
     while True:
-        cap.wait_for_room()
-        cfd, peer = acceptor.accept_peer(fd)
+        cap.wait_for_room()  # syscall: sleep (main)
+        cfd, peer = acceptor.accept_peer(fd)  # syscall: accept
         worker = threading.Thread(target=connection_thread, args=(cfd, config.delay), daemon=True)
         try:
-            worker.start()
+            worker.start()  # syscall: clone
         except RuntimeError as exc:  # pthread_create failed: no memory for another stack
             limit = f" (--max-memory {config.max_memory} MB)" if config.max_memory else ""
             notify(ERROR, f"can't start a thread for {address_text(*peer[:2])}: {exc}{limit}")

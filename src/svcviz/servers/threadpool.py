@@ -29,6 +29,7 @@ def serve(config: ServerConfig) -> None:
     fd = make_listen(config.host, config.port, config.backlog)
     announce(config.model, fd)
     for _ in range(config.workers):
-        threading.Thread(target=serve_clients, args=(fd, config.delay), daemon=True).start()
+        worker = threading.Thread(target=serve_clients, args=(fd, config.delay), daemon=True)
+        worker.start()  # syscall: clone
     while True:  # the main thread only waits for signals
-        signal.pause()
+        signal.pause()  # syscall: pause

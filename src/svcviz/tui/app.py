@@ -38,6 +38,8 @@ from svcviz.servers.config import ServerConfig
 from svcviz.servers.registry import MODELS, SIGCHLD_MODEL, model_of
 from svcviz.tui.messages import LabUpdated
 from svcviz.tui.screens import HelpScreen, ModelPicker, SendLine
+from svcviz.tui.tracing import KEEP as TRACE_KEEP
+from svcviz.tui.tracing import SyscallTrace, TraceError, as_event
 from svcviz.tui.widgets import (
     ClientsPanel,
     EventsPanel,
@@ -49,6 +51,7 @@ from svcviz.tui.widgets import (
     SparksPanel,
 )
 from svcviz.tui.widgets.clients import ClientTable
+from svcviz.tui.widgets.code import CodePanel
 from svcviz.tui.widgets.events import KEEP
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
@@ -100,7 +103,10 @@ class SvcvizApp(App[int]):
         Binding("minus", "backlog(-1)", "Backlog -1", show=False),
         Binding("r", "restart", "Restart server", show=False),
         Binding("k", "kill", "Kill server"),
-        Binding("e", "evidence", "Why this architecture", show=False),
+        Binding("a", "evidence", "Why this architecture", show=False),
+        Binding("v", "code", "Code panel on/off", show=False),
+        Binding("t", "trace", "Trace the server's syscalls on/off", show=False),
+        Binding("y", "syscall_lines", "Syscall lines in the log on/off", show=False),
         Binding("p", "pause", "Pause"),
         Binding("g", "toggle_picture", "The picture on/off", show=False),
         Binding("question_mark", "help", "Help"),
@@ -112,6 +118,7 @@ class SvcvizApp(App[int]):
     event_log: var[tuple[Event, ...]] = var(())  # the newest KEEP events, oldest first
     paused = var(False)
     picture = var(False)  # the picture instead of the server and clients panels (g)
+    syscall_log: var[tuple[Event, ...]] = var(())  # the newest traced calls (t), oldest first
 
     def __init__(self, lab: Lab, *, handle_signals: bool = False, picture: bool | None = None) -> None:
         """picture: the picture panel on or off from the start; None: on for the lecture's
@@ -126,6 +133,7 @@ class SvcvizApp(App[int]):
         self._unshown_events: list[Event] = []
         self._control_lock = asyncio.Lock()
         self._quitting = False
+        self._trace: SyscallTrace | None = None
 
     # -- layout ----------------------------------------------------------------------
 
@@ -138,9 +146,10 @@ class SvcvizApp(App[int]):
             with Vertical(id="left"):
                 yield ServerPanel(id="server").data_bind(latest)
                 yield ListenPanel(id="listen").data_bind(latest)
+            yield CodePanel(id="code").data_bind(latest)
             with Vertical(id="right"):
                 yield ClientsPanel(id="clients").data_bind(latest)
-                yield EventsPanel(id="events").data_bind(log=SvcvizApp.event_log)
+                yield EventsPanel(id="events").data_bind(log=SvcvizApp.event_log, syscalls=SvcvizApp.syscall_log)
         with Horizontal(id="bottom"):
             yield LessonPanel(id="lesson").data_bind(latest)
             yield SparksPanel(id="sparks").data_bind(latest)
@@ -296,6 +305,55 @@ class SvcvizApp(App[int]):
     def action_kill(self) -> None:
         self._control(self.lab.kill_server)
 
+    def action_code(self) -> None:
+        code = self.query_one(CodePanel)
+        code.show(not code.display)
+
+    def action_syscall_lines(self) -> None:
+        events = self.query_one(EventsPanel)
+        events.show_syscalls = not events.show_syscalls
+
+    def action_trace(self) -> None:
+        """strace on the server's tree, or off again."""
+
+        async def toggle() -> None:
+            if self._trace is not None:
+                await self._stop_trace()
+                self.notify("tracing off: strace detached")
+                return
+            pid = self.lab.server_pid
+            if not isinstance(pid, int):  # no server yet, or a replay's lab (which refuses every call)
+                self.notify("t: no live server process to trace", severity="warning")
+                return
+            trace = SyscallTrace(pid, ended=lambda why: self.run_worker(self._trace_ended(trace, why)))
+            try:
+                await trace.start()
+            except TraceError as exc:
+                self.notify(f"t: {plain(str(exc))}", severity="error", markup=False)
+                return
+            self._trace = trace
+            self._trace_timer = self.set_interval(0.1, self._take_calls)
+            self.notify(f"tracing pid {pid} and its children: their calls join the log (t stops, e hides them)")
+
+        self._control(toggle)
+
+    def _take_calls(self) -> None:
+        calls = self._trace.take() if self._trace is not None else []
+        if calls:
+            self.syscall_log = (*self.syscall_log, *(as_event(call) for call in calls))[-TRACE_KEEP:]
+            self.query_one(CodePanel).flash(calls)
+
+    async def _trace_ended(self, trace: SyscallTrace, why: str) -> None:
+        if self._trace is trace:
+            await self._stop_trace()
+            self.notify(why, severity="warning")
+
+    async def _stop_trace(self) -> None:
+        trace, self._trace = self._trace, None
+        if trace is not None:
+            self._trace_timer.stop()
+            await trace.stop()
+
     def action_pause(self) -> None:
         self.paused = not self.paused
         (self.lab.pause if self.paused else self.lab.resume)()
@@ -324,6 +382,7 @@ class SvcvizApp(App[int]):
             return
         self._quitting = True
         async with self._control_lock:
+            await self._stop_trace()
             await self.lab.stop()
         self.exit(0)
 
@@ -332,6 +391,7 @@ class SvcvizApp(App[int]):
         restore the terminal first, and its writes to a hung-up tty block forever."""
         self._quitting = True
         try:
+            await asyncio.wait_for(self._stop_trace(), STOP_TIMEOUT)
             await asyncio.wait_for(self.lab.stop(), STOP_TIMEOUT)
         finally:
             self.lab.stop_now()

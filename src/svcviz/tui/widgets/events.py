@@ -1,7 +1,13 @@
-"""The time-stamped log: fork, exit->zombie, reaped, accept, queued, refused, dropped, cap..."""
+"""The time-stamped log: fork, exit->zombie, reaped, accept, queued, refused, dropped, cap...
+
+With tracing on (`t`), the server's system calls join it, dimmed, in time order; `y` hides
+and shows them. They are kept apart from the lab's events, so a busy trace never pushes a
+fork or a reap out of the log.
+"""
 
 from __future__ import annotations
 
+import heapq
 import time
 
 from rich.text import Text
@@ -26,6 +32,7 @@ COLOURS = {
     "client": "",
     "thread_start": "green",
     "thread_exit": "dim",
+    "syscall": "dim",
 }
 
 
@@ -33,10 +40,19 @@ class EventsPanel(Panel):
     BORDER_TITLE = "events"
 
     log = reactive(())  # the newest KEEP events, oldest first: bound to the app's event_log
+    syscalls = reactive(())  # the newest KEEP traced calls, as events of kind "syscall"
+    show_syscalls = reactive(True)
+
+    def watch_show_syscalls(self, shown: bool) -> None:
+        self.border_subtitle = "" if shown else "syscalls hidden (e shows)"
 
     def render(self) -> Text:
         height = self.content_size.height
-        shown = self.log[-height:] if height else self.log
+        log = self.log
+        if self.show_syscalls and self.syscalls:
+            tail = height or KEEP
+            log = list(heapq.merge(log[-tail:], self.syscalls[-tail:], key=lambda e: e.time))
+        shown = log[-height:] if height else log
         lines = []
         for event in shown:
             stamp = time.strftime("%H:%M:%S", time.localtime(event.time)) + f".{int(event.time * 10) % 10}"

@@ -162,7 +162,7 @@ def architecture_line(architecture, evidence_shown: bool) -> list[Text]:
     if architecture.reuseport:
         line.append("  reuseport", style="bold cyan")
     if not evidence_shown:
-        line.append("   (e: why)", style="dim")
+        line.append("   (a: why)", style="dim")
         return [line]
     return [line, *(Text(f"  · {plain(sentence)}", style="dim") for sentence in architecture.evidence)]
 
