@@ -82,3 +82,12 @@ def test_a_recording_cut_by_sigkill_still_replays(tmp_path, name):
     if name.endswith(".gz"):
         assert recording.truncated  # no gzip end-of-stream marker: svcviz never closed it
     assert replay_json(path, recording.duration())["root_pid"] == updates[-1].snapshot.root_pid
+    # The dashboard replays it too: a handout draws each of its event steps.
+    done = subprocess.run(
+        [sys.executable, "-m", "svcviz", "replay", str(path), "--svg", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "index.html").exists() and list((tmp_path / "out").glob("step-*.svg"))

@@ -3,6 +3,10 @@ the live dashboard's freeze and history; S's SVG of the screen."""
 
 from __future__ import annotations
 
+import html
+import subprocess
+import sys
+
 import pytest
 
 from fork_session import record_fork_session
@@ -125,3 +129,44 @@ async def test_s_saves_the_screen_as_svg_and_logs_it(tmp_path, fork_recording):
         text = saved[0].read_text()
         assert text.startswith("<svg") and "fork" in text  # the screen: the model's name among its text
         assert any(str(saved[0]) in e.text for e in app.event_log)
+
+
+def handout(path, directory, *options: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "svcviz", "replay", str(path), "--svg", str(directory), *options],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def test_a_handout_has_one_svg_per_step_and_an_index_naming_the_events(tmp_path, fork_recording):
+    path, _, zombie_at = fork_recording
+    recorded = list(Recording(str(path)))
+    steps = [i for i, u in enumerate(recorded) if i == 0 or u.events]  # --at-events: the start, each event
+    done = handout(path, tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    svgs = sorted((tmp_path / "out").glob("step-*.svg"))
+    assert len(svgs) == len(steps) and all(f.read_text().startswith("<svg") for f in svgs)
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert [f"src='{f.name}'" in page for f in svgs] == [True] * len(svgs)
+    assert page.index(svgs[0].name) < page.index(svgs[-1].name)  # in order
+    zombie = zombie_at.snapshot.zombies[0].pid
+    exit_event = next(e for e in zombie_at.events if e.kind == "exit" and e.pid == zombie)
+    assert html.escape(exit_event.text) in page  # the event that led to the zombie's page
+
+    every = handout(path, tmp_path / "every", "--every", "0.05")
+    assert every.returncode == 0, every.stderr
+    times = [u.snapshot.time - recorded[0].snapshot.time for u in recorded]
+    expected = {
+        max(i for i, t in enumerate(times) if t <= tick * 0.05 + 1e-6) for tick in range(int(times[-1] / 0.05) + 1)
+    }
+    assert len(list((tmp_path / "every").glob("step-*.svg"))) == len(expected)
+
+    bad = subprocess.run(
+        [sys.executable, "-m", "svcviz", "replay", str(path), "--every", "1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert bad.returncode == 2 and "need --svg" in bad.stderr and "Traceback" not in bad.stderr
