@@ -7,6 +7,8 @@ back and forth, start/end, speed) and draws the event log as it was at that samp
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from textual.actions import SkipAction
 from textual.binding import Binding
 from textual.widgets import Footer
@@ -19,8 +21,8 @@ from svcviz.tui.widgets.timeline import Timeline
 
 REPLAY_BINDINGS = [
     Binding("space", "play", "Play/pause", priority=True),
-    Binding("left", "step(-1)", "Back a sample", priority=True),
-    Binding("right", "step(1)", "Forward a sample", priority=True),
+    Binding("left", "step(-1)", "Back", priority=True),
+    Binding("right", "step(1)", "Forward", priority=True),
     Binding("left_square_bracket", "event(-1)", "Previous event", key_display="["),
     Binding("right_square_bracket", "event(1)", "Next event", key_display="]"),
     Binding("home", "seek_start", "Start", show=False, priority=True),
@@ -32,9 +34,15 @@ REPLAY_BINDINGS = [
 
 class ReplayApp(SvcvizApp):
     REPLAY = True
+    # The player's keys in the footer; the dashboard's stay bound (help, quit, S; the
+    # steering ones say there is nothing to steer) but leave the footer to the player's.
     BINDINGS = [
         *REPLAY_BINDINGS,
-        *(b for b in SvcvizApp.BINDINGS if b.key not in {r.key for r in REPLAY_BINDINGS}),
+        *(
+            b if b.action in ("help", "quit") else replace(b, show=False)
+            for b in SvcvizApp.BINDINGS
+            if b.key not in {r.key for r in REPLAY_BINDINGS}
+        ),
     ]
 
     def __init__(self, lab: ReplayLab, **kwargs) -> None:

@@ -30,7 +30,7 @@ class Timeline(Widget):
         self.event_times = event_times  # (seconds from the first sample, kind), in order
 
     def render(self) -> Text:
-        label = Text(f" {'▶' if self.playing else '⏸'} {self.speed:g}x ", style="bold")
+        label = Text(f" {'▶ playing' if self.playing else '‖ paused'} {self.speed:g}x ", style="bold")
         label.append(f"{self.position:6.1f} / {self.duration:.1f} s ")
         width = max(10, self.content_size.width - label.cell_len - 1)
         columns = [("─", "dim")] * width
