@@ -259,7 +259,7 @@ def _replay_dashboard(recording) -> int:
     return replay_main(recording)
 
 
-def _replay_handout(recording, directory: str, every: float | None) -> list[str]:
+def _replay_handout(recording, directory: str, every: float | None) -> list[tuple[str, int]]:
     from svcviz.tui.handout import write_handout  # Textual only when a dashboard is drawn
 
     return write_handout(recording, directory, every)

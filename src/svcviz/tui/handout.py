@@ -90,8 +90,9 @@ that led to it.</p>
 """
 
 
-def write_handout(recording: Recording, directory: str, every: float | None = None) -> list[str]:
-    """One SVG per step in `directory` and its index.html; the SVGs' names, in order."""
+def write_handout(recording: Recording, directory: str, every: float | None = None) -> list[tuple[str, int]]:
+    """One SVG per step in `directory` and its index.html; each SVG's name and the index of
+    the sample it shows, in order."""
     lab = ReplayLab(recording, playing=False)
     steps = steps_every(lab, every) if every else steps_at_events(lab)
     os.makedirs(directory, exist_ok=True)
@@ -108,4 +109,4 @@ def write_handout(recording: Recording, directory: str, every: float | None = No
     )
     with open(os.path.join(directory, "index.html"), "w", encoding="utf-8") as f:
         f.write(page)
-    return names
+    return list(zip(names, steps, strict=True))
