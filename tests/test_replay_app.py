@@ -170,3 +170,11 @@ async def test_a_handout_has_one_svg_per_step_and_an_index_naming_the_events(tmp
         timeout=30,
     )
     assert bad.returncode == 2 and "need --svg" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_recording_with_no_sample_says_so(tmp_path):
+    """svcviz stopped before its first sample: a header alone, nothing to draw."""
+    path = tmp_path / "empty.jsonl"
+    path.write_text('{"format":"svcviz-recording","version":1,"started":1796163820.4}\n')
+    done = handout(path, tmp_path / "out")
+    assert done.returncode == 2 and "no samples to replay" in done.stderr and "Traceback" not in done.stderr

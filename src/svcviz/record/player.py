@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 
 from svcviz.lab import LabError, LabUpdate
 from svcviz.observe.snapshot import Event
+from svcviz.record.format import FormatError
 from svcviz.record.reader import Recording
 
 NOTHING_TO_STEER = "a replay shows what was recorded: there is no server to steer"
@@ -27,7 +28,7 @@ class ReplayLab:
         self.recording = recording
         self.samples: list[LabUpdate] = list(recording)
         if not self.samples:
-            raise LabError(f"{recording.path}: no samples to replay")
+            raise FormatError(f"{recording.path}: no samples to replay (svcviz stopped before its first)")
         self.start_time = self.samples[0].snapshot.time
         self.duration = self.samples[-1].snapshot.time - self.start_time
         # Every event in order, and how many of them came with the samples up to each one:
