@@ -13,7 +13,7 @@ from textual.actions import SkipAction
 from textual.binding import Binding
 from textual.widgets import Footer
 
-from svcviz.record.player import ReplayLab
+from svcviz.record.player import NOTHING_TO_STEER, ReplayLab
 from svcviz.tui.app import SvcvizApp
 from svcviz.tui.messages import LabUpdated
 from svcviz.tui.widgets.events import KEEP
@@ -80,6 +80,16 @@ class ReplayApp(SvcvizApp):
         if len(self.screen_stack) > 1:
             raise SkipAction()  # a dialog is open: the key is its own
         move()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return True  # every key answers: a server's own ones say there is none to steer
+
+    def _nothing_to_steer(self, *args: object) -> None:
+        self.notify(NOTHING_TO_STEER, severity="warning")
+
+    # The keys that steer the server (SERVER_ACTIONS): the model picker does not even open.
+    action_switch = action_pick_model = action_sigchld = action_close_fd = _nothing_to_steer
+    action_reap = action_backlog = action_restart = action_kill = _nothing_to_steer
 
     def action_play(self) -> None:
         self._move(self.lab.toggle_play)
