@@ -7,14 +7,18 @@ for: events and changed processes every sample, not a still picture. On it, at t
 time and for the same seconds, three `svcviz watch --port P` dashboards (10 samples/s):
 one not recording, one recording to FILE.jsonl, one to FILE.jsonl.gz. Figures: each one's
 CPU (from /proc/PID/stat), the ratio of each recorder to the plain one (target <= 1.10),
-and each file's size per minute.
+and each file's size per minute. Then replay: `svcviz replay`'s app (in-process, headless,
+driven by a Pilot) steps with `right` through the gz recording; replay_step_ms is the p95
+of key press to the step drawn (target <= 100 ms). --replay FILE measures only that, on FILE.
 
     .venv/bin/python benchmarks/record.py [--seconds 60] [--clients 1000] [--children 200]
+    .venv/bin/python benchmarks/record.py --replay FILE [--steps 300]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import ctypes
 import os
@@ -76,13 +80,66 @@ def samples(path: str) -> int:
         return f.read().count(b"\n") - 1  # the header is not a sample
 
 
+STEP_BUDGET_MS = 100.0
+
+
+async def _step_times(path: str, steps: int) -> list[tuple[float, float]]:
+    from textual import events
+
+    from svcviz.record.player import ReplayLab
+    from svcviz.record.reader import Recording
+    from svcviz.tui.replay import ReplayApp
+
+    lab = ReplayLab(Recording(path), playing=False)
+    app = ReplayApp(lab)
+    times = []
+    async with app.run_test(size=(120, 36)) as pilot:
+        while app.index != 0:
+            await pilot.pause(0.01)
+        await pilot.pause()
+        for target in range(1, min(steps, len(lab.samples) - 1) + 1):
+            # The key as the terminal sends it, and the time until the screen is refreshed
+            # with the step drawn: not Pilot.press, whose idle waits (20 ms sleeps) would be
+            # measured instead of the app.
+            drawn = asyncio.get_running_loop().create_future()
+            start, cpu_start = time.perf_counter(), time.process_time()
+            app._driver.send_message(events.Key("right", None))
+            while app.index != target:
+                await asyncio.sleep(0)
+            app.call_after_refresh(lambda drawn=drawn: drawn.set_result((time.perf_counter(), time.process_time())))
+            end, cpu_end = await drawn
+            times.append((end - start, cpu_end - cpu_start))
+            await pilot.pause()
+    return times
+
+
+def _p95_ms(values: list[float]) -> float:
+    return 1000 * sorted(values)[min(len(values) - 1, int(0.95 * len(values)))]
+
+
+def replay_step_ms(path: str, steps: int) -> None:
+    """Wall time from key to drawn, and the CPU time of it (what a loaded machine's wall
+    time hides: the other processes' turns)."""
+    times = asyncio.run(_step_times(path, steps))
+    wall, cpu = _p95_ms([t[0] for t in times]), _p95_ms([t[1] for t in times])
+    print(f"replay_steps={len(times)} load_average_1min={os.getloadavg()[0]:.1f}")
+    print(f"replay_step_ms={wall:.1f} (p95, wall)")
+    print(f"replay_step_cpu_ms={cpu:.1f} (p95)")
+    print(f"replay_step_budget_ratio={wall / STEP_BUDGET_MS:.3f} (target <= 1.0: within {STEP_BUDGET_MS:g} ms)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--children", type=int, default=200)
     parser.add_argument("--churn-period", type=float, default=0.1, help="seconds between churned connections")
+    parser.add_argument("--replay", metavar="FILE", help="only the replay's step time, on this recording")
+    parser.add_argument("--steps", type=int, default=300, help="replay steps measured")
     args = parser.parse_args()
+    if args.replay:
+        replay_step_ms(args.replay, args.steps)
+        return 0
     if shutil.which("tmux") is None:
         raise SystemExit("benchmarks/record.py: needs tmux")
     resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
@@ -121,6 +178,10 @@ def main() -> int:
         for name in files:
             print(f"size_{name}_kib_per_minute={size[name] / 1024:.0f}")
             print(f"size_{name}_mib_per_10_minutes={10 * size[name] / 2**20:.1f}")
+        for session in sessions.values():
+            session.close()  # the gz recording's end-of-stream written, and the CPU theirs no more
+        sessions.clear()
+        replay_step_ms(files["gz"], args.steps)
         return 0
     finally:
         for session in sessions.values():

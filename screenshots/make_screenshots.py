@@ -1,25 +1,36 @@
 """Make screenshots/MODEL.svg for each model: a real lab, real clients, keys pressed; and
 screenshots/picture-MODEL.svg, the picture alone (svcviz.picture's SVG, for handouts).
 
-Run with `make screenshots`. Each model is started on a free port, driven by the keys a
-newcomer would press (its lesson's "try next"), and captured once the kernel shows the
-expected state. `fork-leak-fd` is fork with --leak-fd: its picture is the lesson.
+Run with `make screenshots` (or name some: `make_screenshots.py fork web handout`). Each
+model is started on a free port, driven by the keys a newcomer would press (its lesson's
+"try next"), and captured once the kernel shows the expected state. Two more: web.png,
+`svcviz web` in headless chromium through the same selenium helpers as tests/test_web.py;
+handout-zombie.svg, the page of a recorded fork session's handout (`svcviz replay --svg`)
+where the zombie appeared. `fork-leak-fd` is fork with --leak-fd: its picture is the lesson.
 `code-fork` is the fork model with the code panel (v) and tracing (t) on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from svcviz.lab import Lab
 from svcviz.picture import layout, picture_to_svg
+from svcviz.record.reader import Recording
+from svcviz.record.recording_lab import RecordingLab
+from svcviz.record.writer import Writer
 from svcviz.servers.config import ServerConfig
 from svcviz.tui.app import SvcvizApp
+from svcviz.tui.handout import write_handout
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))  # the browser helpers tests/test_web.py uses
 SIZE = (120, 36)
 PICTURE = (118, 28)
 
@@ -78,12 +89,94 @@ async def shoot(name: str, keys: list[str], ready, path: Path, timeout: float = 
             await app.action_quit()  # tracing off, then the lab
 
 
+def shoot_web(path: Path) -> bool:
+    """`svcviz web --model fork` in headless chromium: three clients, two closed (zombies)."""
+    import browser
+
+    if not browser.AVAILABLE:
+        print(f"make_screenshots: skipped {path.name}: {browser.MISSING}")
+        return False
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    web, url = browser.start_web("--model", "fork")
+    profile = tempfile.mkdtemp(prefix="svcviz-shot-")
+    driver = browser.start_browser(profile)
+    try:
+        browser.open_dashboard(driver, url)
+        time.sleep(2.0)  # the lab started, its first samples drawn
+        driver.find_element(By.TAG_NAME, "body").click()
+        for key in "ccc":
+            ActionChains(driver).send_keys(key).perform()
+            time.sleep(0.3)
+        time.sleep(1.0)
+        for key in "xx":
+            ActionChains(driver).send_keys(key).perform()
+            time.sleep(0.3)
+        time.sleep(2.0)  # the zombies and a bit of sparkline
+        driver.save_screenshot(str(path))
+    finally:
+        driver.quit()
+        web.send_signal(signal.SIGTERM)
+        web.wait(15)
+        web.stdout.close()
+        shutil.rmtree(profile, ignore_errors=True)
+    return True
+
+
+async def record_fork_class(path: Path) -> None:
+    """A fork session as a class would see it: c, c, then x (a zombie), then w (reaped)."""
+    lab = RecordingLab(Lab(ServerConfig("fork", port=0), port_fallback=False), Writer(str(path)))
+    await lab.start()
+
+    async def consume() -> None:
+        async for _ in lab.updates():
+            pass
+
+    consumer = asyncio.create_task(consume())
+    try:
+        for step in (lambda: lab.add_clients(1), lambda: lab.add_clients(1), lab.close_client, lab.reap_now):
+            await asyncio.sleep(1.5)
+            await step()
+        await asyncio.sleep(1.5)
+    finally:
+        consumer.cancel()
+        await asyncio.gather(consumer, return_exceptions=True)
+        await lab.stop()
+
+
+def make_handout(path: Path) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="svcviz-handout-"))
+    try:
+        asyncio.run(record_fork_class(folder / "class.jsonl.gz"))
+        recording = Recording(str(folder / "class.jsonl.gz"))
+        pages = write_handout(recording, str(folder / "handout"))
+        samples = list(recording)
+        page = next(name for name, index in pages if samples[index].snapshot.zombies)
+        shutil.copy(folder / "handout" / page, path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 async def main(names: list[str]) -> None:
-    for name in names or list(RUNS):
-        keys, ready = RUNS[name]
-        path = HERE / f"{name}.svg"
-        await shoot(name, keys, ready, path)
-        print(f"wrote {path.relative_to(HERE.parent)} and picture-{name}.svg")
+    for name in names or [*RUNS, "web", "handout"]:
+        if name == "web":
+            wrote = shoot_web(HERE / "web.png")
+            path = HERE / "web.png"
+        elif name == "handout":
+            path = HERE / "handout-zombie.svg"
+            await asyncio.to_thread(make_handout, path)
+            wrote = True
+        else:
+            keys, ready = RUNS[name]
+            path = HERE / f"{name}.svg"
+            await shoot(name, keys, ready, path)
+            wrote = True
+        if wrote:
+            print(
+                f"wrote {path.relative_to(HERE.parent)}"
+                + ("" if name in ("web", "handout") else f" and picture-{name}.svg")
+            )
 
 
 if __name__ == "__main__":

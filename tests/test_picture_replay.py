@@ -34,7 +34,8 @@ def test_svg_of_a_recorded_sample(tmp_path):
 
 def test_svg_needs_at_and_a_writable_place(tmp_path):
     path = recorded(tmp_path)
+    (tmp_path / "x.svg").write_text("")  # without --at, --svg names a handout's directory: not a file
     done = svcviz("replay", path, "--svg", str(tmp_path / "x.svg"))
-    assert done.returncode == 2 and "--svg needs --at" in done.stderr
+    assert done.returncode == 2 and "not a directory" in done.stderr and "--at S for one picture" in done.stderr
     done = svcviz("replay", path, "--at", "0", "--svg", str(tmp_path / "no" / "x.svg"))
     assert done.returncode == 2 and "cannot write" in done.stderr and len(done.stderr.splitlines()) == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
@@ -15,18 +14,8 @@ import uuid
 import pytest
 
 from conftest import wait_until
-from svcviz.lab import Lab
+from fork_session import record_fork_session
 from svcviz.record.reader import Recording
-from svcviz.record.recording_lab import RecordingLab
-from svcviz.record.writer import Writer
-from svcviz.servers.config import ServerConfig
-
-
-async def until(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
 
 
 def replay_json(path, at: float) -> dict:
@@ -43,27 +32,7 @@ def replay_json(path, at: float) -> dict:
 async def test_a_fork_session_replays_its_zombie_where_it_appeared(tmp_path):
     """c, x, w on the fork model: the zombie is in the recording at the sample it was live."""
     path = tmp_path / "fork.jsonl.gz"
-    lab = RecordingLab(Lab(ServerConfig("fork", port=0), rate=20), Writer(str(path)))
-    seen = []  # every update the consumer got, as the dashboard gets them
-
-    async def consume() -> None:
-        async for update in lab.updates():
-            seen.append(update)
-
-    await lab.start()
-    consumer = asyncio.create_task(consume())
-    try:
-        await lab.add_clients(1)  # c
-        await until(lambda: seen and any(c.state == "accepted" for c in seen[-1].snapshot.connections))
-        await lab.close_client()  # x: the child serving it exits; SIGCHLD default: a zombie
-        await until(lambda: seen[-1].snapshot.zombies)
-        zombie_at = next(u for u in seen if u.snapshot.zombies)
-        await lab.reap_now()  # w
-        await until(lambda: not seen[-1].snapshot.zombies and seen[-1].snapshot.time > zombie_at.snapshot.time)
-    finally:
-        consumer.cancel()
-        await asyncio.gather(consumer, return_exceptions=True)
-        await lab.stop()
+    seen, zombie_at = await record_fork_session(path)
 
     recording = Recording(str(path))
     replayed = list(recording)
@@ -113,3 +82,12 @@ def test_a_recording_cut_by_sigkill_still_replays(tmp_path, name):
     if name.endswith(".gz"):
         assert recording.truncated  # no gzip end-of-stream marker: svcviz never closed it
     assert replay_json(path, recording.duration())["root_pid"] == updates[-1].snapshot.root_pid
+    # The dashboard replays it too: a handout draws each of its event steps.
+    done = subprocess.run(
+        [sys.executable, "-m", "svcviz", "replay", str(path), "--svg", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "index.html").exists() and list((tmp_path / "out").glob("step-*.svg"))

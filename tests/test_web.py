@@ -8,46 +8,21 @@ chromium, chromedriver or selenium is missing (.ci/run installs them when it can
 
 from __future__ import annotations
 
-import re
-import shutil
 import signal
 import subprocess
-import sys
 
 import psutil
 import pytest
 
+from browser import AVAILABLE, MISSING, open_dashboard, start_browser, start_web
 from conftest import wait_until
 from kernel import listen_queue
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
-try:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+if AVAILABLE:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-except ImportError:  # pragma: no cover - the [test] extra brings it
-    webdriver = None
 
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER and webdriver),
-    reason="needs chromium, chromedriver (apt-get install chromium chromium-driver) and selenium",
-)
-SERVING = re.compile(r"serving the dashboard on (http://\S+)")
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--window-size=1280,900",
-)
+pytestmark = pytest.mark.skipif(not AVAILABLE, reason=MISSING)
 
 
 @pytest.fixture
@@ -56,16 +31,9 @@ def web_server():
     started: list[subprocess.Popen] = []
 
     def start(*options: str) -> tuple[subprocess.Popen, str]:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "svcviz", "web", "--port", "0", *options],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        proc, url = start_web(*options)
         started.append(proc)
-        match = SERVING.search(proc.stdout.readline())
-        assert match, "svcviz web did not say where it serves"
-        return proc, match.group(1)
+        return proc, url
 
     yield start
     for proc in started:
@@ -80,23 +48,11 @@ def web_server():
 
 @pytest.fixture
 def browser(tmp_path):
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver = start_browser(str(tmp_path / "profile"))
     try:
         yield driver
     finally:
         driver.quit()
-
-
-def open_dashboard(driver, url: str) -> None:
-    driver.get(url)
-    WebDriverWait(driver, 30).until(
-        lambda d: "-first-byte" in (d.find_element(By.TAG_NAME, "body").get_attribute("class") or "")
-    )
 
 
 def tabs(web: subprocess.Popen) -> dict[int, list[psutil.Process]]:

@@ -176,8 +176,13 @@ def build_parser() -> Parser:
     replay.add_argument("--at", type=_seconds, metavar="SECONDS", help="the sample this long after the start")
     replay.add_argument("--json", action="store_true", help="with --at: that snapshot as `watch --once --json` does")
     replay.add_argument(
-        "--svg", metavar="OUT", help="with --at: write that sample's picture (clients, queue, fds) as SVG"
+        "--svg",
+        metavar="DIR|OUT",
+        help="a handout: one SVG of the dashboard per step in DIR, and an index.html; with --at: that sample's picture",
     )
+    steps = replay.add_mutually_exclusive_group()
+    steps.add_argument("--every", type=_seconds, metavar="SECONDS", help="with --svg: a step every SECONDS")
+    steps.add_argument("--at-events", action="store_true", help="with --svg: a step at each event (the default)")
 
     trace = commands.add_parser("trace", help="a server tree's system calls as they happen (strace)")
     target = trace.add_mutually_exclusive_group(required=True)
@@ -274,6 +279,12 @@ def _replay_dashboard(recording) -> int:
     return replay_main(recording)
 
 
+def _replay_handout(recording, directory: str, every: float | None) -> list[tuple[str, int]]:
+    from svcviz.tui.handout import write_handout  # Textual only when a dashboard is drawn
+
+    return write_handout(recording, directory, every)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
@@ -321,7 +332,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "replay":
         from svcviz.record.replay import main as replay_main
 
-        return replay_main(args, _replay_dashboard)
+        return replay_main(args, _replay_dashboard, _replay_handout)
     if args.command == "bench":
         from svcviz.bench import main as bench_main
 

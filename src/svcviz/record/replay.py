@@ -1,13 +1,16 @@
-"""`svcviz replay FILE [--at SECONDS [--json | --svg OUT]]`: a recording read back.
+"""`svcviz replay FILE [--at SECONDS [--json | --svg OUT]] [--svg DIR [--every S | --at-events]]`.
 
 --at prints the snapshot shown that many seconds after the first sample, as `svcviz watch
 --once` does (rich, or the same JSON with --json), so a script can check a recording;
---svg writes that sample's picture (svcviz.picture) to OUT instead, for a handout.
+--svg writes that sample's picture (svcviz.picture) to OUT instead, for a handout. --svg
+without --at makes a handout of the whole recording: the dashboard drawn at each step into
+DIR, and an index.html.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 
@@ -19,16 +22,37 @@ from svcviz.record.reader import Recording
 SVG_SIZE = (118, 30)  # cells: the picture of a 120x36 dashboard
 
 
-def main(args, open_dashboard: Callable[[Recording], int]) -> int:
-    """--at: one snapshot printed; else open_dashboard(recording) (the TUI, which this
-    layer may not import: cli.py hands it in)."""
+def main(
+    args,
+    open_dashboard: Callable[[Recording], int],
+    make_handout: Callable[[Recording, str, float | None], list[tuple[str, int]]],
+) -> int:
+    """--at: one snapshot printed (or its picture); --svg alone: make_handout(recording,
+    dir, every); else open_dashboard(recording) (both are the TUI, which this layer may not
+    import: cli.py hands them in)."""
     try:
+        svg = getattr(args, "svg", None)
+        every = getattr(args, "every", None)
+        handout = svg is not None and args.at is None
+        if not handout and (every is not None or getattr(args, "at_events", False)):
+            raise FormatError("--every and --at-events choose the steps of a handout: they need --svg DIR (no --at)")
+        if handout and args.json:
+            raise FormatError("--svg DIR makes a handout of the whole recording: --json needs --at SECONDS")
+        if every is not None and every <= 0:
+            raise FormatError("--every needs a number of seconds above 0")
         recording = Recording(args.file)
+        if handout:
+            if os.path.exists(svg) and not os.path.isdir(svg):
+                raise FormatError(f"--svg {svg}: not a directory (a handout's pages go in one; --at S for one picture)")
+            try:
+                pages = make_handout(recording, svg, every)
+            except OSError as exc:
+                raise FormatError(f"--svg {svg}: {exc.strerror or exc}") from None
+            print(f"svcviz replay: {len(pages)} steps in {os.path.join(svg, 'index.html')}")
+            return 0
         if args.at is None:
             if args.json:
                 raise FormatError("--json needs --at SECONDS (one snapshot as JSON)")
-            if getattr(args, "svg", None):
-                raise FormatError("--svg needs --at SECONDS (the picture of one sample)")
             return open_dashboard(recording)
         duration = recording.duration()
         if args.at > duration + 1e-3:  # the times printed to a person are to the millisecond

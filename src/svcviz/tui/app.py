@@ -16,10 +16,12 @@ import asyncio
 import os
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterable
 
 from rich.text import Text
 from textual import events
+from textual.actions import SkipAction
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -30,13 +32,13 @@ from textual.widgets import Footer, Static
 from svcviz.lab import Lab, LabError, LabUpdate
 from svcviz.observe.snapshot import Event
 from svcviz.plain import plain
-from svcviz.record.player import ReplayLab
 from svcviz.record.reader import Recording
 from svcviz.record.recording_lab import with_recording
 from svcviz.record.writer import RecordError
 from svcviz.servers.config import ServerConfig
 from svcviz.servers.registry import MODELS, SIGCHLD_MODEL, model_of
 from svcviz.tui.messages import LabUpdated
+from svcviz.tui.past import Past
 from svcviz.tui.screens import HelpScreen, ModelPicker, SendLine
 from svcviz.tui.tracing import KEEP as TRACE_KEEP
 from svcviz.tui.tracing import SyscallTrace, TraceError, as_event
@@ -109,6 +111,10 @@ class SvcvizApp(App[int]):
         Binding("y", "syscall_lines", "Syscall lines in the log on/off", show=False),
         Binding("p", "pause", "Pause"),
         Binding("g", "toggle_picture", "The picture on/off", show=False),
+        # Priority: the client table would take the arrows; unpaused they pass on to it.
+        Binding("left", "step(-1)", "Back a sample (paused)", show=False, priority=True),
+        Binding("right", "step(1)", "Forward a sample (paused)", show=False, priority=True),
+        Binding("S", "save_svg", "Save the screen as SVG", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
@@ -119,6 +125,10 @@ class SvcvizApp(App[int]):
     paused = var(False)
     picture = var(False)  # the picture instead of the server and clients panels (g)
     syscall_log: var[tuple[Event, ...]] = var(())  # the newest traced calls (t), oldest first
+    moment = var("")  # when the screen is not the newest sample: which moment it shows
+
+    REPLAY = False  # a recording played back (ReplayApp), not a lab
+    svg_dir = "."  # where S saves the screen
 
     def __init__(self, lab: Lab, *, handle_signals: bool = False, picture: bool | None = None) -> None:
         """picture: the picture panel on or off from the start; None: on for the lecture's
@@ -134,12 +144,16 @@ class SvcvizApp(App[int]):
         self._control_lock = asyncio.Lock()
         self._quitting = False
         self._trace: SyscallTrace | None = None
+        self.past = Past()  # the last minute of samples, to step back through while paused
+        self._log_now: tuple[Event, ...] = ()  # the event log of the newest sample, while in the past
 
     # -- layout ----------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         latest = SvcvizApp.latest
-        yield LabHeader(watching=self.watching, id="header").data_bind(latest, SvcvizApp.paused)
+        yield LabHeader(watching=self.watching, replay=self.REPLAY, id="header").data_bind(
+            latest, SvcvizApp.paused, SvcvizApp.moment
+        )
         yield Static(id="banner")
         with Horizontal(id="main"):
             yield PicturePanel(id="picture").data_bind(latest)
@@ -208,6 +222,8 @@ class SvcvizApp(App[int]):
         if self._unshown_events:
             self.event_log = (*self.event_log, *self._unshown_events)[-KEEP:]
             self._unshown_events = []
+        self.past.add(update)
+        self.moment = ""
         self.latest = update
 
     def watch_latest(self, update: LabUpdate | None) -> None:
@@ -356,6 +372,8 @@ class SvcvizApp(App[int]):
 
     def action_pause(self) -> None:
         self.paused = not self.paused
+        if not self.paused and self.past.back:
+            self._show_past(self.past.back)  # forward to the newest sample, then on live
         (self.lab.pause if self.paused else self.lab.resume)()
 
     def watch_picture(self, on: bool) -> None:
@@ -372,6 +390,32 @@ class SvcvizApp(App[int]):
 
     def action_evidence(self) -> None:
         self.query_one(ServerPanel).action_toggle_evidence()
+
+    def action_step(self, samples: int) -> None:
+        if not self.paused or len(self.screen_stack) > 1:
+            raise SkipAction()  # live, or a dialog open: the key is the focused widget's
+        self._show_past(samples)
+
+    def _show_past(self, samples: int) -> None:
+        if not self.past.back:
+            self._log_now = self.event_log
+        shown = self.past.step(samples)
+        if shown is None:
+            return
+        self.latest = shown
+        self.event_log = tuple(e for e in self._log_now if e.time <= shown.snapshot.time)
+        self.moment = f"paused: showing {self.past.ago():.1f} s ago" if self.past.back else ""
+
+    def action_save_svg(self) -> None:
+        """S: the screen as an SVG file (a handout), named in the event log."""
+        name = time.strftime("svcviz-%Y%m%d-%H%M%S") + f"-{int(time.time() * 1000) % 1000:03d}.svg"
+        try:
+            path = os.path.abspath(self.save_screenshot(filename=name, path=self.svg_dir))
+        except OSError as exc:
+            self.notify(f"cannot save the screen: {plain(exc.strerror or str(exc))}", severity="error", markup=False)
+            return
+        self.event_log = (*self.event_log, Event(time.time(), "server", f"screen saved as {path}"))[-KEEP:]
+        self.notify(f"screen saved as {plain(path)}", markup=False)
 
     def action_help(self) -> None:
         shown = [b for b in self.BINDINGS if not (self.watching and b.action.split("(")[0] in SERVER_ACTIONS)]
@@ -461,4 +505,7 @@ def replay_main(recording: Recording) -> int:
     if not sys.stdout.isatty():
         print(NO_TTY, file=sys.stderr)
         return 2
-    return _run(SvcvizApp(ReplayLab(recording), handle_signals=True))
+    from svcviz.record.player import ReplayLab
+    from svcviz.tui.replay import ReplayApp  # it builds on this module's app
+
+    return _run(ReplayApp(ReplayLab(recording), handle_signals=True))

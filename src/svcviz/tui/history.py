@@ -29,6 +29,8 @@ class History:
     def add(self, snapshot) -> None:
         self.last = figures(snapshot)
         second = int(snapshot.time)
+        if self.seconds and second < self.seconds[-1][0]:
+            self.seconds.clear()  # an earlier sample (a replay stepped back): its minute starts again
         if self.seconds and self.seconds[-1][0] == second:
             peaks = self.seconds[-1][1]
             self.seconds[-1] = (second, {name: max(peaks[name], value) for name, value in self.last.items()})

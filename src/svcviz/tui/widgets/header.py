@@ -22,6 +22,7 @@ class LabHeader(Widget):
 
     latest = var(None)
     paused = reactive(False)
+    moment = reactive("")  # the past or a replay's position, said where "live" would be
     config = reactive(None)
     server_pid = reactive(None)
     status = reactive("")
@@ -31,9 +32,10 @@ class LabHeader(Widget):
     notes = reactive(())  # what cannot be seen from here, and what would show it
     client_protocol = reactive("line")  # what the clients speak, and why
 
-    def __init__(self, *, watching: bool, **kwargs) -> None:
+    def __init__(self, *, watching: bool, replay: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.watching = watching
+        self.watching = watching and not replay  # a replay shows the recorded settings
+        self.replay = replay
 
     def watch_latest(self, update) -> None:
         if update is not None:
@@ -58,7 +60,12 @@ class LabHeader(Widget):
             top.append(f" {plain(self.netns)} ", style="bold cyan")
         top.append(f" pid {self.server_pid if self.server_pid is not None else '-'} ")
         top.append(f" {self.status} ", style="green" if self.status in ("running", "watching") else "bold red")
-        top.append(" paused " if self.paused else " live ", style="bold yellow reverse" if self.paused else "dim")
+        if self.moment:
+            top.append(f" {self.moment} ", style="bold yellow reverse")
+        else:
+            top.append(" paused " if self.paused else " live ", style="bold yellow reverse" if self.paused else "dim")
+        if self.replay:
+            top.append(" keys that steer a server are off ", style="dim")
         if self.watching:
             top.append(" watch mode: model keys off ", style="dim")
             # On the top line: the program's command line below may be long.
