@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -25,6 +26,12 @@ from svcviz.servers.notice import CAP, ERROR, Notice
 from svcviz.servers.registry import SIGCHLD_MODEL, model_of
 
 MAX_PENDING_EVENTS = 1000
+# Adaptive pace: the full rate while anything moves, STILL_RATE once nothing has moved (no
+# event, no process, socket, counter or client changed) for STILL_AFTER seconds. A still
+# server costs a fifth of the samples; a key that steers the lab, or any change seen,
+# brings the full rate back at once. The header says when the pace is the slow one.
+STILL_RATE = 2.0
+STILL_AFTER = 1.0
 WATCHED = "watch"  # the model shown for a server svcviz did not start: none of the registry's
 
 
@@ -37,6 +44,7 @@ class LabUpdate:
     server_pid: int | None
     status: str  # "running", "exited (status 0)", "killed", "stopped", "watching", "gone: ..."
     cap_hit: str | None
+    still: bool = False  # nothing moved for a while: sampled at STILL_RATE, not the full rate
 
 
 class Lab:
@@ -60,6 +68,9 @@ class Lab:
         self._pending: list[Event] = []
         self._sampling = asyncio.Lock()
         self._prev: Snapshot | None = None
+        self._prev_clients: tuple[ClientView, ...] = ()
+        self._moved_at = time.monotonic()
+        self._stirred = asyncio.Event()  # a control call: end a slow pause between samples now
 
     @classmethod
     def attach(cls, *, pid: int | None = None, port: int | None = None, rate: float = 10.0) -> Lab:
@@ -118,6 +129,7 @@ class Lab:
     async def restart(self, **changes) -> None:
         """Stop the server and start it again on the same port with changed settings."""
         self._require_control()
+        self.stir()
         config = replace(self.config, **changes)
         try:
             config.check()
@@ -134,11 +146,13 @@ class Lab:
     async def kill_server(self) -> None:
         """SIGKILL the server's root only: its children are orphaned, and adopted here."""
         self._require_control()
+        self.stir()
         self.server.kill_root()
 
     async def cycle_sigchld(self) -> str:
         """Move the fork server's SIGCHLD handling on, live (its SIGUSR1)."""
         self._require_fork()
+        self.stir()
         mode = SIGCHLD_MODES[(SIGCHLD_MODES.index(self.config.sigchld) + 1) % len(SIGCHLD_MODES)]
         self.server.signal(signal.SIGUSR1)
         self.config = replace(self.config, sigchld=mode)
@@ -147,6 +161,7 @@ class Lab:
     async def reap_now(self) -> None:
         """The fork server waitpid()s every zombie child now (its SIGUSR2)."""
         self._require_fork()
+        self.stir()
         self.server.signal(signal.SIGUSR2)
 
     def pause(self) -> None:
@@ -154,11 +169,22 @@ class Lab:
 
     def resume(self) -> None:
         self.paused = False
+        self.stir()
+
+    def stir(self) -> None:
+        """Something was asked of the lab: sample at the full rate again, from now."""
+        self._moved_at = time.monotonic()
+        self._stirred.set()
+
+    @property
+    def still(self) -> bool:
+        return time.monotonic() - self._moved_at >= STILL_AFTER
 
     # -- clients ---------------------------------------------------------------------
 
     async def add_clients(self, count: int = 1, kind: str = "interactive", **options) -> list[int]:
         """The ids of the clients added: all of them, or those that fitted under the cap."""
+        self.stir()
         try:
             return await self.fleet.add(kind=kind, count=count, **options)
         except FleetFull as exc:
@@ -170,6 +196,7 @@ class Lab:
         await self.add_clients(count, kind="scripted", queries=1)
 
     async def close_client(self, client_id: int | None = None) -> None:
+        self.stir()
         if client_id is None:
             open_ids = [c.id for c in self.fleet.clients() if c.open]
             if not open_ids:
@@ -178,25 +205,30 @@ class Lab:
         await self.fleet.close(client_id)
 
     async def close_all_clients(self) -> None:
+        self.stir()
         await self.fleet.close_all()
 
     async def send_line(self, client_id: int, text: str) -> None:
+        self.stir()
         await self.fleet.send_line(client_id, text)
 
     # -- updates ---------------------------------------------------------------------
 
     async def updates(self) -> AsyncIterator[LabUpdate]:
-        """A sample every 1/rate seconds (none while paused).
+        """A sample every 1/rate seconds while anything moves, 1/STILL_RATE once nothing has
+        (none while paused).
 
         The consumer sets the pace: a slow one is sampled less often, so nothing piles up
         and no event is dropped. Each event is delivered once, to whichever takes the
         sample (this stream, or sample())."""
-        period = 1.0 / self.rate
         while True:
             started = time.monotonic()
             if not self.paused:
                 yield await self.sample()
-            await asyncio.sleep(max(0.0, period - (time.monotonic() - started)))
+            period = 1.0 / (min(STILL_RATE, self.rate) if self.still else self.rate)
+            self._stirred.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stirred.wait(), max(0.0, period - (time.monotonic() - started)))
 
     async def sample(self) -> LabUpdate:
         """Take one sample now (the scenarios want one at a chosen moment)."""
@@ -241,7 +273,8 @@ class Lab:
         snapshot = await asyncio.to_thread(observer.sample) if observer else Snapshot(time=time.time(), root_pid=None)
         if not self.controls_server and observer is not None and await self._follow_watched(snapshot):
             self._prev = None  # another server: its processes did not fork from the old one's
-        events = diff(self._prev, snapshot) if self._prev is not None else []
+        previous = self._prev
+        events = diff(previous, snapshot) if previous is not None else []
         self._prev = snapshot
         self._orphans.reap(snapshot)
         if self.server.running and self.caps.exceeded(snapshot, self.config):
@@ -250,14 +283,19 @@ class Lab:
         self._half_open.check(snapshot)
         lab_events, self._pending = self._pending, []
         merged = tuple(sorted([*events, *lab_events], key=lambda e: e.time))
+        clients = self.fleet.clients()
+        if merged or clients != self._prev_clients or _moved(previous, snapshot):
+            self._moved_at = time.monotonic()
+        self._prev_clients = clients
         return LabUpdate(
             snapshot=snapshot,
             events=merged,
-            clients=self.fleet.clients(),
+            clients=clients,
             config=self.config,
             server_pid=self.server_pid,
             status=self.status,
             cap_hit=self.cap_hit,
+            still=self.still,
         )
 
     async def _follow_watched(self, snapshot: Snapshot) -> bool:
@@ -284,3 +322,16 @@ class Lab:
             self._note("server", f"process {self._watched_pid} is {status}")
             self._watch_status = status
         return False
+
+
+def _moved(previous: Snapshot | None, snapshot: Snapshot) -> bool:
+    """Whether the server changed between two samples. Cheap when it did not: the observer
+    hands back the same objects for what is unchanged, and tuples compare identity first."""
+    if previous is None:
+        return True
+    return (
+        previous.processes != snapshot.processes
+        or previous.connections != snapshot.connections
+        or previous.listen != snapshot.listen
+        or previous.counters != snapshot.counters
+    )

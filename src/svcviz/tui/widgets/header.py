@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.reactive import reactive, var
 from textual.widget import Widget
 
+from svcviz.lab.lab import STILL_RATE
 from svcviz.plain import plain
 from svcviz.servers.registry import model_of
 from svcviz.tui.widgets.text import one_per_row
@@ -26,6 +27,7 @@ class LabHeader(Widget):
     status = reactive("")
     backlogs = reactive(())  # as the kernel has them: what a watched server's header shows
     program = reactive(None)  # a watched server's (name, cmdline), as it set them
+    still = reactive(False)  # the lab samples slowly: nothing moved for a while
 
     def __init__(self, *, watching: bool, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -34,6 +36,7 @@ class LabHeader(Widget):
     def watch_latest(self, update) -> None:
         if update is not None:
             self.config, self.server_pid, self.status = update.config, update.server_pid, update.status
+            self.still = update.still
             self.backlogs = tuple(sock.backlog for sock in update.snapshot.listen)
             root = update.snapshot.process(update.snapshot.root_pid) if self.watching else None
             self.program = None if root is None else (root.name, root.cmdline)
@@ -48,6 +51,8 @@ class LabHeader(Widget):
         top.append(f" pid {self.server_pid if self.server_pid is not None else '-'} ")
         top.append(f" {self.status} ", style="green" if self.status in ("running", "watching") else "bold red")
         top.append(" paused " if self.paused else " live ", style="bold yellow reverse" if self.paused else "dim")
+        if self.still and not self.paused:
+            top.append(f"{STILL_RATE:g} samples/s: nothing moved ", style="dim")
         if self.watching:
             top.append(" watch mode: model keys off ", style="dim")
             backlogs = ", ".join(str(backlog) for backlog in self.backlogs) or "-"
