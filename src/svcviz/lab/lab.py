@@ -20,7 +20,7 @@ from svcviz.lab.orphans import OrphanReaper, become_subreaper
 from svcviz.lab.supervisor import Supervisor
 from svcviz.observe.events import diff
 from svcviz.observe.observer import ObserveError, Observer
-from svcviz.observe.snapshot import Event, Snapshot
+from svcviz.observe.snapshot import Event, Process, Snapshot
 from svcviz.servers.config import DEFAULT_PORT, SIGCHLD_MODES, ServerConfig, ServerError
 from svcviz.servers.notice import CAP, ERROR, Notice
 from svcviz.servers.registry import SIGCHLD_MODEL, model_of
@@ -326,12 +326,28 @@ class Lab:
 
 def _moved(previous: Snapshot | None, snapshot: Snapshot) -> bool:
     """Whether the server changed between two samples. Cheap when it did not: the observer
-    hands back the same objects for what is unchanged, and tuples compare identity first."""
+    hands back the same objects for what is unchanged, and tuples compare identity first.
+    A process or thread that only went from running to sleeping or back is not a move: an
+    idle server's timer wakes it now and then (the fork parent of the dashboard benchmark's
+    lab did every third sample), and a state seen at one instant is a sample either way."""
     if previous is None:
         return True
-    return (
-        previous.processes != snapshot.processes
-        or previous.connections != snapshot.connections
+    if (
+        previous.connections != snapshot.connections
         or previous.listen != snapshot.listen
         or previous.counters != snapshot.counters
+    ):
+        return True
+    if previous.processes == snapshot.processes:
+        return False
+    if len(previous.processes) != len(snapshot.processes):
+        return True
+    return not all(a == b or _same_but_state(a, b) for a, b in zip(previous.processes, snapshot.processes))
+
+
+def _same_but_state(a: Process, b: Process) -> bool:
+    return (
+        replace(a, state=b.state, threads=b.threads) == b
+        and a.zombie == b.zombie
+        and [t.tid for t in a.threads] == [t.tid for t in b.threads]
     )
