@@ -342,7 +342,7 @@ def _moved(previous: Snapshot | None, snapshot: Snapshot) -> bool:
         return False
     if len(previous.processes) != len(snapshot.processes):
         return True
-    return not all(a == b or _same_but_state(a, b) for a, b in zip(previous.processes, snapshot.processes))
+    return not all(a == b or _same_but_state(a, b) for a, b in zip(previous.processes, snapshot.processes, strict=True))
 
 
 def _same_but_state(a: Process, b: Process) -> bool:
