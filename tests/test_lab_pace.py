@@ -13,7 +13,10 @@ ROOT = Process(pid=100, ppid=1, name="srv", state="S", fds=(Fd(3, "listen"),))
 CHILD = Process(pid=101, ppid=100, name="srv", state="S", threads=(Thread(101, "S"), Thread(102, "S")))
 
 
-def snap(*processes: Process, connections=(), counters=Counters()) -> Snapshot:
+QUIET = Counters()
+
+
+def snap(*processes: Process, connections=(), counters=QUIET) -> Snapshot:
     return Snapshot(time=0.0, root_pid=100, processes=processes, connections=connections, counters=counters)
 
 
