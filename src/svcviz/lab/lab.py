@@ -27,7 +27,7 @@ from svcviz.servers.registry import SIGCHLD_MODEL, model_of
 
 MAX_PENDING_EVENTS = 1000
 # Adaptive pace: the full rate while anything moves, STILL_RATE once nothing has moved (no
-# event, no process, socket, counter or client changed) for STILL_AFTER seconds. A still
+# event, no process, socket or client changed) for STILL_AFTER seconds. A still
 # server costs a fifth of the samples; a key that steers the lab, or any change seen,
 # brings the full rate back at once. The header says when the pace is the slow one.
 STILL_RATE = 2.0
@@ -284,7 +284,8 @@ class Lab:
         lab_events, self._pending = self._pending, []
         merged = tuple(sorted([*events, *lab_events], key=lambda e: e.time))
         clients = self.fleet.clients()
-        if merged or clients != self._prev_clients or _moved(previous, snapshot):
+        news = any(event.kind != "dropped" for event in merged)  # drops: machine-wide, see _moved
+        if news or clients != self._prev_clients or _moved(previous, snapshot):
             self._moved_at = time.monotonic()
         self._prev_clients = clients
         return LabUpdate(
@@ -327,16 +328,15 @@ class Lab:
 def _moved(previous: Snapshot | None, snapshot: Snapshot) -> bool:
     """Whether the server changed between two samples. Cheap when it did not: the observer
     hands back the same objects for what is unchanged, and tuples compare identity first.
-    A process or thread that only went from running to sleeping or back is not a move: an
-    idle server's timer wakes it now and then (the fork parent of the dashboard benchmark's
-    lab did every third sample), and a state seen at one instant is a sample either way."""
+    Not a move: a process or thread that only went from running to sleeping or back (an
+    idle server's timer wakes it now and then: the fork parent of the dashboard benchmark's
+    lab did every third sample; a state seen at one instant is a sample either way), and
+    the machine's listen-drop counters (they count every socket of the machine: another
+    program's full queue moved them through the benchmark runs; a drop of this server's
+    fills its accept queue first, which its connections show)."""
     if previous is None:
         return True
-    if (
-        previous.connections != snapshot.connections
-        or previous.listen != snapshot.listen
-        or previous.counters != snapshot.counters
-    ):
+    if previous.connections != snapshot.connections or previous.listen != snapshot.listen:
         return True
     if previous.processes == snapshot.processes:
         return False
