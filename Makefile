@@ -40,6 +40,7 @@ bench: $(BIN)/svcviz
 	$(BIN)/python benchmarks/blast.py
 	$(BIN)/python benchmarks/dashboard.py
 	$(BIN)/python benchmarks/record.py
+	$(BIN)/python benchmarks/picture.py
 
 soak: $(BIN)/svcviz
 	$(BIN)/python benchmarks/soak.py

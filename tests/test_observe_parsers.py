@@ -88,6 +88,7 @@ def test_listen_row_gives_queue_length():
     assert listen[0].rx_queue == ss_listen[1] == 2  # two waiting for accept()
     assert listen[0].tx_queue == 0  # /proc/net/tcp does not show the backlog
     assert listen[0].inode != 0
+    assert listen[0].uid == 0  # its owner (root made it): what any user may read of it
 
 
 def test_queued_connections_have_inode_zero():

@@ -156,3 +156,16 @@ def test_a_file_cut_mid_sample_reads_to_its_last_whole_sample(tmp_path, name):
 def test_an_unwritable_path_is_one_error(tmp_path):
     with pytest.raises(RecordError, match="cannot write the recording"):
         Writer(str(tmp_path / "no" / "such" / "dir.jsonl"))
+
+
+def test_a_namespaced_unreadable_server_is_recorded_with_its_namespace_and_notes():
+    """netns, its label and the notes come back; a recording made before them reads as
+    our own namespace with nothing to note."""
+    first = update(1.0, [process(100)])
+    snapshot = replace(first.snapshot, netns=4026532290, netns_label="web1", notes=("owners unknown: run as root",))
+    updates = [replace(first, snapshot=snapshot), replace(first, snapshot=replace(snapshot, time=1.1, notes=()))]
+    lines, decoded = roundtrip(updates)
+    assert decoded == updates
+    old = {key: value for key, value in lines[0].items() if key not in ("netns", "netns_label", "notes")}
+    (before,) = [Decoder().decode(old)]
+    assert (before.snapshot.netns, before.snapshot.netns_label, before.snapshot.notes) == (None, None, ())

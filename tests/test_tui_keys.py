@@ -51,10 +51,10 @@ async def dashboard(model: str, *, watch_port: int | None = None, **options):
     the lab is stopped however the test ends."""
     if watch_port is None:
         lab = Lab(ServerConfig(model=model, port=0, **options), port_fallback=False)
-        app = SvcvizApp(lab)
+        app = SvcvizApp(lab, picture=False)
     else:
         lab = Lab.attach(port=watch_port)
-        app = SvcvizApp(lab)
+        app = SvcvizApp(lab, picture=False)
     try:
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda a: a.latest is not None, what="a first sample")

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from big_servers import prefork_threads, threads_200
 from replay_lab import ReplayLab, drawn_after
 from svcviz.clients import ClientView
 from svcviz.lab import LabUpdate
@@ -226,24 +227,51 @@ def history_then(make):
 
 @pytest.mark.parametrize("model", list(SCENES))
 def test_each_model_screen(snap_compare, model):
-    assert snap_compare(SvcvizApp(ReplayLab()), terminal_size=SIZE, run_before=history_then(SCENES[model]))
+    assert snap_compare(
+        SvcvizApp(ReplayLab(), picture=False), terminal_size=SIZE, run_before=history_then(SCENES[model])
+    )
 
 
 def test_orphans_adopted_after_kill(snap_compare):
-    assert snap_compare(SvcvizApp(ReplayLab()), terminal_size=SIZE, run_before=history_then(fork_adopted))
+    assert snap_compare(
+        SvcvizApp(ReplayLab(), picture=False), terminal_size=SIZE, run_before=history_then(fork_adopted)
+    )
 
 
 def test_help_screen(snap_compare):
     assert snap_compare(
-        SvcvizApp(ReplayLab()), terminal_size=SIZE, press=["question_mark"], run_before=history_then(SCENES["serial"])
+        SvcvizApp(ReplayLab(), picture=False),
+        terminal_size=SIZE,
+        press=["question_mark"],
+        run_before=history_then(SCENES["serial"]),
     )
 
 
 def test_model_picker(snap_compare):
     assert snap_compare(
-        SvcvizApp(ReplayLab()), terminal_size=SIZE, press=["m"], run_before=history_then(SCENES["serial"])
+        SvcvizApp(ReplayLab(), picture=False),
+        terminal_size=SIZE,
+        press=["m"],
+        run_before=history_then(SCENES["serial"]),
     )
 
 
 def test_too_small_terminal_gets_a_notice(snap_compare):
-    assert snap_compare(SvcvizApp(ReplayLab()), terminal_size=(60, 16), run_before=history_then(SCENES["fork"]))
+    assert snap_compare(
+        SvcvizApp(ReplayLab(), picture=False), terminal_size=(60, 16), run_before=history_then(SCENES["fork"])
+    )
+
+
+@pytest.mark.parametrize("make", [prefork_threads, threads_200], ids=["prefork-4x30", "threads-200"])
+def test_big_servers_grouped_at_160x45(snap_compare, make):
+    """Every worker of a 4x30 prefork server, every thread group of a 200-thread one."""
+    assert snap_compare(
+        SvcvizApp(ReplayLab(controls_server=False), picture=False), terminal_size=(160, 45), run_before=shown(make)
+    )
+
+
+def shown(make):
+    async def run(pilot) -> None:
+        await drawn_after(pilot, pilot.app.lab, make())
+
+    return run

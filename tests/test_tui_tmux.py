@@ -36,9 +36,9 @@ def living_in_session(sid: int) -> list[int]:
 
 
 class Terminal:
-    def __init__(self, command: str) -> None:
+    def __init__(self, command: str, size: tuple[int, int] = (120, 40)) -> None:
         self.name = f"svcviz-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"  # also the private socket's name
-        tmux(self.name, "new-session", "-d", "-s", self.name, "-x", "120", "-y", "40", command)
+        tmux(self.name, "new-session", "-d", "-s", self.name, "-x", str(size[0]), "-y", str(size[1]), command)
         self.pid = int(tmux(self.name, "list-panes", "-t", self.name, "-F", "#{pane_pid}").strip())
 
     def screen(self) -> str:
@@ -67,10 +67,11 @@ class Terminal:
 def terminal():
     opened: list[Terminal] = []
 
-    def open_(*args: str) -> Terminal:
+    def open_(*args: str, size: tuple[int, int] = (120, 40)) -> Terminal:
         # Without COLUMNS/LINES (pytest may set them): the app must size itself from the tty.
         term = Terminal(
-            " ".join(["env", "-u", "COLUMNS", "-u", "LINES", sys.executable, "-m", "svcviz", "--port", "0", *args])
+            " ".join(["env", "-u", "COLUMNS", "-u", "LINES", sys.executable, "-m", "svcviz", "--port", "0", *args]),
+            size,
         )
         opened.append(term)
         return term
@@ -92,6 +93,8 @@ def server_of(term: Terminal, model: str) -> tuple[int, int]:
 def test_a_session_in_a_real_terminal(terminal):
     term = terminal()
     pid, port = server_of(term, "serial")
+    assert term.shows("processes and their fds")  # the picture, on at this size
+    term.press("g")  # the panels instead
     assert term.shows("accept queue: 0/8")
     term.press("c", "c", "c")
     assert term.shows("accept queue: 2/8"), term.screen()
@@ -118,11 +121,25 @@ def test_a_session_in_a_real_terminal(terminal):
     assert listen_queue(port) is None
 
 
+def test_the_picture_at_160x45_joins_every_client_to_the_leaky_parent(terminal):
+    term = terminal("--model", "fork", "--leak-fd", size=(160, 45))
+    pid, _ = server_of(term, "fork")
+    term.press("c", "c", "c")
+    assert term.matches(rf"{pid} parent"), term.screen()
+    # the parent's fd table: a row for each client's connection, each with its line
+    for client in (1, 2, 3):
+        assert term.matches(rf"┤ \d+ ← #{client} "), term.screen()
+    rows = [line for line in term.screen().splitlines() if "← #" in line]
+    assert len(rows) == 3 + (1 + 2 + 3), term.screen()  # the parent's 3, the children's 1, 2, 3
+    term.press("q")
+    assert wait_until(lambda: not term.running(), timeout=8)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGHUP])
 def test_signals_to_svcviz_leave_nothing(terminal, sig):
     term = terminal("--model", "fork")
     pid, port = server_of(term, "fork")
-    term.press("c", "c")
+    term.press("g", "c", "c")  # the panels, not the picture
     assert term.matches(r"(└ \d+ sleeping.*\n.*){2}"), term.screen()
     os.kill(term.pid, sig)
     assert wait_until(lambda: not term.running(), timeout=8)

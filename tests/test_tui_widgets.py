@@ -79,7 +79,7 @@ def test_a_newer_update_supersedes_a_pending_one_unchanged():
 async def test_superseded_updates_leave_their_events_in_the_log():
     """A flood of samples while the app is busy: only the newest is drawn, no event is lost."""
     lab = ReplayLab()
-    app = SvcvizApp(lab)
+    app = SvcvizApp(lab, picture=False)
     async with app.run_test() as pilot:
         flood = [update_at(1.0 + i, Event(1.0 + i, "fork", f"fork {i}")) for i in range(50)]
         lab.push(*flood[:-1])
@@ -94,7 +94,7 @@ def clients(*ids: int) -> tuple[ClientView, ...]:
 
 async def test_the_client_selection_follows_its_client_and_starts_from_the_newest():
     lab = ReplayLab()
-    app = SvcvizApp(lab)
+    app = SvcvizApp(lab, picture=False)
     async with app.run_test() as pilot:
         await drawn_after(pilot, lab, replace(update_at(1.0), clients=clients(1, 2, 3, 4, 5)))
         table = app.query_one(ClientTable)

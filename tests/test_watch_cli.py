@@ -98,7 +98,10 @@ def test_no_such_process():
 
 def test_a_process_that_listens_on_nothing(started):
     sleeper = started(["sleep", "30"])
-    one_error_line(watch("--pid", str(sleeper.pid), "--once", "--json"), f"process {sleeper.pid} listens on nothing")
+    one_error_line(
+        watch("--pid", str(sleeper.pid), "--once", "--json"),
+        f"process {sleeper.pid} listens on nothing (sleep): name a server with --port or --pid",
+    )
 
 
 def test_a_thread_id_is_resolved_to_its_process_and_said_so(serve):
@@ -271,7 +274,10 @@ def test_watch_json_agrees_with_ss_and_ps_for_every_model(model, serve):
         if once:
             held.append(connect(server.port))
             assert wait_until(lambda: listen_queue(server.port) is None)
-            one_error_line(watch("--pid", str(server.pid), "--once"), f"process {server.pid} listens on nothing")
+            one_error_line(
+                watch("--pid", str(server.pid), "--once"),
+                f"process {server.pid} listens on nothing (python): name a server with --port or --pid",
+            )
     finally:
         for sock in held:
             sock.close()
@@ -307,10 +313,11 @@ def observed_as_nobody(pid: int) -> dict:
     return json.loads(data)
 
 
-def test_another_users_server_is_one_clear_line(serve):
+def test_another_users_server_by_pid_is_one_clear_line_naming_what_would_work(serve):
     server = serve("serial")  # ours, root's: nobody may not read its fds
     assert observed_as_nobody(server.pid) == {
-        "error": f"process {server.pid}: its fds cannot be read (permission denied)"
+        "error": f"process {server.pid} (python) is root's: its fds cannot be read, so which sockets are its "
+        "cannot be told: name its port with --port (what any user may see), or run as root"
     }
 
 

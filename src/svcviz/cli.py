@@ -61,6 +61,15 @@ def _host(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--host ")) from None
 
 
+def _addr(text: str) -> tuple[str, int]:
+    """HOST:PORT, [V6]:PORT -> (host, port): a listener's address as ss prints it."""
+    host, _, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not port:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:6168, [::1]:6168)")
+    return _host(host), _port(port)
+
+
 def _integer(text: str) -> int:
     try:
         return int(text)
@@ -146,8 +155,19 @@ def build_parser() -> Parser:
     target = watch.add_mutually_exclusive_group(required=True)
     target.add_argument("--port", type=_port, help="the server listening on this port")
     target.add_argument("--pid", type=_count, help="the server rooted at this process")
+    target.add_argument("--addr", type=_addr, metavar="HOST:PORT", help="the server listening on this address")
+    watch.add_argument(
+        "--netns",
+        metavar="PATH|PID|NAME",
+        help="look in this network namespace (a container's: its pid, or `ip netns` name)",
+    )
     watch.add_argument("--once", action="store_true", help="print one snapshot and exit")
     watch.add_argument("--json", action="store_true", help="with --once: the snapshot as JSON")
+    watch.add_argument(
+        "--client-protocol",
+        choices=("line", "http", "redis", "raw"),
+        help="what the c key's clients speak (default: from the port, else from how the server answers a probe)",
+    )
     # SUPPRESS: an unset --record here must not hide one given before `watch`.
     watch.add_argument("--record", metavar="FILE", default=argparse.SUPPRESS, help="record what the dashboard sees")
 
@@ -155,6 +175,9 @@ def build_parser() -> Parser:
     replay.add_argument("file", metavar="FILE")
     replay.add_argument("--at", type=_seconds, metavar="SECONDS", help="the sample this long after the start")
     replay.add_argument("--json", action="store_true", help="with --at: that snapshot as `watch --once --json` does")
+    replay.add_argument(
+        "--svg", metavar="OUT", help="with --at: write that sample's picture (clients, queue, fds) as SVG"
+    )
 
     trace = commands.add_parser("trace", help="a server tree's system calls as they happen (strace)")
     target = trace.add_mutually_exclusive_group(required=True)
@@ -224,7 +247,7 @@ def watch(args: argparse.Namespace) -> int:
     both forms; then one snapshot (--once) or the dashboard in watch mode."""
     from svcviz.observe.watch import attach, print_once
 
-    observer = attach(pid=args.pid, port=args.port)
+    observer = attach(pid=args.pid, port=args.port, addr=args.addr, netns=args.netns)
     if observer is None:
         return 2
     if args.pid is not None:

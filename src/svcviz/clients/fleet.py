@@ -17,13 +17,15 @@ import socket
 import time
 from collections.abc import Callable
 
+from svcviz.clients.protocols import NAMES as PROTOCOL_NAMES
+from svcviz.clients.protocols import PROTOCOLS, Protocol
 from svcviz.clients.view import CONNECTED, KINDS, ClientView
 
 DEFAULTS: dict[str, dict] = {
     "interactive": {},
     "silent": {},
-    "scripted": {"queries": 3, "every": 1.0, "query": "discard"},
-    "half-close": {"query": "discard"},
+    "scripted": {"queries": 3, "every": 1.0, "query": None},  # None: the protocol's own question
+    "half-close": {"query": None},
 }
 CLOSE_WAIT = 2.0  # seconds a closing task gets to finish on its own (it needs one loop turn)
 ADD_BATCH = 50  # clients started per loop turn: a big add must not stall the dashboard
@@ -45,10 +47,11 @@ class FleetFull(FleetError):
 class _Client:
     """The mutable state of one client, owned by its task; the world sees ClientView."""
 
-    def __init__(self, client_id: int, kind: str, options: dict) -> None:
+    def __init__(self, client_id: int, kind: str, options: dict, protocol: Protocol) -> None:
         self.id = client_id
         self.kind = kind
         self.options = options
+        self.protocol = protocol  # fixed at its start: a client keeps the language it began in
         self.started = time.time()
         self.state = "connecting"
         self.sock: socket.socket | None = None
@@ -109,7 +112,10 @@ class Fleet:
         hung_after: float = 1.0,
         on_change: Callable[[], None] | None = None,
         kept_finished: int = 200,
+        protocol: str = "line",
     ) -> None:
+        self.protocol = PROTOCOLS["line"]
+        self.set_protocol(protocol)
         self.host = host
         self.port = port
         self.cap = cap
@@ -123,12 +129,21 @@ class Fleet:
         self._ids = itertools.count(1)
         self._views: tuple[ClientView, ...] | None = ()
         self._addresses: dict[tuple[str, int], tuple[int, tuple]] = {}
+        self.netns = None  # the server's network namespace (observe.netns.NetNs) when not ours
 
     # -- the API ---------------------------------------------------------------------
 
-    def retarget(self, host: str, port: int) -> None:
-        """Clients added from now on connect to host:port; open ones stay where they are."""
-        self.host, self.port = host, port
+    def retarget(self, host: str, port: int, netns=None) -> None:
+        """Clients added from now on connect to host:port (from inside netns, a server in
+        another network namespace: a socket connects from the namespace it was made in);
+        open ones stay where they are."""
+        self.host, self.port, self.netns = host, port, netns
+
+    def set_protocol(self, name: str) -> None:
+        """Clients added from now on speak this (line, http, redis, raw); open ones keep theirs."""
+        if name not in PROTOCOLS:
+            raise FleetError(f"unknown client protocol {name!r} (one of: {', '.join(PROTOCOL_NAMES)})")
+        self.protocol = PROTOCOLS[name]
 
     def clients(self) -> tuple[ClientView, ...]:
         if self._views is None:
@@ -140,12 +155,14 @@ class Fleet:
 
     async def add(self, kind: str = "interactive", count: int = 1, **options) -> list[int]:
         settings = _settings(kind, count, options)
+        if "query" in settings and settings["query"] is None:
+            settings["query"] = self.protocol.default_query
         family, address = await self._resolve(self.host, self.port)
         loop = asyncio.get_running_loop()
         added: list[int] = []
         room = self.cap - self.alive()
         while len(added) < count and room > 0:
-            client = _Client(next(self._ids), kind, settings)
+            client = _Client(next(self._ids), kind, settings, self.protocol)
             self._clients[client.id] = client
             client.task = loop.create_task(self._run(client, family, address))
             added.append(client.id)
@@ -224,9 +241,12 @@ class Fleet:
 
     def _open_socket(self, client: _Client, family: int) -> bool:
         try:
-            client.sock = socket.socket(family, socket.SOCK_STREAM)
-        except OSError as exc:  # EMFILE: this process's fd table is full
-            self._end(client, "error", f"socket: {exc.strerror}")
+            if self.netns is None:
+                client.sock = socket.socket(family, socket.SOCK_STREAM)
+            else:
+                client.sock = self.netns.socket(family, socket.SOCK_STREAM)
+        except OSError as exc:  # EMFILE: this process's fd table is full; or netns.NamespaceError
+            self._end(client, "error", f"socket: {exc.strerror or exc}")
             return False
         client.sock.setblocking(False)
         return True
@@ -256,6 +276,8 @@ class Fleet:
         if client.kind == "half-close":
             client.shut_write_when_sent = True
             self._ask(client, client.options["query"])
+        elif client.kind == "interactive" and client.protocol.greeting is not None:
+            self._ask(client, client.protocol.greeting)  # `c` on a web server: a real GET
         self._settle_state(client)
         self._flush(client)
         self._changed()
@@ -322,16 +344,20 @@ class Fleet:
         client.partial += data
         *lines, rest = client.partial.split(b"\n")
         client.partial = bytearray(rest)
-        for line in lines:
-            client.last_reply = line.rstrip(b"\r").decode(errors="replace")
-            client.answered += 1
+        protocol = client.protocol
+        for raw in lines:
+            line = raw.rstrip(b"\r").decode(errors="replace")
+            if protocol.shows(line):
+                client.last_reply = line
+            if protocol.answers(line):
+                client.answered += 1
         self._settle_state(client)
         self._changed()
 
     def _ask(self, client: _Client, text: str) -> None:
-        if text.strip():
-            client.asked += 1  # the protocol answers every non-empty line with one line
-        client.outbox += text.encode() + b"\r\n"
+        if client.protocol.asks(text):
+            client.asked += 1  # each protocol answers each request with one answer line
+        client.outbox += client.protocol.request(text, self.host, self.port)
         if client.connected:
             self._flush(client)
             self._settle_state(client)

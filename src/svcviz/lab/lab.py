@@ -11,7 +11,8 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
-from svcviz.clients import ClientView, Fleet, FleetFull
+from svcviz.clients import ClientView, Fleet, FleetError, FleetFull
+from svcviz.clients.protocols import detect
 from svcviz.lab.caps import Caps
 from svcviz.lab.errors import LabError
 from svcviz.lab.halfopen import HalfOpenClients
@@ -21,6 +22,7 @@ from svcviz.lab.supervisor import Supervisor
 from svcviz.observe.events import diff
 from svcviz.observe.observer import ObserveError, Observer
 from svcviz.observe.snapshot import Event, Process, Snapshot
+from svcviz.observe.titles import title_of
 from svcviz.servers.config import DEFAULT_PORT, SIGCHLD_MODES, ServerConfig, ServerError
 from svcviz.servers.notice import CAP, ERROR, Notice
 from svcviz.servers.registry import SIGCHLD_MODEL, model_of
@@ -45,10 +47,18 @@ class LabUpdate:
     status: str  # "running", "exited (status 0)", "killed", "stopped", "watching", "gone: ..."
     cap_hit: str | None
     still: bool = False  # nothing moved for a while: sampled at STILL_RATE, not the full rate
+    client_protocol: str = "line"  # what the clients speak, and why: "http (port 8080)"
 
 
 class Lab:
-    def __init__(self, config: ServerConfig, *, rate: float = 10.0, port_fallback: bool | None = None) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        *,
+        rate: float = 10.0,
+        port_fallback: bool | None = None,
+        client_protocol: str | None = None,
+    ) -> None:
         self.config = config
         self.rate = rate
         # The default port may be taken (another svcviz): then any free port, reported.
@@ -56,13 +66,18 @@ class Lab:
         self.controls_server = True
         self.paused = False
         self.fleet = Fleet(config.host, config.port)
+        # None: line for our models; for a watched server, told by its port or program at start.
+        self._protocol_asked = client_protocol
+        self.client_protocol = "line"
+        if client_protocol is not None:
+            self._speak(client_protocol, "--client-protocol")
         self.server = Supervisor(note=self._note, hear=self._hear)
         self.caps = Caps(note=self._note)
         self._orphans = OrphanReaper(self.server.spawned, scan_every=round(rate))  # about once a second
         self._hung = HungClients(self.fleet)
         self._half_open = HalfOpenClients(self.fleet)
         self._observer: Observer | None = None
-        self._watch_target: dict[str, int] | None = None
+        self._watch_target: dict | None = None
         self._watched_pid: int | None = None
         self._watch_status = "stopped"
         self._pending: list[Event] = []
@@ -73,11 +88,28 @@ class Lab:
         self._stirred = asyncio.Event()  # a control call: end a slow pause between samples now
 
     @classmethod
-    def attach(cls, *, pid: int | None = None, port: int | None = None, rate: float = 10.0) -> Lab:
-        """Watch a server svcviz did not start: observe it, send it clients, control nothing."""
-        lab = cls(ServerConfig(model=WATCHED, port=port or 0), rate=rate, port_fallback=False)
+    def attach(
+        cls,
+        *,
+        pid: int | None = None,
+        port: int | None = None,
+        rate: float = 10.0,
+        addr: tuple[str, int] | None = None,
+        netns: str | None = None,
+        client_protocol: str | None = None,
+    ) -> Lab:
+        """Watch a server svcviz did not start: observe it, send it clients (in its language),
+        control nothing. addr: the one listener of several on its port; netns: where to look
+        (see Observer)."""
+        lab = cls(
+            ServerConfig(model=WATCHED, port=port or (addr[1] if addr else 0)),
+            rate=rate,
+            port_fallback=False,
+            client_protocol=client_protocol,
+        )
         lab.controls_server = False
-        lab._watch_target = {"pid": pid} if pid is not None else {"port": port}
+        lab._watch_target = {"pid": pid} if pid is not None else {"port": port or addr[1]}
+        lab._watch_target.update(addr=addr, netns=netns)
         return lab
 
     @property
@@ -111,8 +143,12 @@ class Lab:
             self._watched_pid = self._observer.root_pid
             if self._observer.notice:
                 self._note("server", self._observer.notice)
-            self.config = replace(self.config, port=self._observer.port or self.config.port)
-            self.fleet.retarget(self.config.host, self.config.port)
+            # Clients go where the server listens: its address and family, its namespace.
+            host = self._observer.connect_host or self.config.host
+            self.config = replace(self.config, host=host, port=self._observer.port or self.config.port)
+            self.fleet.retarget(self.config.host, self.config.port, self._observer.netns)
+            if self._protocol_asked is None:
+                self._speak(*detect(self.config.port, _title(self._watched_pid)))
             self._watch_status = "watching"
 
     async def stop(self) -> None:
@@ -244,6 +280,13 @@ class Lab:
         self._hung.forget()
         self._observer = Observer(pid=self.server.pid)
 
+    def _speak(self, name: str, why: str) -> None:
+        try:
+            self.fleet.set_protocol(name)
+        except FleetError as exc:
+            raise LabError(str(exc)) from None
+        self.client_protocol = f"{name} ({why})"
+
     def _hear(self, notice: Notice) -> None:
         """The server's own words (EMFILE, cap reached, thread creation failed) as events."""
         if notice.kind == CAP:
@@ -297,12 +340,15 @@ class Lab:
             status=self.status,
             cap_hit=self.cap_hit,
             still=self.still,
+            client_protocol=self.client_protocol,
         )
 
     async def _follow_watched(self, snapshot: Snapshot) -> bool:
         """Keep the header and status true about a watched server that exits and comes back.
         Watching a port, the observer follows its next listener: say so. Watching a pid,
         say that it is gone and what listens on its port now. True if the server changed."""
+        if snapshot.root_pid is None:  # its process cannot be read: the sockets are all we see
+            return False
         if snapshot.root_pid != self._watched_pid:
             self._note("server", f"server restarted: pid {self._watched_pid} -> {snapshot.root_pid}")
             self._watched_pid, self._watch_status = snapshot.root_pid, "watching"
@@ -351,3 +397,12 @@ def _same_but_state(a: Process, b: Process) -> bool:
         and a.zombie == b.zombie
         and [t.tid for t in a.threads] == [t.tid for t in b.threads]
     )
+
+
+def _title(pid: int | None) -> str:
+    """The watched program's title (its cmdline as it set it), "" when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return title_of(f.read().decode(errors="replace"))
+    except OSError:
+        return ""

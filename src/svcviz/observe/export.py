@@ -27,6 +27,9 @@ def to_json(snapshot: Snapshot) -> dict[str, object]:
         "unreadable": list(snapshot.unreadable),
         "architecture": {"name": architecture.name, "evidence": list(architecture.evidence)},
         "reuseport": architecture.reuseport,
+        "netns": snapshot.netns,
+        "netns_label": snapshot.netns_label,
+        "notes": list(snapshot.notes),
     }
 
 
@@ -41,6 +44,7 @@ def _listen(sock: ListenSocket) -> dict[str, object]:
         "inode": sock.inode,
         "holders": list(sock.holders),
         "pollers": list(sock.pollers),
+        "uid": sock.uid,
     }
 
 
@@ -97,4 +101,5 @@ def _connection(conn: Connection) -> dict[str, object]:
         "pid": conn.pid,
         "fd": conn.fd,
         "tid": conn.tid,
+        "owner": "unknown" if conn.owner_unknown else ("none" if conn.pid is None else "known"),
     }

@@ -18,10 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from svcviz import procstat
-from svcviz.observe import procfs, syscalls, titles
+from svcviz.observe import choose, procfs, syscalls, titles
+from svcviz.observe.netns import NamespaceError, Place
 from svcviz.observe.snapshot import Connection, Counters, Fd, ListenSocket, Process, Snapshot, Thread
 from svcviz.observe.sockdiag import SockDiag
-from svcviz.observe.sockets import LISTEN, SYN_SENT, TcpRow, addr_host, read_netstat, read_proc_net_tcp
+from svcviz.observe.sockets import LISTEN, SYN_SENT, TcpRow, addr_host
 
 ESTABLISHED = 1
 
@@ -172,19 +173,33 @@ class Observer:
     next is the server (root_pid changes; students' servers crash and are started again).
     sample() may run in any thread, one at a time; close() releases the netlink socket."""
 
-    def __init__(self, pid: int | None = None, port: int | None = None, *, netlink: bool = True) -> None:
+    def __init__(
+        self,
+        pid: int | None = None,
+        port: int | None = None,
+        *,
+        netlink: bool = True,
+        addr: tuple[str, int] | None = None,
+        netns: str | None = None,
+    ) -> None:
         """netlink=False reads /proc/net/tcp{,6} instead of asking sock_diag (the fallback
-        where netlink is unavailable; it cannot tell a listening socket's backlog)."""
+        where netlink is unavailable; it cannot tell a listening socket's backlog).
+        addr (host, port): the one listener of several on its port (port may be omitted).
+        netns (PATH|PID|NAME): look in that network namespace; else in the target pid's."""
+        port = addr[1] if port is None and addr is not None else port
         if (pid is None) == (port is None):
             raise ValueError("Observer needs exactly one of pid and port")
         if not os.path.isdir("/proc/self"):
             raise TargetError("no /proc: svcviz watch needs Linux")
-        self._diag: SockDiag | None = None
-        if netlink:
-            try:
-                self._diag = SockDiag()
-            except OSError:
-                pass  # no sock_diag here: /proc/net/tcp will do, slower
+        try:
+            self.place = Place.of(pid=(procfs.read_tgid(pid) or pid) if pid is not None else None, netns=netns)
+        except NamespaceError as exc:
+            raise TargetError(str(exc)) from None
+        self.netns = self.place.ns  # the server's network namespace (netns.NetNs) when not ours
+        self._addr = addr
+        self._unowned_port: int | None = None  # watching a listener whose process cannot be read
+        self._dual_stack = False  # a [::] listener: its IPv4 clients knock as IPv4 sockets
+        self._diag: SockDiag | None = self.place.sock_diag() if netlink else None
         self._records: dict[int, _Record] = {}  # pid -> what is known of each process of the tree
         # Files kept open for the records: a quarter of our fd limit, the rest is the caller's.
         soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
@@ -201,7 +216,7 @@ class Observer:
         self._connections_kept = _Kept()
         # Socket inodes of the tree known not to be a listener we should add: see _listeners_now.
         self._explained: set[int] = set()
-        self._totals = read_netstat()
+        self._totals = self.place.netstat()
         self._no_knocking_at: tuple[int, int] | None = None  # drop counters when no client waited in SYN_SENT
         self._calls: dict[tuple[int, int], syscalls.Call | None] = {}  # this sample's syscall reads; None: refused
         self._parsed_calls: dict[str, syscalls.Call] = {}
@@ -211,21 +226,23 @@ class Observer:
         try:
             self.root_pid = self._root_listening_on(port) if port is not None else self._existing(pid or 0)
             tree = self._tree()
-            if self.root_pid not in tree:  # it exited while we looked
+            if self.root_pid is not None and self.root_pid not in tree:  # it exited while we looked
                 raise TargetError(f"process {self.root_pid} is gone")
             listening = self._listening(tree, _socket_holders(tree), self._all_listeners())
+            if pid is not None and self.root_pid is not None:
+                _check_is_server(self.root_pid, tree, listening)
+            if not listening:
+                raise TargetError(f"process {self.root_pid} listens on nothing")
         except TargetError:
             self.close()
             raise
-        if not listening:
-            self.close()
-            if not tree[self.root_pid].readable:
-                raise TargetError(f"process {self.root_pid}: its fds cannot be read (permission denied)")
-            raise TargetError(f"process {self.root_pid} listens on nothing")
+        # Where a client reaches it: the first listener's own address and family.
+        self.connect_host = _connect_host(listening[0].addr)
         self.ports: tuple[int, ...] = tuple(sorted({sock.port for sock in listening}))
         self.port: int | None = self.ports[0]
         self._ports = self.ports  # what the last sample listened on (the filtered dumps' ports)
         self._families = {_family(sock.addr) for sock in listening}
+        self._dual_stack = any(sock.addr.startswith("[::]:") for sock in listening)
 
     # -- finding the server ---------------------------------------------------------
 
@@ -241,8 +258,13 @@ class Observer:
         self._root_start = stat.start
         return pid
 
-    def _root_listening_on(self, port: int) -> int:
+    def _root_listening_on(self, port: int) -> int | None:
+        """The server's root; None when no process holding its listener may be read (then
+        the listener's owner, as the kernel reports it, is all that is known: a note says)."""
         root = self._listener_stat(port)
+        if root is None:
+            self._unowned_port = port
+            return None
         self._root_start = root.start
         return root.pid
 
@@ -256,39 +278,31 @@ class Observer:
         inodes = frozenset(row.inode for row in self._all_listeners() if row.local_port == port)
         if inodes != self._looked_for[0]:
             try:
-                found = self._listener_stat(port).pid if inodes else None
+                root = self._listener_stat(port) if inodes else None
             except TargetError:
-                found = None
+                root = None
+            found = root.pid if root is not None else None
             self._looked_for = (inodes, found)
         return self._looked_for[1]
 
-    def _listener_stat(self, port: int) -> procstat.Stat:
+    def _listener_stat(self, port: int) -> procstat.Stat | None:
         """The topmost process holding a socket listening on port (a fork server's children
-        inherit the listening socket; their parent is the server)."""
-        inodes = {row.inode for row in self._all_listeners() if row.local_port == port}
-        if not inodes:
-            raise TargetError(f"nothing is listening on port {port}")
-        holders = {}
-        for name in os.listdir("/proc"):
-            if not name.isdigit():
-                continue
-            try:
-                fds = procfs.read_fd_sockets(int(name)) or {}
-            except procfs.FdTableUnreadable:
-                continue
-            if any(inode in inodes for inode in fds.values()):
-                stat = procstat.read_stat(int(name))
-                if stat:
-                    holders[stat.pid] = stat
-        tops = [stat for stat in holders.values() if stat.ppid not in holders]
-        if not tops:
-            raise TargetError(f"port {port}: the listening process cannot be read")
-        return min(tops, key=lambda stat: (stat.start, stat.pid))
+        inherit the listening socket; their parent is the server): see choose.py. None when
+        none that holds it may be read."""
+        rows = choose.on_address(self._all_listeners(), port, self._addr)
+        if not rows:
+            if self._addr is not None:
+                raise TargetError(f"nothing is listening on {_addr_text(self._addr)}")
+            raise TargetError(self.place.nothing_on(port))
+        try:
+            return choose.choose(rows, f"port {port}").root
+        except choose.Ambiguous as exc:
+            raise TargetError(str(exc)) from None
 
     def _follow_port(self, tree: dict[int, _Record], listening: list[ListenSocket]) -> bool:
         """Watching a port whose server is gone (and none of its tree listens): take whoever
         listens on it now as the server. True if the root changed."""
-        root = tree.get(self.root_pid)
+        root = tree.get(self.root_pid) if self.root_pid is not None else None
         if self._followed_port is None or listening or (root is not None and root.stat.state != "Z"):
             return False
         pid = self._listener_on(self._followed_port)
@@ -349,9 +363,9 @@ class Observer:
                 order.append((pid, adopted and pid == top))
                 stack.extend(sorted(children.get(pid, ()), reverse=True))
 
-        root = records.get(self.root_pid)
+        root = records.get(self.root_pid) if self.root_pid is not None else None
         if root is not None and root.stat.start == self._root_start:  # not a later process with its pid
-            descend(self.root_pid, False)
+            descend(root.stat.pid, False)
         for pid in sorted(known):
             if pid in records and records[pid] is known[pid] and pid not in seen:
                 descend(pid, True)
@@ -385,7 +399,7 @@ class Observer:
                 return [row for family in FAMILIES for row in self._diag.dump(family, 1 << LISTEN)]
             except OSError:
                 self._drop_netlink()
-        return [row for row in read_proc_net_tcp() if row.state == "LISTEN"]
+        return [row for row in self.place.tcp_rows() if row.state == "LISTEN"]
 
     def _drop_netlink(self) -> None:
         """Netlink failed mid-sample (it should not): /proc/net/tcp from now on."""
@@ -409,8 +423,9 @@ class Observer:
                 rows = [row for family in families for row in self._diag.dump(family, sports=ports)]
                 knocking: list[TcpRow] = []
                 if drops != self._no_knocking_at:
+                    knocks = {*families, socket.AF_INET} if self._dual_stack else families
                     for port in ports:
-                        for family in families:
+                        for family in sorted(knocks):
                             knocking += self._diag.dump(family, 1 << SYN_SENT, dport=port)
                     self._no_knocking_at = None if knocking else drops
                 return (
@@ -420,7 +435,7 @@ class Observer:
                 )
             except OSError:
                 self._drop_netlink()
-        rows = read_proc_net_tcp(frozenset(ports))
+        rows = self.place.tcp_rows(frozenset(ports))
         return (
             [row for row in rows if row.local_port in ports and row.state == "LISTEN"],
             [row for row in rows if row.local_port in ports and row.state != "LISTEN"],
@@ -460,19 +475,24 @@ class Observer:
             except OSError:
                 self._drop_netlink()
         if self._diag is None:
-            clients = [row for row in read_proc_net_tcp(frozenset(ports)) if row.state == "ESTABLISHED"]
+            clients = [row for row in self.place.tcp_rows(frozenset(ports)) if row.state == "ESTABLISHED"]
         return frozenset((row.remote, row.local) for row in clients if (row.remote, row.local) in half_open)
 
     def _listening(
         self, tree: dict[int, _Record], holders: dict[int, list[tuple[int, int]]], rows: list[TcpRow]
     ) -> list[ListenSocket]:
         sockets = []
+        if self.root_pid is None and self._unowned_port is not None:  # no process readable: its listeners by address
+            rows = choose.on_address(rows, self._unowned_port, self._addr)
         for row in rows:
-            if row.inode in holders:
-                pid, fd = _first_holder(tree, holders[row.inode])
-                pids = tuple(sorted({p for p, _ in holders[row.inode]}, key=lambda p: (tree[p].stat.start, p)))
+            if row.inode in holders or self.root_pid is None:
+                held = holders.get(row.inode, [])
+                pid, fd = _first_holder(tree, held)
+                pids = tuple(sorted({p for p, _ in held}, key=lambda p: (tree[p].stat.start, p)))
                 sockets.append(
-                    ListenSocket(row.local, row.local_port, row.rx_queue, row.tx_queue, pid, fd, row.inode, pids)
+                    ListenSocket(
+                        row.local, row.local_port, row.rx_queue, row.tx_queue, pid, fd, row.inode, pids, uid=row.uid
+                    )
                 )
         sockets.sort(key=lambda s: (s.port, s.addr, s.fd if s.fd is not None else -1))
         if len({sock.addr for sock in sockets}) < len(sockets):  # reuseport: who serves which socket
@@ -502,12 +522,13 @@ class Observer:
         tree_key = tuple([(pid, record.stat.start, record.fds) for pid, record in tree.items()])
         holders = self._holders.get(tree_key, lambda: _socket_holders(tree))
         families = tuple(sorted(self._families)) or FAMILIES
-        totals = read_netstat()
+        totals = self.place.netstat()
         listen_rows, served, knocking = self._port_rows(self._ports, families, totals)
         deferred = self._deferred(served, families)
         listening = self._listening(tree, holders, self._listeners_now(listen_rows, served, holders))
         self._ports = tuple(sorted(set(self.ports) | {sock.port for sock in listening}))
         self._families = {_family(sock.addr) for sock in listening}
+        self._dual_stack = any(sock.addr.startswith("[::]:") for sock in listening)
         served, by_inode = self._served.get(
             (served, knocking, listening, tree_key, deferred), lambda: self._served_rows(served, listening, holders)
         )
@@ -533,7 +554,18 @@ class Observer:
         )
         if len(self._objects) > OBJECTS_KEPT:
             self._previous_objects, self._objects = self._objects, {}
-        snapshot = Snapshot(now, self.root_pid, tuple(listening), processes, connections, counters, unreadable)
+        snapshot = Snapshot(
+            now,
+            self.root_pid,
+            tuple(listening),
+            processes,
+            connections,
+            counters,
+            unreadable,
+            netns=self.netns.inode if self.netns else None,
+            netns_label=(self.netns.label if self.netns.inode else self.netns.title) if self.netns else None,
+            notes=self._notes(tree, listening, connections),
+        )
         return snapshot, tree, listening
 
     def _served_rows(
@@ -573,6 +605,7 @@ class Observer:
                     pid,
                     fd,
                     serving_threads.get((pid, fd)) if pid is not None and fd is not None else None,
+                    bool(row.inode) and pid is None,  # held, by a process we may not read
                 )
             )
         for row in sorted(knocking, key=lambda row: (row.remote, row.local_port)):
@@ -695,6 +728,25 @@ class Observer:
                     found[(pid, call.fd)] = tid
         return found
 
+    def _notes(
+        self, tree: dict[int, _Record], listening: list[ListenSocket], connections: tuple[Connection, ...]
+    ) -> tuple[str, ...]:
+        """What the user should know to read the sample right, once: what could not be
+        entered or read, and what would show more."""
+        notes = list(self.place.notes)
+        if self.root_pid is None and listening:
+            sock = listening[0]
+            user = choose.user_name(sock.uid)
+            notes.append(
+                f"the listener {sock.addr} is {user}'s (uid {sock.uid}, inode {sock.inode}, as the kernel reports it); "
+                f"no process holding it can be read: {choose.run_as(user)} to see its processes "
+                "and who holds each connection"
+            )
+        elif any(conn.owner_unknown for conn in connections) or any(not m.readable for m in tree.values()):
+            who = choose.run_as(*(choose.owner_of(pid) for pid, m in tree.items() if not m.readable))
+            notes.append(f"owners unknown where fds cannot be read: {who} to see who holds each connection")
+        return tuple(notes)
+
     def close(self) -> None:
         with self._lock:
             self._drop_netlink()
@@ -740,7 +792,7 @@ def _first_holder(tree: dict[int, _Record], holders: list[tuple[int, int]]) -> t
     return min(holders, key=lambda h: (tree[h[0]].stat.start, h[0], h[1]))
 
 
-def _owner(tree: dict[int, _Record], holders: list[tuple[int, int]], root: int) -> tuple[int | None, int | None]:
+def _owner(tree: dict[int, _Record], holders: list[tuple[int, int]], root: int | None) -> tuple[int | None, int | None]:
     """Who serves a connection: the oldest holder other than the root. A fork server's child
     serving connection k was forked before the later children that inherit k's leaked fd;
     the root holds it only because it accepted it (and perhaps forgot to close it)."""
@@ -781,6 +833,45 @@ class _Belongs:
 
 def _family(addr: str) -> int:
     return socket.AF_INET6 if addr.startswith("[") else socket.AF_INET
+
+
+def _connect_host(addr: str) -> str:
+    """Where a client on this machine reaches a listener: its own address, loopback for
+    a wildcard one, in the listener's family."""
+    host = addr_host(addr)
+    return {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+
+
+def _addr_text(addr: tuple[str, int]) -> str:
+    return f"[{addr[0]}]:{addr[1]}" if ":" in addr[0] else f"{addr[0]}:{addr[1]}"
+
+
+def _check_is_server(pid: int, tree: dict[int, _Record], listening: list[ListenSocket]) -> None:
+    """--pid must name a server: a process that listens itself (init, a shell, a
+    supervisor are not one, though something under them may be). TargetError, saying what
+    it is, otherwise."""
+    root = tree[pid]
+    name = root.stat.name
+    if not root.readable:
+        if listening:  # its own fds are hidden; its readable children hold the listener
+            return
+        user = choose.owner_of(pid)
+        raise TargetError(
+            f"process {pid} ({name}) is {user}'s: its fds cannot be read, so which sockets are its cannot be told: "
+            f"name its port with --port (what any user may see), or {choose.run_as(user)}"
+        )
+    if {sock.inode for sock in listening} & set((root.fds or {}).values()):
+        return
+    if pid == 1:
+        raise TargetError(f"pid 1 is init ({name}): name a server with --port or --pid")
+    below = [(sock.pid, sock.addr) for sock in listening if sock.pid is not None and sock.pid != pid]
+    if below:
+        server, addr = below[0]
+        raise TargetError(
+            f"process {pid} ({name}) listens on nothing itself; pid {server} ({tree[server].stat.name}), "
+            f"below it, listens on {addr}: name it with --pid {server}"
+        )
+    raise TargetError(f"process {pid} listens on nothing ({name}): name a server with --port or --pid")
 
 
 def _knocks_on(row: TcpRow, listening: list[ListenSocket]) -> bool:

@@ -57,10 +57,12 @@ def _header(snapshot: Snapshot) -> Text:
     stamp = time.strftime("%H:%M:%S", time.localtime(snapshot.time))
     text = Text.assemble(
         ("svcviz watch", "bold"),
-        f"  {stamp}  root pid {snapshot.root_pid}  ",
+        f"  {stamp}  root pid {snapshot.root_pid if snapshot.root_pid is not None else 'unknown'}  ",
         f"{len(snapshot.processes)} processes ({len(snapshot.zombies)} zombies), "
         f"{snapshot.thread_total} threads, {len(snapshot.connections)} connections",
     )
+    if snapshot.netns_title:
+        text.append(f"  in {plain(snapshot.netns_title)}", style="bold cyan")
     return text
 
 
@@ -75,10 +77,14 @@ def _listen(snapshot: Snapshot) -> RenderableType:
             Text.assemble(
                 f"listen {sock.addr}  queue ",
                 (f"{sock.queue}/{sock.backlog}", "bold red" if full else "bold"),
-                f"  (pid {sock.pid} fd {sock.fd}"
-                + (f"; held by {len(sock.holders)} processes" if len(sock.holders) > 1 else "")
-                + (f"; its epoll: pid {', '.join(map(str, sock.pollers))}" if sock.pollers else "")
-                + ")",
+                (
+                    f"  (pid {sock.pid} fd {sock.fd}"
+                    + (f"; held by {len(sock.holders)} processes" if len(sock.holders) > 1 else "")
+                    + (f"; its epoll: pid {', '.join(map(str, sock.pollers))}" if sock.pollers else "")
+                    + ")"
+                )
+                if sock.pid is not None
+                else f"  (owner uid {sock.uid}, inode {sock.inode})",
                 (" FULL: SYNs dropped" if full else "", "red"),
             )
         )
@@ -152,7 +158,7 @@ def _connections(snapshot: Snapshot) -> RenderableType:
         return Text("no connections", style="dim")
     table = Table("client", "server", "state", "tcp", "owner", title="connections", title_justify="left")
     for conn in snapshot.connections:
-        owner = "" if conn.pid is None else f"pid {conn.pid} fd {conn.fd}"
+        owner = "unknown" if conn.owner_unknown else "" if conn.pid is None else f"pid {conn.pid} fd {conn.fd}"
         if conn.tid is not None and conn.tid != conn.pid:
             owner += f" thread {conn.tid}"
         table.add_row(
@@ -162,4 +168,6 @@ def _connections(snapshot: Snapshot) -> RenderableType:
 
 
 def _notes(snapshot: Snapshot) -> list[Text]:
-    return [Text(f"not readable: {what}", style="red") for what in snapshot.unreadable]
+    return [Text(f"not readable: {what}", style="red") for what in snapshot.unreadable] + [
+        Text(note, style="bold yellow") for note in snapshot.notes
+    ]

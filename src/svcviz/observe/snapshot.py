@@ -107,6 +107,7 @@ class ListenSocket:
     # Under SO_REUSEPORT every worker may hold every socket; the one that serves it is the one
     # whose epoll watches it (/proc/PID/fdinfo of its epoll fd). Read only then.
     pollers: tuple[int, ...] = ()
+    uid: int | None = None  # its owner, as the kernel reports it (who made it)
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ class Connection:
     pid: int | None = None  # owner of the server side; None while queued
     fd: int | None = None
     tid: int | None = None  # the thread serving it, when that can be known
+    owner_unknown: bool = False  # a file holds it, but no process we may read (another user's)
 
     @property
     def client_port(self) -> int:
@@ -141,6 +143,9 @@ class Snapshot:
     connections: tuple[Connection, ...] = ()
     counters: Counters = field(default_factory=Counters)
     unreadable: tuple[str, ...] = ()  # what could not be read, e.g. "pid 1234 fds: permission denied"
+    netns: int | None = None  # the server's network namespace (inode) when it is not ours
+    netns_label: str | None = None  # its `ip netns` name, or its container's hostname
+    notes: tuple[str, ...] = ()  # what the user should know to read it right, and what would show more
 
     @property
     def zombies(self) -> tuple[Process, ...]:
@@ -159,6 +164,13 @@ class Snapshot:
     @property
     def queue_length(self) -> int:
         return sum(s.queue for s in self.listen)
+
+    @property
+    def netns_title(self) -> str | None:
+        """ "netns 4026532290 (web1)", or None in our own namespace."""
+        if self.netns is None:
+            return self.netns_label  # another user's namespace: "the network namespace of pid N"
+        return f"netns {self.netns}" + (f" ({self.netns_label})" if self.netns_label else "")
 
     def process(self, pid: int) -> Process | None:
         return next((p for p in self.processes if p.pid == pid), None)

@@ -116,7 +116,7 @@ def parse_message(
         _expires,
         rqueue,
         wqueue,
-        _uid,
+        uid,
         inode,
     ) = MESSAGE.unpack_from(message, offset)
     sport, dport = _port(sport), _port(dport)
@@ -130,6 +130,7 @@ def parse_message(
         wqueue,
         inode,
         family,
+        uid,
     )
 
 
@@ -146,8 +147,9 @@ class _Chunk:
 class SockDiag:
     """One netlink socket, reused for every dump; OSError at construction if unavailable."""
 
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
+    def __init__(self, sock: socket.socket | None = None) -> None:
+        """sock: a netlink socket made in another network namespace (it answers for that one)."""
+        self.sock = sock or socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
         self.sock.bind((0, 0))
         self.sock.settimeout(DUMP_TIMEOUT)  # the kernel answers at once; never hang a sample
         self._buffer = bytearray(1 << 17)

@@ -37,10 +37,11 @@ SYN_SENT = 2
 #   rx_queue: LISTEN: connections waiting for accept()
 #   tx_queue: LISTEN: the backlog listen() was given (netlink only: /proc/net/tcp prints 0)
 #   inode: 0: no file holds it (in the accept queue, or orphaned while closing)
+#   uid: its owner (who made it), what any user may read of another user's socket
 TcpRow = namedtuple(
     "TcpRow",
-    ["local", "local_port", "remote", "remote_port", "state", "rx_queue", "tx_queue", "inode", "family"],
-    defaults=[socket.AF_INET],
+    ["local", "local_port", "remote", "remote_port", "state", "rx_queue", "tx_queue", "inode", "family", "uid"],
+    defaults=[socket.AF_INET, None],
 )
 
 
@@ -91,16 +92,18 @@ def parse_proc_net_tcp(text: str, family: int = socket.AF_INET, ports: frozenset
                 int(tx, 16),
                 int(fields[9]),
                 family,
+                int(fields[7]),
             )
         )
     return rows
 
 
-def read_proc_net_tcp(ports: frozenset[int] | None = None) -> list[TcpRow]:
+def read_proc_net_tcp(ports: frozenset[int] | None = None, base: str = "/proc/net") -> list[TcpRow]:
+    """base: /proc/PID/net for the tables of PID's network namespace."""
     rows = []
     for name, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
         try:
-            with open(f"/proc/net/{name}") as f:
+            with open(f"{base}/{name}") as f:
                 rows += parse_proc_net_tcp(f.read(), family, ports)
         except OSError:
             pass  # no IPv6 in this kernel
@@ -117,9 +120,10 @@ def parse_netstat(text: str) -> tuple[int, int]:
     return 0, 0
 
 
-def read_netstat() -> tuple[int, int]:
+def read_netstat(base: str = "/proc/net") -> tuple[int, int]:
+    """base: /proc/PID/net for the counters of PID's network namespace."""
     try:
-        with open("/proc/net/netstat") as f:
+        with open(f"{base}/netstat") as f:
             return parse_netstat(f.read())
     except OSError:
         return 0, 0

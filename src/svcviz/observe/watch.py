@@ -13,10 +13,12 @@ from svcviz.observe.export import to_json
 from svcviz.observe.observer import ObserveError, Observer
 
 
-def attach(*, pid: int | None, port: int | None) -> Observer | None:
+def attach(
+    *, pid: int | None, port: int | None, addr: tuple[str, int] | None = None, netns: str | None = None
+) -> Observer | None:
     """The observer of the target; None, said in one line on stderr, when there is none."""
     try:
-        observer = Observer(pid=pid, port=port)
+        observer = Observer(pid=pid, port=port, addr=addr, netns=netns)
     except ObserveError as exc:
         print(f"svcviz watch: {exc}", file=sys.stderr)
         return None

@@ -86,11 +86,16 @@ WHOLE = {
     "listen": (lambda v: [asdict(s) for s in v], lambda v: tuple(_listen_socket(s) for s in v)),
     "counters": (asdict, lambda v: Counters(**v)),
     "unreadable": (list, tuple),
+    "netns": (lambda v: v, lambda v: v),
+    "netns_label": (lambda v: v, lambda v: v),
+    "notes": (list, tuple),
     "config": (asdict, lambda v: ServerConfig(**v)),
     "server_pid": (lambda v: v, lambda v: v),
     "status": (lambda v: v, lambda v: v),
     "cap_hit": (lambda v: v, lambda v: v),
 }
+# Parts a recording made before them does not have: what they were then.
+ADDED_LATER = {"netns": None, "netns_label": None, "notes": ()}
 
 
 def _parts(update: LabUpdate) -> dict[str, Any]:
@@ -102,6 +107,9 @@ def _parts(update: LabUpdate) -> dict[str, Any]:
         "connections": snap.connections,
         "counters": snap.counters,
         "unreadable": snap.unreadable,
+        "netns": snap.netns,
+        "netns_label": snap.netns_label,
+        "notes": snap.notes,
         "clients": update.clients,
         "config": update.config,
         "server_pid": update.server_pid,
@@ -196,6 +204,8 @@ class Decoder:
         for name, (_, from_data) in WHOLE.items():
             if name in line:
                 self._state[name] = from_data(line[name])
+            elif name in ADDED_LATER and name not in self._state:
+                self._state[name] = ADDED_LATER[name]
             elif name not in self._state:
                 raise KeyError(f"{name} missing from the first sample")
         for name, (key_of, _, from_data) in KEYED.items():
@@ -218,6 +228,9 @@ class Decoder:
             connections=tuple(self._items["connections"].values()),
             counters=state["counters"],
             unreadable=state["unreadable"],
+            netns=state["netns"],
+            netns_label=state["netns_label"],
+            notes=state["notes"],
         )
         return LabUpdate(
             snapshot=snapshot,

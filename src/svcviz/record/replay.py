@@ -1,7 +1,8 @@
-"""`svcviz replay FILE [--at SECONDS [--json]]`: a recording read back.
+"""`svcviz replay FILE [--at SECONDS [--json | --svg OUT]]`: a recording read back.
 
 --at prints the snapshot shown that many seconds after the first sample, as `svcviz watch
---once` does (rich, or the same JSON with --json), so a script can check a recording.
+--once` does (rich, or the same JSON with --json), so a script can check a recording;
+--svg writes that sample's picture (svcviz.picture) to OUT instead, for a handout.
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ import sys
 from collections.abc import Callable
 
 from svcviz.observe.export import to_json
+from svcviz.picture import layout, picture_to_svg
 from svcviz.record.format import FormatError
 from svcviz.record.reader import Recording
+
+SVG_SIZE = (118, 30)  # cells: the picture of a 120x36 dashboard
 
 
 def main(args, open_dashboard: Callable[[Recording], int]) -> int:
@@ -23,6 +27,8 @@ def main(args, open_dashboard: Callable[[Recording], int]) -> int:
         if args.at is None:
             if args.json:
                 raise FormatError("--json needs --at SECONDS (one snapshot as JSON)")
+            if getattr(args, "svg", None):
+                raise FormatError("--svg needs --at SECONDS (the picture of one sample)")
             return open_dashboard(recording)
         duration = recording.duration()
         if args.at > duration + 1e-3:  # the times printed to a person are to the millisecond
@@ -33,6 +39,15 @@ def main(args, open_dashboard: Callable[[Recording], int]) -> int:
         return 2
     if recording.truncated:
         print(f"svcviz replay: {args.file} was cut short; read up to its last whole sample", file=sys.stderr)
+    if getattr(args, "svg", None):
+        picture = layout(update.snapshot, update.clients, *SVG_SIZE, update.config.model)
+        try:
+            with open(args.svg, "w") as out:
+                out.write(picture_to_svg(picture, f"svcviz: {update.config.model} at {args.at:g} s"))
+        except OSError as exc:
+            print(f"svcviz replay: cannot write {args.svg}: {exc.strerror}", file=sys.stderr)
+            return 2
+        return 0
     if args.json:
         json.dump(to_json(update.snapshot), sys.stdout, indent=2)
         sys.stdout.write("\n")

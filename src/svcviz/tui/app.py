@@ -38,11 +38,35 @@ from svcviz.servers.config import ServerConfig
 from svcviz.servers.registry import MODELS, SIGCHLD_MODEL, model_of
 from svcviz.tui.messages import LabUpdated
 from svcviz.tui.screens import HelpScreen, ModelPicker, SendLine
-from svcviz.tui.widgets import ClientsPanel, EventsPanel, LabHeader, LessonPanel, ListenPanel, ServerPanel, SparksPanel
+from svcviz.tui.widgets import (
+    ClientsPanel,
+    EventsPanel,
+    LabHeader,
+    LessonPanel,
+    ListenPanel,
+    PicturePanel,
+    ServerPanel,
+    SparksPanel,
+)
 from svcviz.tui.widgets.clients import ClientTable
 from svcviz.tui.widgets.events import KEEP
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
+PICTURE_MIN = (100, 30)  # the terminal the picture panel needs (g): at 80x24 it is off
+PICTURE_DEFAULT = (120, 36)  # and where it is on from the start
+
+
+def picture_fits(width: int, height: int) -> bool:
+    return width >= PICTURE_MIN[0] and height >= PICTURE_MIN[1]
+
+
+def picture_too_small(width: int, height: int) -> str:
+    return (
+        f"the picture needs a terminal of {PICTURE_MIN[0]}x{PICTURE_MIN[1]} or more (this one is {width}x{height}): "
+        "the panels show the same"
+    )
+
+
 STOP_TIMEOUT = 5.0
 NO_TTY = (
     "svcviz: the dashboard needs a terminal; for one snapshot without one use "
@@ -76,7 +100,9 @@ class SvcvizApp(App[int]):
         Binding("minus", "backlog(-1)", "Backlog -1", show=False),
         Binding("r", "restart", "Restart server", show=False),
         Binding("k", "kill", "Kill server"),
+        Binding("e", "evidence", "Why this architecture", show=False),
         Binding("p", "pause", "Pause"),
+        Binding("g", "toggle_picture", "The picture on/off", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
@@ -85,10 +111,14 @@ class SvcvizApp(App[int]):
     latest: var[LabUpdate | None] = var(None)  # the newest sample drawn; the panels bind to it
     event_log: var[tuple[Event, ...]] = var(())  # the newest KEEP events, oldest first
     paused = var(False)
+    picture = var(False)  # the picture instead of the server and clients panels (g)
 
-    def __init__(self, lab: Lab, *, handle_signals: bool = False) -> None:
+    def __init__(self, lab: Lab, *, handle_signals: bool = False, picture: bool | None = None) -> None:
+        """picture: the picture panel on or off from the start; None: on for the lecture's
+        models in a terminal of PICTURE_DEFAULT or more."""
         super().__init__()
         self.lab = lab
+        self._picture_at_start = picture
         self.watching = not lab.controls_server  # watch mode: Lab.attach
         self.handle_signals = handle_signals
         self.error: str | None = None
@@ -104,6 +134,7 @@ class SvcvizApp(App[int]):
         yield LabHeader(watching=self.watching, id="header").data_bind(latest, SvcvizApp.paused)
         yield Static(id="banner")
         with Horizontal(id="main"):
+            yield PicturePanel(id="picture").data_bind(latest)
             with Vertical(id="left"):
                 yield ServerPanel(id="server").data_bind(latest)
                 yield ListenPanel(id="listen").data_bind(latest)
@@ -119,6 +150,13 @@ class SvcvizApp(App[int]):
     def on_mount(self) -> None:
         self.query_one(ClientTable).focus()
         self._check_size(self.size.width, self.size.height)
+        # On from the start for the lecture's models when there is room for it.
+        width, height = self.size
+        self.picture = (
+            self._picture_at_start
+            if self._picture_at_start is not None
+            else not self.watching and width >= PICTURE_DEFAULT[0] and height >= PICTURE_DEFAULT[1]
+        ) and picture_fits(width, height)
         if self.handle_signals:
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGTERM, lambda: self.run_worker(self.action_quit()))
@@ -129,6 +167,9 @@ class SvcvizApp(App[int]):
         self._check_size(event.size.width, event.size.height)
 
     def _check_size(self, width: int, height: int) -> None:
+        if self.picture and not picture_fits(width, height):
+            self.picture = False
+            self.notify(picture_too_small(width, height), severity="warning")
         small = width < MIN_WIDTH or height < MIN_HEIGHT
         self.screen.set_class(small, "too-small")
         if small:
@@ -260,6 +301,21 @@ class SvcvizApp(App[int]):
         self.paused = not self.paused
         (self.lab.pause if self.paused else self.lab.resume)()
 
+    def watch_picture(self, on: bool) -> None:
+        self.screen.set_class(on, "picture")
+        if on:
+            self.query_one(PicturePanel).watch_latest(self.latest)  # laid out while hidden: never
+
+    def action_toggle_picture(self) -> None:
+        width, height = self.size
+        if not self.picture and not picture_fits(width, height):
+            self.notify(picture_too_small(width, height), severity="warning")
+            return
+        self.picture = not self.picture
+
+    def action_evidence(self) -> None:
+        self.query_one(ServerPanel).action_toggle_evidence()
+
     def action_help(self) -> None:
         shown = [b for b in self.BINDINGS if not (self.watching and b.action.split("(")[0] in SERVER_ACTIONS)]
         self.push_screen(HelpScreen(shown, self.watching))
@@ -347,7 +403,14 @@ def watch_main(args: argparse.Namespace) -> int:
         return 2
     try:
         lab = with_recording(
-            Lab.attach(pid=getattr(args, "pid", None), port=getattr(args, "port", None)), getattr(args, "record", None)
+            Lab.attach(
+                pid=getattr(args, "pid", None),
+                port=getattr(args, "port", None),
+                addr=getattr(args, "addr", None),
+                netns=getattr(args, "netns", None),
+                client_protocol=getattr(args, "client_protocol", None),
+            ),
+            getattr(args, "record", None),
         )
     except RecordError as exc:
         print(f"svcviz watch: {exc}", file=sys.stderr)

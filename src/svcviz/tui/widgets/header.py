@@ -8,6 +8,7 @@ from textual.widget import Widget
 
 from svcviz.lab.lab import STILL_RATE
 from svcviz.plain import plain
+from svcviz.servers.ready import address_text
 from svcviz.servers.registry import model_of
 from svcviz.tui.widgets.text import one_per_row
 
@@ -28,6 +29,9 @@ class LabHeader(Widget):
     backlogs = reactive(())  # as the kernel has them: what a watched server's header shows
     program = reactive(None)  # a watched server's (name, cmdline), as it set them
     still = reactive(False)  # the lab samples slowly: nothing moved for a while
+    netns = reactive(None)  # "netns 4026532290 (web1)": a container's server, where its sockets live
+    notes = reactive(())  # what cannot be seen from here, and what would show it
+    client_protocol = reactive("line")  # what the clients speak, and why
 
     def __init__(self, *, watching: bool, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -39,7 +43,12 @@ class LabHeader(Widget):
             self.still = update.still
             self.backlogs = tuple(sock.backlog for sock in update.snapshot.listen)
             root = update.snapshot.process(update.snapshot.root_pid) if self.watching else None
-            self.program = None if root is None else (root.name, root.cmdline)
+            self.program = None if root is None else (root.name, root.cmdline or root.title)
+            self.client_protocol = update.client_protocol
+            self.netns, self.notes = update.snapshot.netns_title, update.snapshot.notes
+
+    def watch_notes(self, notes: tuple[str, ...]) -> None:
+        self.styles.height = 2 + min(len(notes), 2)  # a line each for what cannot be seen from here
 
     def render(self) -> Text:
         config = self.config
@@ -47,7 +56,9 @@ class LabHeader(Widget):
             return Text(" svcviz  starting the lab…", style="bold")
         top = Text(" svcviz ", style="bold reverse")
         top.append(f" {config.model} ", style="bold")
-        top.append(f" {config.host}:{config.port} ")
+        top.append(f" {address_text(config.host, config.port)} ")
+        if self.netns:
+            top.append(f" {plain(self.netns)} ", style="bold cyan")
         top.append(f" pid {self.server_pid if self.server_pid is not None else '-'} ")
         top.append(f" {self.status} ", style="green" if self.status in ("running", "watching") else "bold red")
         top.append(" paused " if self.paused else " live ", style="bold yellow reverse" if self.paused else "dim")
@@ -55,6 +66,9 @@ class LabHeader(Widget):
             top.append(f"{STILL_RATE:g} samples/s: nothing moved ", style="dim")
         if self.watching:
             top.append(" watch mode: model keys off ", style="dim")
+            # On the top line: the program's command line below may be long.
+            top.append(" clients speak: ", style="bold")
+            top.append(self.client_protocol)
             backlogs = ", ".join(str(backlog) for backlog in self.backlogs) or "-"
             second = Text(f" backlog: {backlogs} (from the kernel; the rest is its own)", style="dim")
             if self.program is not None:
@@ -62,7 +76,8 @@ class LabHeader(Widget):
                 name, cmdline = self.program
                 second.append(f"   {plain(name)}: ", style="bold")
                 second.append(plain(cmdline or "-"))
-            return one_per_row([top, second])
+            notes = [Text(f" {plain(note)}", style="bold yellow") for note in self.notes]
+            return one_per_row([top, second, *notes])
         model = model_of(config.model)
         forks = model is not None and model.forks
         settings = Text(" ")

@@ -1,14 +1,25 @@
-"""The server's process tree: states, threads, and each process's fd table at a glance."""
+"""The server's process tree: every process, its threads grouped by what they wait in, its fds.
+
+Nothing is hidden: the panel is a virtual list that scrolls (mouse, arrows, page keys when
+focused). Identical threads collapse into one row with a count (`×25 futex`), so a
+200-thread server fits; a process with many connections shows a count and the first few.
+"""
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+
 from rich.text import Text
+from textual.binding import Binding
 from textual.geometry import Size
 from textual.reactive import reactive, var
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from svcviz.servers.registry import model_of
+from svcviz.observe.architecture import judge
+from svcviz.observe.waits import LINK_WORDS, wait_text
+from svcviz.plain import plain
 from svcviz.tui.widgets.text import ids_by_port, port_of
 
 STATES = {
@@ -21,7 +32,12 @@ STATES = {
     "X": "dead",
     "I": "idle",
 }
-MAX_BADGES = 12
+MAX_BADGES = 6  # connection badges on a process row; the rest is a count
+MAX_TITLE = 36  # characters of a process's title on its row
+MAX_NAMED = 4  # clients named on a grouped thread row
+# fds that show what kind of server this is: an event loop's epoll and eventfd, pipes.
+MARKS = {"epoll": "black on magenta", "eventfd": "black on magenta", "pipe": "black on blue"}
+TRAILING_NUMBER = re.compile(r"[-_ ]?\d+$")
 
 
 def tree_order(root_pid: int, processes) -> list[tuple[int, object]]:
@@ -44,73 +60,187 @@ def tree_order(root_pid: int, processes) -> list[tuple[int, object]]:
     return ordered
 
 
+def who(peer: str | None, client_ids: dict[int, int]) -> str:
+    """A connection's client: `#2` for one of ours, `:40000` for another."""
+    port = port_of(peer)
+    return f"#{client_ids[port]}" if port in client_ids else f":{port}"
+
+
+def fd_mark(fd) -> str | None:
+    """`epoll`, `eventfd`, `pipe` for the fds that show a server's shape, else None."""
+    if fd.link in LINK_WORDS:
+        word = LINK_WORDS[fd.link]
+        return word if word in MARKS else None
+    return "pipe" if fd.link.startswith("pipe:") else None
+
+
 def fd_badges(process, client_ids: dict[int, int]) -> Text:
+    """epoll/eventfd/pipe marks first (short, and they tell the shape), the listening
+    sockets, then the connections: `N conns` and the first few when there are many."""
     badges = Text()
-    conns = 0
+    marks = Counter(mark for fd in process.fds if (mark := fd_mark(fd)))
+    for mark, count in sorted(marks.items()):
+        badges.append(f" {mark}{f' ×{count}' if count > 1 else ''} ", style=MARKS[mark])
+        badges.append(" ")
     for fd in process.fds:
         if fd.kind == "listen":
             badges.append(f" {fd.fd} listen ", style="black on cyan")
             badges.append(" ")
-        elif fd.kind == "conn":
-            conns += 1
-            if conns > MAX_BADGES:
-                continue
-            port = port_of(fd.peer)
-            who = f"#{client_ids[port]}" if port in client_ids else f":{port}"
-            style = "black on yellow" if fd.tcp_state == "CLOSE_WAIT" else "black on green"
-            badges.append(f" {fd.fd} {who} ", style=style)
-            badges.append(" ")
-    if conns > MAX_BADGES:
-        badges.append(f"+{conns - MAX_BADGES} conns", style="dim")
+    conns = [fd for fd in process.fds if fd.kind == "conn"]
+    if len(conns) > MAX_BADGES:
+        badges.append(f"{len(conns)} conns ", style="bold")
+    for fd in conns[:MAX_BADGES]:
+        style = "black on yellow" if fd.tcp_state == "CLOSE_WAIT" else "black on green"
+        badges.append(f" {fd.fd} {who(fd.peer, client_ids)} ", style=style)
+        badges.append(" ")
+    if len(conns) > MAX_BADGES:
+        badges.append(f"+{len(conns) - MAX_BADGES} ", style="dim")
     return badges
 
 
-class ServerPanel(ScrollView):
-    """The tree, a row per process (and per thread where the model has them): a virtual
-    list, so only the rows on screen are drawn (200 processes at 10/s add up); the rest
-    are a scroll away."""
+def wait_label(thread, process, client_ids: dict[int, int]) -> str:
+    """What the thread waits in, its connection named by client: `read(4 <- #2)`."""
+    if thread.syscall and thread.syscall_fd is not None and thread.state not in ("R", "Z"):
+        fd = next((f for f in process.fds if f.fd == thread.syscall_fd), None)
+        if fd is not None and fd.kind == "conn":
+            return f"{thread.syscall}({fd.fd} <- {who(fd.peer, client_ids)})"
+    return plain(wait_text(thread, process))  # an fd's link is a path the process named
+
+
+class ThreadGroup:
+    """Threads of one process with the same name and the same wait (connections aside)."""
+
+    def __init__(self, pid: int, name: str, wait: str) -> None:
+        self.pid, self.name, self.wait = pid, name, wait
+        self.threads: list = []
+        self.names: set[str] = set()
+        self.clients: list[str] = []  # `4 <- #2` for each connection its threads read
+        self.first_wait = ""  # the first thread's own wait, fd and all: what a group of one shows
+
+
+def thread_groups(process, client_ids: dict[int, int]) -> list[ThreadGroup]:
+    """The process's threads, grouped by name (its trailing number aside: io_thd_1, io_thd_2)
+    and wait; threads each blocked on their own connection group as one `read(<- conn)`.
+    The main thread (tid == pid) first."""
+    groups: dict[tuple, ThreadGroup] = {}
+    for thread in sorted(process.threads, key=lambda t: (t.tid != process.pid, t.tid)):
+        name = plain(thread.name)
+        wait = own = wait_label(thread, process, client_ids)
+        conn = None
+        if "<-" in wait and thread.tid != process.pid:
+            conn = wait.split("(", 1)[1].rstrip(")")
+            wait = f"{thread.syscall}(<- conn)"
+        key = (thread.tid == process.pid, TRAILING_NUMBER.sub("", name) or name, wait)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = ThreadGroup(process.pid, key[1], wait)
+            group.first_wait = own
+        group.threads.append(thread)
+        group.names.add(name)
+        if conn:
+            group.clients.append(conn)
+    rows: list[ThreadGroup] = []
+    for group in groups.values():
+        if group.clients and len(group.threads) <= MAX_NAMED:  # a few: each thread with its client
+            rows.extend(_alone(process, thread, client_ids) for thread in group.threads)
+        else:
+            rows.append(group)
+    return rows
+
+
+def _alone(process, thread, client_ids: dict[int, int]) -> ThreadGroup:
+    group = ThreadGroup(process.pid, plain(thread.name), wait_label(thread, process, client_ids))
+    group.threads.append(thread)
+    group.names.add(group.name)
+    group.first_wait = group.wait
+    return group
+
+
+def architecture_line(architecture, evidence_shown: bool) -> list[Text]:
+    line = Text("architecture: ", style="bold")
+    line.append(architecture.name, style="bold magenta")
+    if architecture.reuseport:
+        line.append("  reuseport", style="bold cyan")
+    if not evidence_shown:
+        line.append("   (e: why)", style="dim")
+        return [line]
+    return [line, *(Text(f"  · {plain(sentence)}", style="dim") for sentence in architecture.evidence)]
+
+
+class ServerPanel(ScrollView, can_focus=True):
+    """The tree, a row per process and per thread group: a virtual list, so only the rows
+    on screen are drawn (200 processes at 10/s add up); the rest are a scroll away."""
 
     DEFAULT_CSS = """
     ServerPanel {
         border: round $primary;
         border-title-color: $accent;
     }
+    ServerPanel:focus {
+        border: round $accent;
+    }
     """
     BORDER_TITLE = "server: processes, threads, fds"
+    BINDINGS = [
+        Binding("up", "scroll_up", "Scroll up", show=False),
+        Binding("down", "scroll_down", "Scroll down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home", "scroll_home", "Top", show=False),
+        Binding("end", "scroll_end", "Bottom", show=False),
+    ]
 
     latest = var(None)
-    root_pid = reactive(None)
-    processes = reactive(None)  # None until the first sample
-    list_threads = reactive(False)
-    client_ids = reactive({})
+    evidence_shown = reactive(False)
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.rows: list[tuple[int, object, object]] = []  # (depth, process, thread or None)
+        # (depth, process, None) for a process row, (depth, process, group) for a thread group,
+        # (0, None, Text) for the architecture's lines.
+        self.rows: list[tuple[int, object, object]] = []
+        self.processes = None  # None until the first sample
+        self.architecture = None
+        self.client_ids: dict[int, int] = {}
+        self._drawn: tuple = ()  # what the rows were made from
 
     def watch_latest(self, update) -> None:
         if update is None:
             return
-        # Most samples find the tree as it was: the same tuple, so nothing is redone.
-        self.root_pid, self.processes = update.snapshot.root_pid, update.snapshot.processes
-        # A watched server's model is unknown: its threads are listed, as for our threaded ones.
-        model = model_of(update.config.model)
-        self.list_threads = model is None or model.threaded
-        self.client_ids = ids_by_port(update.clients)
-
-    def watch_processes(self) -> None:
+        snapshot = update.snapshot
+        client_ids = ids_by_port(update.clients)
+        # Most samples find the tree as it was: the same tuples, so nothing is redone.
+        made_from = (snapshot.processes, snapshot.connections, snapshot.listen)
+        unchanged = (
+            self._drawn
+            and snapshot.root_pid == self._snapshot.root_pid
+            and all(a is b for a, b in zip(made_from, self._drawn, strict=True))
+        )
+        if unchanged and client_ids == self.client_ids:
+            return
+        self._drawn, self._snapshot = made_from, snapshot
+        self.processes, self.client_ids = snapshot.processes, client_ids
         self._order()
 
-    def watch_list_threads(self) -> None:
-        self._order()
+    def watch_evidence_shown(self) -> None:
+        if self.processes is not None:
+            self._order()
+
+    def action_toggle_evidence(self) -> None:
+        self.evidence_shown = not self.evidence_shown
 
     def _order(self) -> None:
         self.rows = []
-        for depth, process in tree_order(self.root_pid, self.processes or ()):
+        snapshot = self._snapshot
+        if self.processes:
+            self.architecture = judge(snapshot)
+            self.rows.extend((0, None, line) for line in architecture_line(self.architecture, self.evidence_shown))
+            self.tooltip = "\n".join(plain(s) for s in self.architecture.evidence) or None
+        for depth, process in tree_order(snapshot.root_pid, self.processes):
             self.rows.append((depth, process, None))
-            if self.list_threads and not process.zombie:
-                self.rows.extend((depth, process, t) for t in process.threads if t.tid != process.pid)
+            if not process.zombie and len(process.threads) > 1:
+                self.rows.extend((depth, process, group) for group in thread_groups(process, self.client_ids))
         self.virtual_size = Size(self.size.width, max(1, len(self.rows)))
+        self.refresh()
 
     def render_line(self, y: int) -> Strip:
         index = round(self.scroll_y) + y
@@ -119,8 +249,13 @@ class ServerPanel(ScrollView):
         elif index >= len(self.rows):
             line = Text("")
         else:
-            depth, process, thread = self.rows[index]
-            line = process_line(process, depth, self.client_ids) if thread is None else thread_line(thread, depth)
+            depth, process, row = self.rows[index]
+            if process is None:
+                line = row.copy()
+            elif row is None:
+                line = process_line(process, depth, self.client_ids)
+            else:
+                line = group_line(row, depth)
         width = self.scrollable_content_region.width
         line.truncate(width, overflow="ellipsis")
         console = self.app.console
@@ -131,21 +266,50 @@ class ServerPanel(ScrollView):
 def process_line(process, depth: int, client_ids: dict[int, int]) -> Text:
     line = Text("  " * depth + ("└ " if depth else ""))
     line.append(f"{process.pid} ", style="bold")
-    if process.adopted:
+    if process.adopted:  # before the title: a long one must not hide it
         line.append("orphan, adopted by svcviz ", style="bold yellow")
+    title = plain(process.title or process.name)
+    # A long command line must not push the wait and the fds off the row.
+    line.append(title if len(title) <= MAX_TITLE else title[: MAX_TITLE - 1] + "…", style="cyan")
+    line.append(" ")
+    if process.user:
+        line.append(f"{plain(process.user)} ", style="dim")
     if process.zombie:
         line.append("zombie", style="bold white on red")
         line.append(" <defunct>", style="red")
     else:
-        line.append(STATES.get(process.state, process.state), style="green" if process.state == "R" else "")
-        line.append(f"  threads {process.thread_count}  ", style="dim")
+        if len(process.threads) == 1:  # one thread: its wait is the process's
+            line.append(STATES.get(process.state, process.state), style="green" if process.state == "R" else "")
+            wait = wait_label(process.threads[0], process, client_ids)
+            if wait != "running":
+                line.append(f" in {wait}", style="yellow")
+        else:  # its threads say what each waits in, on the rows below
+            if process.state != "S":
+                line.append(f"{STATES.get(process.state, process.state)} ", style="bold")
+            line.append(f"threads {process.thread_count}", style="dim")
+        line.append("  ")
         line.append_text(fd_badges(process, client_ids))
     if not process.readable:
         line.append(" (not readable)", style="dim")
     return line
 
 
-def thread_line(thread, depth: int) -> Text:
-    line = Text("  " * (depth + 1) + "· thread ", style="dim")
-    line.append(f"{thread.tid} {STATES.get(thread.state, thread.state)}")
+def group_line(group: ThreadGroup, depth: int) -> Text:
+    line = Text("  " * (depth + 1) + "· ", style="dim")
+    threads = group.threads
+    if len(threads) == 1:
+        # The main thread (tid = pid) is the one a lecture's server accepts in.
+        main = threads[0].tid == group.pid
+        line.append(f"{'main' if main else 'thread'} {threads[0].tid} ", style="dim")
+    else:
+        line.append(f"×{len(threads)} ", style="bold")
+    name = next(iter(group.names)) if len(group.names) == 1 else f"{group.name}*"
+    line.append(name or "-", style="cyan")
+    line.append(" ")
+    wait = group.first_wait if len(threads) == 1 else group.wait
+    line.append(wait, style="green" if wait == "running" else "yellow")
+    if group.clients and len(threads) > 1:
+        line.append(": " + " ".join(c.split(" <- ")[1] for c in group.clients[:MAX_NAMED]))
+        if len(group.clients) > MAX_NAMED:
+            line.append(f" +{len(group.clients) - MAX_NAMED}", style="dim")
     return line
