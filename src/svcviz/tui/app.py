@@ -364,9 +364,10 @@ def _same_picture(shown: LabUpdate | None, update: LabUpdate) -> bool:
         and a.counters == b.counters
         and a.unreadable == b.unreadable
         and a.root_pid == b.root_pid
+        and (a.netns, a.netns_label, a.notes) == (b.netns, b.netns_label, b.notes)
         and shown.clients == update.clients
-        and (shown.config, shown.server_pid, shown.status, shown.cap_hit, shown.still)
-        == (update.config, update.server_pid, update.status, update.cap_hit, update.still)
+        and (shown.config, shown.server_pid, shown.status, shown.cap_hit, shown.still, shown.client_protocol)
+        == (update.config, update.server_pid, update.status, update.cap_hit, update.still, update.client_protocol)
     )
 
 
