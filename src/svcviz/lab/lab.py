@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -20,13 +21,19 @@ from svcviz.lab.orphans import OrphanReaper, become_subreaper
 from svcviz.lab.supervisor import Supervisor
 from svcviz.observe.events import diff
 from svcviz.observe.observer import ObserveError, Observer
-from svcviz.observe.snapshot import Event, Snapshot
+from svcviz.observe.snapshot import Event, Process, Snapshot
 from svcviz.observe.titles import title_of
 from svcviz.servers.config import DEFAULT_PORT, SIGCHLD_MODES, ServerConfig, ServerError
 from svcviz.servers.notice import CAP, ERROR, Notice
 from svcviz.servers.registry import SIGCHLD_MODEL, model_of
 
 MAX_PENDING_EVENTS = 1000
+# Adaptive pace: the full rate while anything moves, STILL_RATE once nothing has moved (no
+# event, no process, socket or client changed) for STILL_AFTER seconds. A still
+# server costs a fifth of the samples; a key that steers the lab, or any change seen,
+# brings the full rate back at once. The header says when the pace is the slow one.
+STILL_RATE = 2.0
+STILL_AFTER = 1.0
 WATCHED = "watch"  # the model shown for a server svcviz did not start: none of the registry's
 
 
@@ -39,6 +46,7 @@ class LabUpdate:
     server_pid: int | None
     status: str  # "running", "exited (status 0)", "killed", "stopped", "watching", "gone: ..."
     cap_hit: str | None
+    still: bool = False  # nothing moved for a while: sampled at STILL_RATE, not the full rate
     client_protocol: str = "line"  # what the clients speak, and why: "http (port 8080)"
 
 
@@ -75,6 +83,9 @@ class Lab:
         self._pending: list[Event] = []
         self._sampling = asyncio.Lock()
         self._prev: Snapshot | None = None
+        self._prev_clients: tuple[ClientView, ...] = ()
+        self._moved_at = time.monotonic()
+        self._stirred = asyncio.Event()  # a control call: end a slow pause between samples now
 
     @classmethod
     def attach(
@@ -154,6 +165,7 @@ class Lab:
     async def restart(self, **changes) -> None:
         """Stop the server and start it again on the same port with changed settings."""
         self._require_control()
+        self.stir()
         config = replace(self.config, **changes)
         try:
             config.check()
@@ -170,11 +182,13 @@ class Lab:
     async def kill_server(self) -> None:
         """SIGKILL the server's root only: its children are orphaned, and adopted here."""
         self._require_control()
+        self.stir()
         self.server.kill_root()
 
     async def cycle_sigchld(self) -> str:
         """Move the fork server's SIGCHLD handling on, live (its SIGUSR1)."""
         self._require_fork()
+        self.stir()
         mode = SIGCHLD_MODES[(SIGCHLD_MODES.index(self.config.sigchld) + 1) % len(SIGCHLD_MODES)]
         self.server.signal(signal.SIGUSR1)
         self.config = replace(self.config, sigchld=mode)
@@ -183,6 +197,7 @@ class Lab:
     async def reap_now(self) -> None:
         """The fork server waitpid()s every zombie child now (its SIGUSR2)."""
         self._require_fork()
+        self.stir()
         self.server.signal(signal.SIGUSR2)
 
     def pause(self) -> None:
@@ -190,11 +205,22 @@ class Lab:
 
     def resume(self) -> None:
         self.paused = False
+        self.stir()
+
+    def stir(self) -> None:
+        """Something was asked of the lab: sample at the full rate again, from now."""
+        self._moved_at = time.monotonic()
+        self._stirred.set()
+
+    @property
+    def still(self) -> bool:
+        return time.monotonic() - self._moved_at >= STILL_AFTER
 
     # -- clients ---------------------------------------------------------------------
 
     async def add_clients(self, count: int = 1, kind: str = "interactive", **options) -> list[int]:
         """The ids of the clients added: all of them, or those that fitted under the cap."""
+        self.stir()
         try:
             return await self.fleet.add(kind=kind, count=count, **options)
         except FleetFull as exc:
@@ -206,6 +232,7 @@ class Lab:
         await self.add_clients(count, kind="scripted", queries=1)
 
     async def close_client(self, client_id: int | None = None) -> None:
+        self.stir()
         if client_id is None:
             open_ids = [c.id for c in self.fleet.clients() if c.open]
             if not open_ids:
@@ -214,25 +241,30 @@ class Lab:
         await self.fleet.close(client_id)
 
     async def close_all_clients(self) -> None:
+        self.stir()
         await self.fleet.close_all()
 
     async def send_line(self, client_id: int, text: str) -> None:
+        self.stir()
         await self.fleet.send_line(client_id, text)
 
     # -- updates ---------------------------------------------------------------------
 
     async def updates(self) -> AsyncIterator[LabUpdate]:
-        """A sample every 1/rate seconds (none while paused).
+        """A sample every 1/rate seconds while anything moves, 1/STILL_RATE once nothing has
+        (none while paused).
 
         The consumer sets the pace: a slow one is sampled less often, so nothing piles up
         and no event is dropped. Each event is delivered once, to whichever takes the
         sample (this stream, or sample())."""
-        period = 1.0 / self.rate
         while True:
             started = time.monotonic()
             if not self.paused:
                 yield await self.sample()
-            await asyncio.sleep(max(0.0, period - (time.monotonic() - started)))
+            period = 1.0 / (min(STILL_RATE, self.rate) if self.still else self.rate)
+            self._stirred.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stirred.wait(), max(0.0, period - (time.monotonic() - started)))
 
     async def sample(self) -> LabUpdate:
         """Take one sample now (the scenarios want one at a chosen moment)."""
@@ -284,7 +316,8 @@ class Lab:
         snapshot = await asyncio.to_thread(observer.sample) if observer else Snapshot(time=time.time(), root_pid=None)
         if not self.controls_server and observer is not None and await self._follow_watched(snapshot):
             self._prev = None  # another server: its processes did not fork from the old one's
-        events = diff(self._prev, snapshot) if self._prev is not None else []
+        previous = self._prev
+        events = diff(previous, snapshot) if previous is not None else []
         self._prev = snapshot
         self._orphans.reap(snapshot)
         if self.server.running and self.caps.exceeded(snapshot, self.config):
@@ -293,14 +326,20 @@ class Lab:
         self._half_open.check(snapshot)
         lab_events, self._pending = self._pending, []
         merged = tuple(sorted([*events, *lab_events], key=lambda e: e.time))
+        clients = self.fleet.clients()
+        news = any(event.kind != "dropped" for event in merged)  # drops: machine-wide, see _moved
+        if news or clients != self._prev_clients or _moved(previous, snapshot):
+            self._moved_at = time.monotonic()
+        self._prev_clients = clients
         return LabUpdate(
             snapshot=snapshot,
             events=merged,
-            clients=self.fleet.clients(),
+            clients=clients,
             config=self.config,
             server_pid=self.server_pid,
             status=self.status,
             cap_hit=self.cap_hit,
+            still=self.still,
             client_protocol=self.client_protocol,
         )
 
@@ -330,6 +369,34 @@ class Lab:
             self._note("server", f"process {self._watched_pid} is {status}")
             self._watch_status = status
         return False
+
+
+def _moved(previous: Snapshot | None, snapshot: Snapshot) -> bool:
+    """Whether the server changed between two samples. Cheap when it did not: the observer
+    hands back the same objects for what is unchanged, and tuples compare identity first.
+    Not a move: a process or thread that only went from running to sleeping or back (an
+    idle server's timer wakes it now and then: the fork parent of the dashboard benchmark's
+    lab did every third sample; a state seen at one instant is a sample either way), and
+    the machine's listen-drop counters (they count every socket of the machine: another
+    program's full queue moved them through the benchmark runs; a drop of this server's
+    fills its accept queue first, which its connections show)."""
+    if previous is None:
+        return True
+    if previous.connections != snapshot.connections or previous.listen != snapshot.listen:
+        return True
+    if previous.processes == snapshot.processes:
+        return False
+    if len(previous.processes) != len(snapshot.processes):
+        return True
+    return not all(a == b or _same_but_state(a, b) for a, b in zip(previous.processes, snapshot.processes, strict=True))
+
+
+def _same_but_state(a: Process, b: Process) -> bool:
+    return (
+        replace(a, state=b.state, threads=b.threads) == b
+        and a.zombie == b.zombie
+        and [t.tid for t in a.threads] == [t.tid for t in b.threads]
+    )
 
 
 def _title(pid: int | None) -> str:

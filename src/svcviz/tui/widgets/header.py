@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.reactive import reactive, var
 from textual.widget import Widget
 
+from svcviz.lab.lab import STILL_RATE
 from svcviz.plain import plain
 from svcviz.servers.ready import address_text
 from svcviz.servers.registry import model_of
@@ -28,6 +29,7 @@ class LabHeader(Widget):
     status = reactive("")
     backlogs = reactive(())  # as the kernel has them: what a watched server's header shows
     program = reactive(None)  # a watched server's (name, cmdline), as it set them
+    still = reactive(False)  # the lab samples slowly: nothing moved for a while
     netns = reactive(None)  # "netns 4026532290 (web1)": a container's server, where its sockets live
     notes = reactive(())  # what cannot be seen from here, and what would show it
     client_protocol = reactive("line")  # what the clients speak, and why
@@ -40,6 +42,7 @@ class LabHeader(Widget):
     def watch_latest(self, update) -> None:
         if update is not None:
             self.config, self.server_pid, self.status = update.config, update.server_pid, update.status
+            self.still = update.still
             self.backlogs = tuple(sock.backlog for sock in update.snapshot.listen)
             root = update.snapshot.process(update.snapshot.root_pid) if self.watching else None
             self.program = None if root is None else (root.name, root.cmdline or root.title)
@@ -64,6 +67,8 @@ class LabHeader(Widget):
             top.append(f" {self.moment} ", style="bold yellow reverse")
         else:
             top.append(" paused " if self.paused else " live ", style="bold yellow reverse" if self.paused else "dim")
+        if self.still and not self.paused:
+            top.append(f"{STILL_RATE:g} samples/s: nothing moved ", style="dim")
         if self.replay:
             top.append(" keys that steer a server are off ", style="dim")
         if self.watching:
