@@ -42,6 +42,10 @@ def accepted_by_server(update: LabUpdate, new: list[ClientView]) -> bool:
     )
 
 
+def accepted(update: LabUpdate, new: list[ClientView]) -> bool:
+    return any((c := _conn_of(update, v)) is not None and c.state == "accepted" for v in new)
+
+
 def refused(update: LabUpdate, new: list[ClientView]) -> bool:
     return any(v.state == "refused" for v in new)
 
@@ -123,7 +127,7 @@ def ten_threads(update: LabUpdate, new: list[ClientView]) -> bool:
 
 
 def thread_failed(update: LabUpdate, new: list[ClientView]) -> bool:
-    return any(e.kind == "error" and "thread" in e.text for e in update.events)
+    return any(e.kind == "error" and "start a thread" in e.text for e in update.events)
 
 
 def blast_through(update: LabUpdate, new: list[ClientView]) -> bool:
@@ -156,6 +160,7 @@ def ten_in_one(update: LabUpdate, new: list[ClientView]) -> bool:
 FACTS: dict[str, Fact] = {
     "queued_2": queued(2),
     "queued_3": queued(3),
+    "accepted": accepted,
     "accepted_by_server": accepted_by_server,
     "refused": refused,
     "accepted_after_refused": accepted_after_refused,

@@ -35,9 +35,9 @@ class EventsPanel(Panel):
     log = reactive(())  # the newest KEEP events, oldest first: bound to the app's event_log
 
     def render(self) -> Text:
-        height = self.content_size.height
+        height, width = self.content_size.height, self.content_size.width
         shown = self.log[-height:] if height else self.log
-        lines = []
+        lines: list[Text] = []
         for event in shown:
             stamp = time.strftime("%H:%M:%S", time.localtime(event.time)) + f".{int(event.time * 10) % 10}"
             line = Text(f"{stamp} ", style="dim")
@@ -45,4 +45,10 @@ class EventsPanel(Panel):
             # Plain: an event may quote a server's own words.
             line.append(plain(event.text), style=COLOURS.get(event.kind, ""))
             lines.append(line)
-        return one_per_row(lines) if lines else Text("no events yet", style="dim")
+        if not lines:
+            return Text("no events yet", style="dim")
+        if width <= 0:
+            return one_per_row(lines)
+        # Wrapped, not cut: an event's point is often its last words. The newest rows that fit.
+        rows = [row for line in lines for row in line.wrap(self.app.console, width, overflow="fold")]
+        return one_per_row(rows[-height:] if height else rows)
