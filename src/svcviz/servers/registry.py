@@ -189,7 +189,10 @@ MODELS = (
             "longer decides how many processes run.",
             (
                 Step("press c five times: four are served, the fifth waits in the accept queue", "pool_full"),
-                Step("press x on a served client: the waiting one is accepted by the freed worker", "pool_freed"),
+                Step(
+                    "press home then x (a served client closes): the waiting one is accepted by the freed worker",
+                    "pool_freed",
+                ),
             ),
         ),
     ),

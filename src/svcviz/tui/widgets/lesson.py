@@ -80,9 +80,9 @@ class LessonPanel(Panel):
             self.checklist = Checklist(lesson_for(model_of(update.config.model)))
             self.done = 0
             self.model = update.config.model
-        if self.checklist.check(update):
+        if self.checklist.check(update) or fresh:
             self.done = self.checklist.done
-            self.border_subtitle = f"{self.done}/{len(self.checklist.lesson.try_next)} done"
+        self.border_subtitle = f"{update.config.model}: {self.done}/{len(self.checklist.lesson.try_next)} done"
 
     def render(self) -> Text:
         if not self.model or self.checklist is None:
