@@ -9,6 +9,7 @@ import random
 import re
 import shutil
 import sys
+import time
 
 import pytest
 
@@ -28,7 +29,7 @@ KEYS = {
     "relisten": [["c", "c"], ["x", "c"]],
     "serial": [["c", "c", "c"], ["x", "Home", "x"], ["C", "C"]],
     "fork": [["c", "x"], ["w"], ["s", "c", "x"], ["f", "h"], ["C", "C", "C"], ["k", "c"]],
-    "thread": [["C"], ["C", "C"], ["X", "b"]],
+    "thread": [["C"], ["C", "C", "C"], ["X", "b"]],
     "prefork": [["c", "c", "c", "c", "c"], ["Home", "x"]],
     "threadpool": [["c", "c", "c", "c", "c"], ["X", "b"]],
     "event": [["C"], ["b"]],
@@ -49,8 +50,10 @@ def walk(term: Terminal, name: str) -> None:
     total = len(model.lesson.try_next)
     assert term.shows(f"{name}: 0/{total} done", timeout=10), term.screen()
     for number, keys in enumerate(KEYS[name], start=1):
-        term.press(*keys)
-        assert term.shows(f"{name}: {number}/{total} done", timeout=12), (name, number, term.screen())
+        for key in keys:  # a quick student: a third of a second between keys
+            term.press(key)
+            time.sleep(0.2)
+        assert term.shows(f"{name}: {number}/{total} done", timeout=12), f"{name} step {number}:\n{term.screen()}"
         if name == "fork" and number == 1:  # the zombie, seen by ps's source: /proc
             assert wait_until(lambda: zombies_of(server_pid(term)) >= 1, timeout=5)
     assert term.screen().count("✓") >= min(total, 1)

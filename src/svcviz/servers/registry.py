@@ -29,7 +29,7 @@ class Lesson:
 
 
 LEAK_FD_LIMIT = 32  # the dashboard's --max-fds when the fork server leaks fds: EMFILE after a few clients
-THREAD_MEMORY_MB = 200  # the dashboard's --max-memory for the thread model: about 20 threads fit
+THREAD_MEMORY_MB = 200  # the dashboard's --max-memory for the thread model: a few tens of threads fit
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,10 @@ MODELS = (
             f"--max-memory {THREAD_MEMORY_MB} MB).",
             (
                 Step("press C: ten threads appear under the one process", "ten_threads"),
-                Step("press C twice more: each thread's stack is memory; thread creation fails", "thread_failed"),
+                Step(
+                    "press C until it fails (two or three times): each thread's stack is memory; thread creation fails",
+                    "thread_failed",
+                ),
                 Step("press X, then b: a blast of 100; threads come and go", "blast_through"),
             ),
         ),

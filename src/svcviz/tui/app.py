@@ -214,8 +214,8 @@ class SvcvizApp(App[int]):
     def action_close_client(self) -> None:
         selected = self.query_one(ClientsPanel).selected_id
         view = next((c for c in (self.latest.clients if self.latest else ()) if c.id == selected), None)
-        if view is None:
-            self.notify("no open client to close: press c first", severity="warning")
+        if view is None:  # none drawn yet (c was just pressed): the lab closes its newest open client
+            self._control(self.lab.close_client)
         elif not view.open:
             self.notify(f"#{view.id} already ended ({view.state}): end selects the newest open client")
         else:
