@@ -53,7 +53,7 @@ def walk(term: Terminal, name: str) -> None:
         for key in keys:  # a quick student: a third of a second between keys
             term.press(key)
             time.sleep(0.2)
-        assert term.shows(f"{name}: {number}/{total} done", timeout=12), f"{name} step {number}:\n{term.screen()}"
+        assert term.shows(f"{name}: {number}/{total} done", timeout=20), f"{name} step {number}:\n{term.screen()}"
         if name == "fork" and number == 1:  # the zombie, seen by ps's source: /proc
             assert wait_until(lambda: zombies_of(server_pid(term)) >= 1, timeout=5)
     assert term.screen().count("✓") >= min(total, 1)

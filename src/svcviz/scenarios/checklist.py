@@ -134,6 +134,12 @@ def blast_through(update: LabUpdate, new: list[ClientView]) -> bool:
     return sum(1 for v in new if v.kind == "scripted" and v.answered and v.state == "quit") >= 90
 
 
+def blast_ended(update: LabUpdate, new: list[ClientView]) -> bool:
+    """A blast went by: its clients ended, answered or closed unanswered, and some answered."""
+    blast = [v for v in new if v.kind == "scripted"]
+    return sum(1 for v in blast if not v.open) >= 90 and any(v.answered for v in blast)
+
+
 def blast_one_thread(update: LabUpdate, new: list[ClientView]) -> bool:
     return blast_through(update, new) and update.snapshot.thread_total == 1 and len(update.snapshot.processes) == 1
 
@@ -175,6 +181,7 @@ FACTS: dict[str, Fact] = {
     "ten_threads": ten_threads,
     "thread_failed": thread_failed,
     "blast_through": blast_through,
+    "blast_ended": blast_ended,
     "blast_one_thread": blast_one_thread,
     "pool_full": pool_full,
     "pool_freed": pool_freed,

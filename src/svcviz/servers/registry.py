@@ -174,7 +174,11 @@ MODELS = (
                     "press C until it fails (two or three times): each thread's stack is memory; thread creation fails",
                     "thread_failed",
                 ),
-                Step("press X, then b: a blast of 100; threads come and go", "blast_through"),
+                Step(
+                    "press X, then b: a blast of 100; threads come and go, and past the limit clients are "
+                    "closed unanswered",
+                    "blast_ended",
+                ),
             ),
         ),
         dashboard=(("max_memory", THREAD_MEMORY_MB),),
@@ -215,7 +219,7 @@ MODELS = (
                 Step("press c five times: four threads serve, the fifth client waits in the accept queue", "pool_full"),
                 Step(
                     "press X (the idle four hold every thread), then b: 100 clients go through four threads",
-                    "blast_through",
+                    "blast_ended",
                 ),
             ),
         ),
