@@ -135,9 +135,10 @@ def blast_through(update: LabUpdate, new: list[ClientView]) -> bool:
 
 
 def blast_ended(update: LabUpdate, new: list[ClientView]) -> bool:
-    """A blast went by: its clients ended, answered or closed unanswered, and some answered."""
+    """A blast went by: its clients ended, answered or closed unanswered (or hang half-open,
+    their final ACK dropped by a full queue: they never hear more), and some answered."""
     blast = [v for v in new if v.kind == "scripted"]
-    return sum(1 for v in blast if not v.open) >= 90 and any(v.answered for v in blast)
+    return sum(1 for v in blast if not v.open or v.state == "half-open") >= 90 and any(v.answered for v in blast)
 
 
 def blast_one_thread(update: LabUpdate, new: list[ClientView]) -> bool:
