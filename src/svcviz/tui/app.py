@@ -61,11 +61,11 @@ class SvcvizApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "svcviz"
     BINDINGS = [
-        Binding("c", "add_clients(1)", "Add a client"),
+        Binding("c", "add_clients(1)", "Add client"),
         Binding("C", "add_clients(10)", "Add ten", show=False),
         Binding("b", "blast", "Blast 100", show=False),
         Binding("h", "half_close", "Half-close", show=False),
-        Binding("x", "close_client", "Close client"),
+        Binding("x", "close_client", "Close"),
         Binding("e", "clear_finished", "Clear ended clients", show=False),
         Binding("X", "close_all", "Close all", show=False),
         Binding("enter", "send_line", "Type a line into the selected client", show=False),
@@ -77,7 +77,7 @@ class SvcvizApp(App[int]):
         Binding("plus", "backlog(1)", "Backlog +1", show=False),
         Binding("minus", "backlog(-1)", "Backlog -1", show=False),
         Binding("r", "restart", "Restart server", show=False),
-        Binding("k", "kill", "Kill server"),
+        Binding("k", "kill", "Kill"),
         Binding("p", "pause", "Pause", show=False),
         Binding("l", "lesson", "Lesson"),
         Binding("question_mark", "help", "Help"),
