@@ -8,7 +8,7 @@ closed; the system's listen-drop counters moved.
 
 from __future__ import annotations
 
-from svcviz.observe.snapshot import Event, Fd, Process, Snapshot
+from svcviz.observe.snapshot import Connection, Event, Fd, Process, Snapshot
 
 TYPE_CHECKING = False  # as in snapshot.py: no `typing` at run time
 if TYPE_CHECKING:
@@ -134,7 +134,7 @@ def _connections(prev: Snapshot, next: Snapshot, say: _Sayer) -> set[int]:
     return said_forks
 
 
-def _accepted(conn, processes: dict, old_pids: set[int], root: int | None, said_forks: set[int]) -> str:
+def _accepted(conn: Connection, processes: dict[int, Process], old_pids: set[int], root: int | None, said_forks: set[int]) -> str:
     """Who accepted, and who serves: a child forked since the last sample, holding a
     connection, was handed it by its parent (which accepted it), not accepting itself."""
     if conn.pid is None:
