@@ -134,7 +134,9 @@ def _connections(prev: Snapshot, next: Snapshot, say: _Sayer) -> set[int]:
     return said_forks
 
 
-def _accepted(conn: Connection, processes: dict[int, Process], old_pids: set[int], root: int | None, said_forks: set[int]) -> str:
+def _accepted(
+    conn: Connection, processes: dict[int, Process], old_pids: set[int], root: int | None, said_forks: set[int]
+) -> str:
     """Who accepted, and who serves: a child forked since the last sample, holding a
     connection, was handed it by its parent (which accepted it), not accepting itself."""
     if conn.pid is None:
