@@ -75,9 +75,11 @@ def test_queued_then_accepted_then_closed():
     queued = snap(proc(100, 1), connections=[conn(40000, "queued")], queue=1)
     accepted = snap(proc(100, 1), proc(101), connections=[conn(40000, "accepted", 101, 4)])
     closing = snap(proc(100, 1), proc(101), connections=[conn(40000, "closing", 101, 4, tcp="CLOSE_WAIT")])
-    assert [(e.kind, e.text) for e in diff(empty, queued)] == [("queued", "queued 127.0.0.1:40000 (queue 1/8)")]
+    assert [(e.kind, e.text) for e in diff(empty, queued)] == [
+        ("queued", "queued 127.0.0.1:40000: queue 1 of backlog 8")
+    ]
     accept = [e for e in diff(queued, accepted) if e.kind == "accept"]
-    assert [(e.text, e.pid) for e in accept] == [("accept 127.0.0.1:40000 by 101 fd 4", 101)]
+    assert [(e.text, e.pid) for e in accept] == [("accepted 127.0.0.1:40000 by 100 fd 4; child 101 serves it", 101)]
     assert [(e.kind, e.text) for e in diff(accepted, closing)] == [("closed", "closed 127.0.0.1:40000 (CLOSE_WAIT)")]
     assert kinds(diff(accepted, snap(proc(100, 1), proc(101)))) == ["closed"]
     assert diff(closing, snap(proc(100, 1), proc(101))) == []  # a closing row going away is no news
@@ -108,3 +110,29 @@ def test_unreadable_fd_tables_are_not_news():
     readable = snap(proc(100, 1))
     hidden = Snapshot(1.0, 100, readable.listen, (Process(100, 1, "server", "S", (Thread(100, "S"),), readable=False),))
     assert diff(readable, hidden) == []
+
+
+def test_a_forked_child_holding_a_new_connection_was_handed_it_by_the_parent_that_accepted():
+    before = snap(proc(100, 1))
+    after = snap(proc(100, 1), proc(101), connections=[conn(40000, "accepted", 101, 4)], time=2.0)
+    assert [(e.kind, e.text) for e in diff(before, after)] == [
+        ("accept", "accepted 127.0.0.1:40000 by 100 fd 4; child 101 serves it")
+    ]
+
+
+def test_a_pool_worker_that_was_there_before_accepts_itself():
+    workers = (proc(100, 1), proc(101))
+    after = snap(*workers, connections=[conn(40000, "accepted", 101, 4)], time=2.0)
+    assert [e.text for e in diff(snap(*workers), after)] == ["accepted 127.0.0.1:40000 by 101 fd 4"]
+
+
+def test_a_burst_queued_in_one_sample_is_one_line_with_one_queue_length():
+    queued = snap(proc(100, 1), connections=[conn(40000 + i, "queued") for i in range(6)], queue=6)
+    assert [(e.kind, e.text) for e in diff(snap(proc(100, 1)), queued)] == [
+        ("queued", "queued 6 connections: queue 6 of backlog 8")
+    ]
+
+
+def test_reaped_says_by_whom():
+    zombie = snap(proc(100, 1), proc(101, state="Z"))
+    assert [e.text for e in diff(zombie, snap(proc(100, 1)))] == ["101 reaped by 100"]

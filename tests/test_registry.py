@@ -58,3 +58,12 @@ def test_capabilities_as_the_lecture_tells_them():
     assert [m.name for m in MODELS if not m.serves] == ["listen-only", "accept-once", "relisten"]
     assert model_of("fork") is BY_NAME["fork"] and model_of("watch") is None
     assert all(model.lesson.shows and model.lesson.try_next for model in MODELS)
+
+
+def test_every_lesson_step_names_a_fact_the_checklist_judges():
+    from svcviz.scenarios.checklist import FACTS
+    from svcviz.tui.lessons import WATCHING
+
+    for lesson in [model.lesson for model in MODELS] + [WATCHING]:
+        for step in lesson.try_next:
+            assert step.fact in FACTS, step

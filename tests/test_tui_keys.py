@@ -136,7 +136,7 @@ async def test_x_closes_the_selected_client_and_capital_x_all():
         app = pilot.app
         await pilot.press("C")
         await until(pilot, lambda a: len(clients_in(a, "served", "idle")) == 10, what="ten served")
-        await pilot.press("up", "up")  # from nothing selected, up selects the newest, then one above
+        await pilot.press("up")  # the newest open client is selected; up selects the one above
         selected = app.query_one(ClientsPanel).selected_id
         assert selected == 9
         await pilot.press("x")

@@ -98,11 +98,39 @@ async def test_the_client_selection_follows_its_client_and_starts_from_the_newes
     async with app.run_test() as pilot:
         await drawn_after(pilot, lab, replace(update_at(1.0), clients=clients(1, 2, 3, 4, 5)))
         table = app.query_one(ClientTable)
-        assert table.selected_id is None and table.row_count == 5
-        await pilot.press("up", "up")
+        assert table.selected_id == 5 and table.row_count == 5  # nobody chose: the newest open client
+        await pilot.press("up")
         assert table.selected_id == 4
         # The oldest client pruned and a new one added: the row under the cursor moves, the selection not.
         await drawn_after(pilot, lab, replace(update_at(2.0), clients=clients(2, 3, 4, 5, 6)))
         assert table.selected_id == 4 and table.row_count == 5
         await drawn_after(pilot, lab, replace(update_at(3.0), clients=clients(5, 6)))
-        assert table.selected_id is None  # its client is gone: nothing selected, x closes the newest
+        assert table.selected_id == 6  # its client is gone: the newest open one is selected
+
+
+def ended(view: ClientView) -> ClientView:
+    return replace(view, state="quit", open=False)
+
+
+async def test_a_chosen_client_that_ends_hands_the_selection_to_the_newest_open_one():
+    lab = ReplayLab()
+    app = SvcvizApp(lab)
+    async with app.run_test() as pilot:
+        one, two, three = clients(1, 2, 3)
+        await drawn_after(pilot, lab, replace(update_at(1.0), clients=(one, two, three)))
+        table = app.query_one(ClientTable)
+        await pilot.press("home")
+        assert table.selected_id == 1
+        await drawn_after(pilot, lab, replace(update_at(2.0), clients=(ended(one), two, three)))
+        assert table.selected_id == 3
+        # The newest ends: the selection moves to the newest still open.
+        await drawn_after(pilot, lab, replace(update_at(3.0), clients=(ended(one), two, ended(three))))
+        assert table.selected_id == 2
+        # Chosen on purpose, a finished client stays selected, and x says it has ended.
+        await pilot.press("home")
+        assert table.selected_id == 1
+        await pilot.press("x")
+        await pilot.pause(0.1)
+        assert any("#1 already ended (quit)" in str(n.message) for n in app._notifications)
+        await pilot.press("end")
+        assert table.selected_id == 2

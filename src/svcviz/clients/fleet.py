@@ -200,6 +200,24 @@ class Fleet:
             self._end(client, "quit", None)
         await self._settle(clients)
 
+    def forget_finished(self) -> int:
+        """Drop every finished client from the list (the user clears it); how many went."""
+        finished = [i for i, c in self._clients.items() if not c.open]
+        for client_id in finished:
+            del self._clients[client_id]
+        self._finished = 0
+        if finished:
+            self._changed()
+        return len(finished)
+
+    async def start_over(self) -> None:
+        """A new lesson: every client closed and forgotten, numbering from #1 again."""
+        await self.aclose()
+        self._clients.clear()
+        self._finished = 0
+        self._ids = itertools.count(1)
+        self._changed()
+
     async def aclose(self) -> None:
         """Close every client and wait for every task: for shutdown."""
         await self.close_all()

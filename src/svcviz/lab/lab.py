@@ -9,7 +9,7 @@ import contextlib
 import signal
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 from svcviz.clients import ClientView, Fleet, FleetError, FleetFull
 from svcviz.clients.protocols import detect
@@ -177,7 +177,22 @@ class Lab:
         await self._start_server()
 
     async def switch_model(self, name: str) -> None:
-        await self.restart(model=name)
+        """A new lesson: the new model at its defaults (and the dashboard's settings for its
+        lesson), with none of the old model's clients; numbering starts at #1 again."""
+        self._require_control()
+        model = model_of(name)
+        defaults = ServerConfig(model=name, host=self.config.host, port=self.config.port)
+        config = replace(
+            defaults,
+            cap_procs=self.config.cap_procs,
+            cap_threads=self.config.cap_threads,
+            **dict(model.dashboard if model else ()),
+        )
+        await self.fleet.start_over()
+        await self.restart(**{f.name: getattr(config, f.name) for f in fields(config)})
+
+    async def forget_finished_clients(self) -> int:
+        return self.fleet.forget_finished()
 
     async def kill_server(self) -> None:
         """SIGKILL the server's root only: its children are orphaned, and adopted here."""
@@ -325,6 +340,7 @@ class Lab:
         self._hung.check(snapshot)
         self._half_open.check(snapshot)
         lab_events, self._pending = self._pending, []
+        events = [self._as_the_kernel_did(event) for event in events]
         merged = tuple(sorted([*events, *lab_events], key=lambda e: e.time))
         clients = self.fleet.clients()
         news = any(event.kind != "dropped" for event in merged)  # drops: machine-wide, see _moved
@@ -342,6 +358,15 @@ class Lab:
             still=self.still,
             client_protocol=self.client_protocol,
         )
+
+    def _as_the_kernel_did(self, event: Event) -> Event:
+        """The observer sees a child vanish; only the lab knows the server ignores SIGCHLD,
+        so that nobody waited: the kernel discarded it."""
+        if event.kind == "reaped" and self.controls_server and self.config.sigchld == "ignore":
+            parent = event.text.rsplit(" ", 1)[-1]
+            if parent == str(self.server_pid):
+                return replace(event, text=f"{event.pid} discarded by the kernel (SIGCHLD ignored): nobody waited")
+        return event
 
     async def _follow_watched(self, snapshot: Snapshot) -> bool:
         """Keep the header and status true about a watched server that exits and comes back.

@@ -8,7 +8,7 @@ closed; the system's listen-drop counters moved.
 
 from __future__ import annotations
 
-from svcviz.observe.snapshot import Event, Fd, Process, Snapshot
+from svcviz.observe.snapshot import Connection, Event, Fd, Process, Snapshot
 
 TYPE_CHECKING = False  # as in snapshot.py: no `typing` at run time
 if TYPE_CHECKING:
@@ -18,9 +18,9 @@ if TYPE_CHECKING:
 def diff(prev: Snapshot, next: Snapshot) -> list[Event]:
     events: list[Event] = []
     say = _Sayer(next.time, events)
-    _processes(prev, next, say)
+    said_forks = _connections(prev, next, say)
+    _processes(prev, next, say, said_forks)
     _threads_and_fds(prev, next, say)
-    _connections(prev, next, say)
     _drops(prev, next, say)
     return events
 
@@ -34,13 +34,14 @@ class _Sayer:
         self.events.append(Event(self.time, kind, text, pid))
 
 
-def _processes(prev: Snapshot, next: Snapshot, say: _Sayer) -> None:
+def _processes(prev: Snapshot, next: Snapshot, say: _Sayer, said_forks: set[int]) -> None:
     before = {p.pid: p for p in prev.processes}
     after = {p.pid: p for p in next.processes}
     for pid, now in after.items():
         was = before.get(pid)
         if was is None:
-            say("fork", f"fork {pid} (parent {now.ppid})", pid)
+            if pid not in said_forks:
+                say("fork", f"fork {pid} (parent {now.ppid})", pid)
             if now.zombie:
                 say("exit", f"exit {pid}: zombie until its parent {now.ppid} waits", pid)
             continue
@@ -53,7 +54,7 @@ def _processes(prev: Snapshot, next: Snapshot, say: _Sayer) -> None:
             continue
         if not was.zombie:
             say("exit", f"exit {pid} (parent {was.ppid})", pid)
-        say("reaped", f"reaped {pid} (parent {was.ppid})", pid)
+        say("reaped", f"{pid} reaped by {was.ppid}", pid)
 
 
 def _threads_and_fds(prev: Snapshot, next: Snapshot, say: _Sayer) -> None:
@@ -104,24 +105,47 @@ def _identity(fd: Fd) -> tuple[object, ...]:
     return (fd.kind, fd.inode) if fd.inode else (fd.kind,)
 
 
-def _connections(prev: Snapshot, next: Snapshot, say: _Sayer) -> None:
+def _connections(prev: Snapshot, next: Snapshot, say: _Sayer) -> set[int]:
+    """The connections' news; the pids of new children an accept line already named."""
     if prev.connections == next.connections:
-        return
+        return set()
     before = {(c.client, c.server): c for c in prev.connections}
     after = {(c.client, c.server): c for c in next.connections}
-    queue = f"queue {next.queue_length}/{next.listen[0].backlog}" if next.listen else "no listener"
+    processes = {p.pid: p for p in next.processes}
+    old_pids = {p.pid for p in prev.processes}
+    newly_queued = []
+    said_forks: set[int] = set()
     for key, now in after.items():
         was = before.get(key)
         if now.state == "queued" and (was is None or was.state != "queued"):
-            say("queued", f"queued {now.client} ({queue})", None)
+            newly_queued.append(now.client)
         elif now.state == "accepted" and (was is None or was.state != "accepted"):
-            owner = f"by {now.pid} fd {now.fd}" if now.pid is not None else "(owner unknown)"
-            say("accept", f"accept {now.client} {owner}", now.pid)
+            say("accept", _accepted(now, processes, old_pids, next.root_pid, said_forks), now.pid)
         elif now.state == "closing" and was is not None and was.state != "closing":
             say("closed", f"closed {now.client} ({now.tcp_state})", now.pid or was.pid)
+    if newly_queued:
+        # One line per sample, with the one queue length the kernel had at that moment.
+        queue = f"queue {next.queue_length} of backlog {next.listen[0].backlog}" if next.listen else "no listener"
+        who = newly_queued[0] if len(newly_queued) == 1 else f"{len(newly_queued)} connections"
+        say("queued", f"queued {who}: {queue}", None)
     for key, was in before.items():
         if key not in after and was.state in ("queued", "accepted"):
             say("closed", f"closed {was.client} (gone)", was.pid)
+    return said_forks
+
+
+def _accepted(
+    conn: Connection, processes: dict[int, Process], old_pids: set[int], root: int | None, said_forks: set[int]
+) -> str:
+    """Who accepted, and who serves: a child forked since the last sample, holding a
+    connection, was handed it by its parent (which accepted it), not accepting itself."""
+    if conn.pid is None:
+        return f"accepted {conn.client} (owner unknown)"
+    holder = processes.get(conn.pid)
+    if holder is not None and conn.pid not in old_pids and conn.pid != root and holder.ppid == root:
+        said_forks.add(conn.pid)
+        return f"accepted {conn.client} by {holder.ppid} fd {conn.fd}; child {conn.pid} serves it"
+    return f"accepted {conn.client} by {conn.pid} fd {conn.fd}"
 
 
 def _drops(prev: Snapshot, next: Snapshot, say: _Sayer) -> None:

@@ -19,6 +19,7 @@ from svcviz import procstat
 from svcviz.servers.config import ServerError
 from svcviz.servers.notice import CAP, NOTE, notify
 
+M_ARENA_MAX = -8  # mallopt's parameter (malloc.h)
 MB = 1024 * 1024
 PR_SET_PDEATHSIG = 1
 
@@ -42,6 +43,9 @@ def limit_memory(max_mb: int) -> None:
             f"--max-memory {max_mb}: the server already uses {current // MB} MB "
             f"of address space; give it more than {current // MB + 8}"
         )
+    # glibc reserves 64 MB of address space per thread for its own malloc arena; with one
+    # arena, as in the lecture's C, a thread costs its stack and the limit counts stacks.
+    ctypes.CDLL(None).mallopt(M_ARENA_MAX, 1)
     resource.setrlimit(resource.RLIMIT_AS, (max_mb * MB, max_mb * MB))
 
 

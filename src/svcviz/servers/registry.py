@@ -14,9 +14,22 @@ from types import ModuleType
 
 
 @dataclass(frozen=True)
+class Step:
+    """One thing to try, and the kernel fact that shows it worked (a name the dashboard's
+    checklist, svcviz.scenarios.checklist, knows how to judge)."""
+
+    text: str
+    fact: str
+
+
+@dataclass(frozen=True)
 class Lesson:
     shows: str  # what the model demonstrates, from the lecture
-    try_next: tuple[str, ...]  # what to do on the dashboard to see it
+    try_next: tuple[Step, ...]  # what to do on the dashboard to see it, in order
+
+
+LEAK_FD_LIMIT = 32  # the dashboard's --max-fds when the fork server leaks fds: EMFILE after a few clients
+THREAD_MEMORY_MB = 200  # the dashboard's --max-memory for the thread model: a few tens of threads fit
 
 
 @dataclass(frozen=True)
@@ -32,6 +45,7 @@ class Model:
     threaded: bool = False  # its clients are served by threads of one process
     has_pool: bool = False  # --workers: N processes or threads made up front
     sigchld_controls: bool = False  # SIGUSR1/SIGUSR2 switch its SIGCHLD handling; any other model dies of them
+    dashboard: tuple[tuple[str, object], ...] = ()  # settings the dashboard starts it with (lesson's climax)
 
     @property
     def module(self) -> ModuleType:
@@ -46,11 +60,15 @@ MODELS = (
         idea="reading the listening socket fails (ENOTCONN); clients fill the backlog, none is served",
         processes="1 process",
         lesson=Lesson(
-            "A listening socket is only a stake in the ground. Reading it fails (ENOTCONN); without "
-            "accept() connections pile up in the kernel's queue.",
+            "A listening socket is only a stake in the ground. Reading it fails (ENOTCONN); the lecture's "
+            "program then exits, this one calls pause() to keep its socket, so without accept() "
+            "connections pile up in the kernel's queue.",
             (
-                "press c three times: all three wait in the accept queue, none is served",
-                "press C: the queue fills to backlog+1, then clients knock (SYN_SENT) and drops count up",
+                Step("press c three times: all three wait in the accept queue, none is served", "queued_3"),
+                Step(
+                    "press C: the queue fills to backlog+1, then clients knock (SYN_SENT) and drops count up",
+                    "queue_overflows",
+                ),
             ),
         ),
     ),
@@ -64,8 +82,11 @@ MODELS = (
             "accept() makes a new fd for one connection; closing the listening socket afterwards "
             "means nobody else can connect.",
             (
-                "press c: the first client is served",
-                "press c again: refused, there is no listening socket any more",
+                Step(
+                    "press c: the first client is accepted (idle until it sends: enter types a line)",
+                    "accepted_by_server",
+                ),
+                Step("press c again: refused, there is no listening socket any more", "refused"),
             ),
         ),
     ),
@@ -79,8 +100,8 @@ MODELS = (
             "A new listening socket per connection. While one client is served there is no listener, "
             "so the kernel tells newcomers to go away.",
             (
-                "press c, then c again while the first is open: the second is refused",
-                "press x, then c: served again, on a fresh listening socket",
+                Step("press c, then c again while the first is open: the second is refused", "refused"),
+                Step("press x, then c: accepted again, on a fresh listening socket", "accepted_after_refused"),
             ),
         ),
     ),
@@ -95,9 +116,12 @@ MODELS = (
             "One listening socket, one client at a time. The others wait their turn in the kernel's "
             "accept queue; what they send waits unread.",
             (
-                "press c three times: the 2nd and 3rd wait in the accept queue",
-                "press x: the newest closes; select the first with up/down and x: the next is accepted",
-                "press C twice: past backlog+1 clients sit in SYN_SENT and drops count up",
+                Step("press c three times: the 1st is accepted, the 2nd and 3rd wait in the accept queue", "queued_2"),
+                Step(
+                    "press x (the newest closes), then home and x (the first closes): the next is accepted",
+                    "next_accepted",
+                ),
+                Step("press C twice: past backlog+1 clients sit in SYN_SENT and drops count up", "queue_overflows"),
             ),
         ),
     ),
@@ -111,13 +135,24 @@ MODELS = (
         forks=True,
         sigchld_controls=True,
         lesson=Lesson(
-            "A process per connection: served in parallel, but a child that exits stays a zombie "
-            "until its parent waitpid()s it; signal(SIGCHLD, SIG_IGN) stops later ones.",
+            "The parent accept()s, then fork()s: the child inherits the connection's fd and serves it. "
+            "A child that exits stays a zombie until its parent waitpid()s it; signal(SIGCHLD, SIG_IGN) "
+            "makes the kernel discard them.",
             (
-                "press c then x: the child exits and stays a zombie",
-                "press w: the zombies are reaped; press s: SIGCHLD to ignore, then c x: no new zombie",
-                "press f: the parent keeps each fd (no close): x no longer ends the connection",
-                "press k: the server dies, its children are adopted by svcviz and reaped",
+                Step("press c then x: the child exits and stays a zombie", "zombie"),
+                Step("press w: the parent waits, the zombies are reaped", "no_zombies"),
+                Step("press s (SIGCHLD: ignore), then c and x: the kernel discards the child, no zombie", "discarded"),
+                Step(
+                    f"press f (the parent keeps each fd, --max-fds {LEAK_FD_LIMIT}), then h: the client sends, "
+                    "shuts down writing, and waits for an EOF that never comes",
+                    "no_eof",
+                ),
+                Step("press C three times: the parent's fd table fills, accept() fails with EMFILE", "emfile"),
+                Step(
+                    "press k: the server dies; its children live on, adopted by svcviz, still holding the "
+                    "listening socket: a new c waits in the queue forever",
+                    "orphans_hold_listener",
+                ),
             ),
         ),
     ),
@@ -131,12 +166,22 @@ MODELS = (
         threaded=True,
         lesson=Lesson(
             "A thread per connection in one process; threads share the fd table and memory. "
-            "Unbounded, they run the server out of memory (482 connections in class).",
+            "Unbounded, they run the server out of memory (482 connections in class; here "
+            f"--max-memory {THREAD_MEMORY_MB} MB).",
             (
-                "press C: ten threads appear under the one process",
-                "press b: a blast of 100; watch threads come and go",
+                Step("press C: ten threads appear under the one process", "ten_threads"),
+                Step(
+                    "press C until it fails (two or three times): each thread's stack is memory; thread creation fails",
+                    "thread_failed",
+                ),
+                Step(
+                    "press X, then b: a blast of 100; threads come and go, and past the limit clients are "
+                    "closed unanswered",
+                    "blast_ended",
+                ),
             ),
         ),
+        dashboard=(("max_memory", THREAD_MEMORY_MB),),
     ),
     Model(
         "prefork",
@@ -150,8 +195,11 @@ MODELS = (
             "N processes made up front all accept() on one shared listening socket; the internet no "
             "longer decides how many processes run.",
             (
-                "press c five times: four are served, the fifth waits in the accept queue",
-                "press x on a served client: the waiting one is accepted by the freed worker",
+                Step("press c five times: four are served, the fifth waits in the accept queue", "pool_full"),
+                Step(
+                    "press home then x (a served client closes): the waiting one is accepted by the freed worker",
+                    "pool_freed",
+                ),
             ),
         ),
     ),
@@ -165,10 +213,14 @@ MODELS = (
         threaded=True,
         has_pool=True,
         lesson=Lesson(
-            "N threads accept() on one socket; client N+1 waits in the backlog.",
+            "N threads accept() on one socket; client N+1 waits in the backlog. An idle client holds its "
+            "thread: four idle clients stop everyone else.",
             (
-                "press c five times: four threads serve, the fifth client waits in the accept queue",
-                "press b: a blast of 100 goes through four threads",
+                Step("press c five times: four threads serve, the fifth client waits in the accept queue", "pool_full"),
+                Step(
+                    "press X (the idle four hold every thread), then b: 100 clients go through four threads",
+                    "blast_ended",
+                ),
             ),
         ),
     ),
@@ -180,11 +232,11 @@ MODELS = (
         processes="1, with 1 thread",
         serves=True,
         lesson=Lesson(
-            "One process, one thread, non-blocking fds and epoll; every client is served at once "
-            "without a process or thread each.",
+            "One process, one thread, non-blocking fds and epoll: it serves the clients in turn, as each "
+            "becomes ready, and never blocks on any one of them.",
             (
-                "press C: ten clients served by one thread, ten fds in one table",
-                "press b: a blast of 100, still one process and one thread",
+                Step("press C: ten clients held by one thread, ten fds in one table", "ten_in_one"),
+                Step("press b: a blast of 100, still one process and one thread", "blast_one_thread"),
             ),
         ),
     ),

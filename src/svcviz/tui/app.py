@@ -36,7 +36,7 @@ from svcviz.record.reader import Recording
 from svcviz.record.recording_lab import with_recording
 from svcviz.record.writer import RecordError
 from svcviz.servers.config import ServerConfig
-from svcviz.servers.registry import MODELS, SIGCHLD_MODEL, model_of
+from svcviz.servers.registry import LEAK_FD_LIMIT, MODELS, SIGCHLD_MODEL, model_of
 from svcviz.tui.messages import LabUpdated
 from svcviz.tui.past import Past
 from svcviz.tui.screens import HelpScreen, ModelPicker, SendLine
@@ -90,26 +90,29 @@ class SvcvizApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "svcviz"
     BINDINGS = [
-        Binding("c", "add_clients(1)", "Add a client"),
+        Binding("c", "add_clients(1)", "Add client"),
         Binding("C", "add_clients(10)", "Add ten", show=False),
         Binding("b", "blast", "Blast 100", show=False),
-        Binding("x", "close_client", "Close client"),
+        Binding("h", "half_close", "Half-close", show=False),
+        Binding("x", "close_client", "Close"),
+        Binding("e", "clear_finished", "Clear ended clients", show=False),
         Binding("X", "close_all", "Close all", show=False),
         Binding("enter", "send_line", "Type a line into the selected client", show=False),
         *model_bindings(),
         Binding("m", "pick_model", "Models"),
-        Binding("s", "sigchld", "SIGCHLD"),
+        Binding("s", "sigchld", "SIGCHLD", show=False),
         Binding("f", "close_fd", "Close fd on/off", show=False),
-        Binding("w", "reap", "Reap now"),
+        Binding("w", "reap", "Reap now", show=False),
         Binding("plus", "backlog(1)", "Backlog +1", show=False),
         Binding("minus", "backlog(-1)", "Backlog -1", show=False),
         Binding("r", "restart", "Restart server", show=False),
-        Binding("k", "kill", "Kill server"),
+        Binding("k", "kill", "Kill"),
         Binding("a", "evidence", "Why this architecture", show=False),
         Binding("v", "code", "Code panel on/off", show=False),
         Binding("t", "trace", "Trace the server's syscalls on/off", show=False),
         Binding("y", "syscall_lines", "Syscall lines in the log on/off", show=False),
-        Binding("p", "pause", "Pause"),
+        Binding("p", "pause", "Pause", show=False),
+        Binding("l", "lesson", "Lesson"),
         Binding("g", "toggle_picture", "The picture on/off", show=False),
         # Priority: the client table would take the arrows; unpaused they pass on to it.
         Binding("left", "step(-1)", "Back a sample (paused)", show=False, priority=True),
@@ -271,9 +274,25 @@ class SvcvizApp(App[int]):
     def action_blast(self) -> None:
         self._control(lambda: self.lab.blast(100))
 
+    def action_half_close(self) -> None:
+        """Like `echo discard | nc`: one question, then shutdown(SHUT_WR); the client waits for EOF."""
+        self._control(lambda: self.lab.add_clients(1, kind="half-close"))
+
     def action_close_client(self) -> None:
         selected = self.query_one(ClientsPanel).selected_id
-        self._control(lambda: self.lab.close_client(selected))
+        view = next((c for c in (self.latest.clients if self.latest else ()) if c.id == selected), None)
+        if view is None:  # none drawn yet (c was just pressed): the lab closes its newest open client
+            self._control(self.lab.close_client)
+        elif not view.open:
+            self.notify(f"#{view.id} already ended ({view.state}): end selects the newest open client")
+        else:
+            self._control(lambda: self.lab.close_client(selected))
+
+    def action_clear_finished(self) -> None:
+        self._control(self.lab.forget_finished_clients)
+
+    def action_lesson(self) -> None:
+        self.push_screen(self.query_one(LessonPanel).full_screen())
 
     def action_close_all(self) -> None:
         self._control(self.lab.close_all_clients)
@@ -311,7 +330,9 @@ class SvcvizApp(App[int]):
             self._control(self.lab.reap_now)
 
     def action_close_fd(self) -> None:
-        self._control(lambda: self.lab.restart(close_fd=not self.lab.config.close_fd))
+        # Leaking, the server gets a small fd table, so EMFILE comes after a few clients.
+        leak = self.lab.config.close_fd
+        self._control(lambda: self.lab.restart(close_fd=not leak, max_fds=LEAK_FD_LIMIT if leak else None))
 
     def action_backlog(self, step: int) -> None:
         self._control(lambda: self.lab.restart(backlog=max(0, self.lab.config.backlog + step)))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from svcviz.servers.registry import Lesson, Model
+from svcviz.servers.registry import Lesson, Model, Step
 
 WATCHING = Lesson(
     "watching a server svcviz did not start: its processes, threads, fds and queue, "
     "straight from the kernel. Clients work; model keys are off.",
-    ("press c: a client connects; see which process and fd serve it",),
+    (Step("press c: a client connects; see which process and fd serve it", "accepted"),),
 )
 
 

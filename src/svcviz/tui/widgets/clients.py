@@ -57,6 +57,8 @@ def cells(client, conn) -> tuple[Text, ...]:
     note = Text()
     if client.last_reply:
         note.append(f"«{plain(client.last_reply)}»", style="dim")  # the server's bytes, whatever they are
+    if client.kind == "half-close" and client.open and client.answered:
+        note.append("  sent, shut down writing: waiting for EOF", style="yellow")
     if client.error:
         error = plain(client.error)
         note.append(f"  {error}" if client.last_reply else error, style="red")
@@ -73,8 +75,11 @@ COLUMNS = ("id", "state", "port", "server", "note")
 
 
 class ClientTable(DataTable):
-    """The clients, one row each, newest last. No row is selected until up or down is
-    pressed (x then closes the newest); the selection follows its client."""
+    """The clients, one row each, newest last.
+
+    The selection follows the newest open client (x closes it) until the user chooses one
+    with up/down/home; a chosen client that ends, or leaves the list, hands the selection
+    back to the newest open one; end goes back to following it."""
 
     DEFAULT_CSS = """
     ClientTable {
@@ -83,37 +88,74 @@ class ClientTable(DataTable):
     }
     """
     # enter types a line into the selected client (the app's key), it does not select a row.
-    BINDINGS = [Binding("enter", "app.send_line", show=False)]
+    BINDINGS = [
+        Binding("enter", "app.send_line", show=False),
+        Binding("home", "first", "First client", show=False),
+        Binding("end", "newest", "Newest open client", show=False),
+    ]
+
+    chosen: int | None = None  # the user's choice; None: the newest open client
 
     def __init__(self) -> None:
         super().__init__(show_header=False, show_cursor=False, cursor_type="row", cell_padding=1)
         for column in COLUMNS:
             self.add_column(column, key=column)
+        self._open: list[int] = []  # ids of the open clients, in order
 
     @property
     def selected_id(self) -> int | None:
-        if not self.show_cursor or not self.row_count:
-            return None
-        return int(self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value)
+        return self.chosen if self.chosen is not None else (self._open[-1] if self._open else None)
+
+    def _choose_row(self, row: int) -> None:
+        if self.row_count:
+            row = max(0, min(row, self.row_count - 1))
+            self.chosen = int(self.coordinate_to_cell_key((row, 0)).row_key.value)
+            self._point()
+
+    def _row_of_selection(self) -> int | None:
+        selected = self.selected_id
+        return None if selected is None else self.get_row_index(str(selected))
 
     def action_cursor_up(self) -> None:
-        if self.show_cursor or not self.row_count:
-            super().action_cursor_up()
-        else:
-            self.show_cursor = True
-            self.move_cursor(row=self.row_count - 1, animate=False)
+        row = self._row_of_selection()
+        self._choose_row(self.row_count - 1 if row is None else row - 1)
 
     def action_cursor_down(self) -> None:
-        if self.show_cursor or not self.row_count:
-            super().action_cursor_down()
+        row = self._row_of_selection()
+        self._choose_row(0 if row is None else row + 1)
+
+    def action_first(self) -> None:
+        self._choose_row(0)
+
+    def action_newest(self) -> None:
+        self.chosen = None
+        self._point()
+
+    def _point(self) -> None:
+        row = self._row_of_selection()
+        if row is None:
+            self.show_cursor = False
+            self.scroll_end(animate=False)  # nothing to select: show the newest
         else:
             self.show_cursor = True
-            self.move_cursor(row=0, animate=False)
+            self.move_cursor(row=row, animate=False)
+        self.call_after_refresh(self._tell_hidden)
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        self._tell_hidden()
+
+    def _tell_hidden(self) -> None:
+        """`… N above · M below` under the panel: how many rows the box does not show."""
+        above = round(self.scroll_y)
+        below = max(0, self.row_count - above - self.scrollable_content_region.height)
+        parts = [f"… {count} {where}" for count, where in ((above, "above"), (below, "below")) if count]
+        if self.parent is not None:
+            self.parent.border_subtitle = " · ".join(parts)
 
     def show_rows(self, old: tuple, new: tuple) -> None:
         """From the rows drawn (old) to the rows wanted (new): only what changed is touched,
         so a thousand clients cost a comparison each."""
-        selected = self.selected_id
         before = {row[0].id: row for row in old}
         wanted = {client.id for client, _ in new}
         for gone in before.keys() - wanted:
@@ -125,11 +167,11 @@ class ClientTable(DataTable):
             elif before[client.id] != row:
                 for column, cell in zip(COLUMNS, cells(*row), strict=True):
                     self.update_cell(str(client.id), column, cell, update_width=True)
-        if selected is None or selected not in wanted:
-            self.show_cursor = False
-            self.scroll_end(animate=False)  # nothing selected: show the newest
-        else:
-            self.move_cursor(row=self.get_row_index(str(selected)), animate=False)
+        was_open = self.chosen in self._open
+        self._open = [client.id for client, _ in new if client.open]
+        if self.chosen is not None and (self.chosen not in wanted or (was_open and self.chosen not in self._open)):
+            self.chosen = None  # the chosen client ended or left: the newest open one is selected
+        self._point()
 
 
 class ClientsPanel(Panel):

@@ -44,16 +44,16 @@ class EventsPanel(Panel):
     show_syscalls = reactive(True)
 
     def watch_show_syscalls(self, shown: bool) -> None:
-        self.border_subtitle = "" if shown else "syscalls hidden (e shows)"
+        self.border_subtitle = "" if shown else "syscalls hidden (y shows)"
 
     def render(self) -> Text:
-        height = self.content_size.height
+        height, width = self.content_size.height, self.content_size.width
         log = self.log
         if self.show_syscalls and self.syscalls:
             tail = height or KEEP
             log = list(heapq.merge(log[-tail:], self.syscalls[-tail:], key=lambda e: e.time))
         shown = log[-height:] if height else log
-        lines = []
+        lines: list[Text] = []
         for event in shown:
             stamp = time.strftime("%H:%M:%S", time.localtime(event.time)) + f".{int(event.time * 10) % 10}"
             line = Text(f"{stamp} ", style="dim")
@@ -61,4 +61,10 @@ class EventsPanel(Panel):
             # Plain: an event may quote a server's own words.
             line.append(plain(event.text), style=COLOURS.get(event.kind, ""))
             lines.append(line)
-        return one_per_row(lines) if lines else Text("no events yet", style="dim")
+        if not lines:
+            return Text("no events yet", style="dim")
+        if width <= 0:
+            return one_per_row(lines)
+        # Wrapped, not cut: an event's point is often its last words. The newest rows that fit.
+        rows = [row for line in lines for row in line.wrap(self.app.console, width, overflow="fold")]
+        return one_per_row(rows[-height:] if height else rows)

@@ -86,15 +86,20 @@ class LabHeader(Widget):
             notes = [Text(f" {plain(note)}", style="bold yellow") for note in self.notes]
             return one_per_row([top, second, *notes])
         model = model_of(config.model)
-        forks = model is not None and model.forks
         settings = Text(" ")
-        settings.append(f"SIGCHLD: {config.sigchld}", style="bold" if forks else "dim")
-        settings.append("   ")
-        settings.append(
-            f"close fd in parent: {'yes' if config.close_fd else 'no'}",
-            style=("bold" if config.close_fd else "bold red") if forks else "dim",
-        )
-        settings.append(f"   backlog: {config.backlog}   delay: {config.delay:g}s")
+        if model is not None and model.forks:  # SIGCHLD and the parent's fd matter only where it forks
+            settings.append(f"SIGCHLD: {config.sigchld}", style="bold")
+            settings.append("   ")
+            settings.append(
+                f"close fd in parent: {'yes' if config.close_fd else 'no'}",
+                style="bold" if config.close_fd else "bold red",
+            )
+            settings.append("   ")
+        settings.append(f"backlog: {config.backlog}   delay: {config.delay:g}s")
+        if config.max_fds is not None:
+            settings.append(f"   max fds: {config.max_fds}")
+        if config.max_memory is not None:
+            settings.append(f"   max memory: {config.max_memory} MB")
         if model is not None and model.has_pool:
             settings.append(f"   workers: {config.workers}")
         return one_per_row([top, settings])

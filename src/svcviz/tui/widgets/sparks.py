@@ -55,6 +55,7 @@ class SparksPanel(Panel):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.history = History()
+        self._model: str | None = None
 
     def compose(self) -> ComposeResult:
         for name in SERIES:
@@ -66,6 +67,8 @@ class SparksPanel(Panel):
     def watch_latest(self, update) -> None:
         if update is None:
             return
+        if update.config.model != self._model:  # a new lesson: its own minute, not the last model's
+            self.history, self._model = History(), update.config.model
         self.history.add(update.snapshot)
         for name in SERIES:
             self.query_one(f"#spark-{name}", Sparkline).data = self.history.series(name)
