@@ -301,8 +301,15 @@ def test_the_same_fd_number_taking_the_next_client_is_seen(serve, clients, obser
     assert conn.peer.endswith(f":{local_port(first)}")
     observer.sample()  # one more sample with nothing changed: the reuse path is taken
     first.close()
+    # Until its owner is known: a sample reads the fd tables a moment before the kernel's
+    # connections, so under load one can show the accept before the fd (owner None then).
     after = sample_until(
-        observer, lambda s: states(s) == ["accepted"] and s.connections[0].client_port == local_port(second)
+        observer,
+        lambda s: (
+            states(s) == ["accepted"]
+            and s.connections[0].client_port == local_port(second)
+            and s.connections[0].pid is not None
+        ),
     )
     [now] = [fd for fd in after.process(server.pid).fds if fd.kind == "conn"]
     assert now.peer.endswith(f":{local_port(second)}") and now.inode != conn.inode
