@@ -103,7 +103,7 @@ def test_a_session_in_a_real_terminal(terminal):
     fork_pid, port = server_of(term, "fork")
     assert not living_in_session(pid)
     term.press("c")
-    assert term.matches(r"└ \d+ sleeping"), term.screen()
+    assert term.matches(r"└ \d+ \S"), term.screen()
     term.press("x")
     assert term.shows("zombie <defunct>"), term.screen()  # the process row, not the event log
     term.press("w")
@@ -111,7 +111,7 @@ def test_a_session_in_a_real_terminal(terminal):
     term.press("s")
     assert term.shows("SIGCHLD: ignore")
     term.press("c")
-    assert term.matches(r"└ \d+ sleeping"), term.screen()
+    assert term.matches(r"└ \d+ \S"), term.screen()
     term.press("x")
     assert wait_until(lambda: not re.search(r"└ \d+", term.screen()), timeout=5), term.screen()
     assert "zombie <defunct>" not in term.screen()
@@ -140,7 +140,7 @@ def test_signals_to_svcviz_leave_nothing(terminal, sig):
     term = terminal("--model", "fork")
     pid, port = server_of(term, "fork")
     term.press("g", "c", "c")  # the panels, not the picture
-    assert term.matches(r"(└ \d+ sleeping.*\n.*){2}"), term.screen()
+    assert term.matches(r"(└ \d+ \S.*\n.*){2}"), term.screen()
     os.kill(term.pid, sig)
     assert wait_until(lambda: not term.running(), timeout=8)
     assert wait_until(lambda: not living_in_session(pid), timeout=5), living_in_session(pid)

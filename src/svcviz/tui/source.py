@@ -64,8 +64,9 @@ def marked(number: int, text: str) -> Line:
 
 
 def _path_of(module: ModuleType) -> str:
-    parts = Path(inspect.getfile(module)).parts
-    return "/".join(parts[parts.index("svcviz") :]) if "svcviz" in parts else parts[-1]
+    """ "svcviz/servers/fork.py": from the module's name, not its file's path (a checkout may
+    itself be in a folder named svcviz)."""
+    return module.__name__.replace(".", "/") + Path(inspect.getfile(module)).suffix
 
 
 def _section(source: str, first: int, path: str, title: str, function: str = "") -> Section:
