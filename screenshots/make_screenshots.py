@@ -7,20 +7,26 @@ model is started on a free port, driven by the keys a newcomer would press (its 
 `svcviz web` in headless chromium through the same selenium helpers as tests/test_web.py;
 handout-zombie.svg, the page of a recorded fork session's handout (`svcviz replay --svg`)
 where the zombie appeared. `fork-leak-fd` is fork with --leak-fd: its picture is the lesson.
-`code-fork` is the fork model with the code panel (v) and tracing (t) on.
+`code-fork` is the fork model with the code panel (v) and tracing (t) on. `nginx` and
+`postgres`: the real servers (as tests/test_real_servers.py starts them) watched with
+`svcviz watch --port`, a few clients held; skipped, saying why, when not installed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import signal
+import socket
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from svcviz.lab import Lab
+from svcviz.observe.architecture import judge
 from svcviz.picture import layout, picture_to_svg
 from svcviz.record.reader import Recording
 from svcviz.record.recording_lab import RecordingLab
@@ -32,6 +38,7 @@ from svcviz.tui.handout import write_handout
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))  # the browser helpers tests/test_web.py uses
 SIZE = (120, 36)
+REAL_SIZE = (160, 45)  # a real server has more processes and rows than our models
 PICTURE = (118, 28)
 
 
@@ -87,6 +94,102 @@ async def shoot(name: str, keys: list[str], ready, path: Path, timeout: float = 
             (path.parent / f"picture-{name}.svg").write_text(picture_to_svg(picture, title))
         finally:
             await app.action_quit()  # tracing off, then the lab
+
+
+async def shoot_watch(
+    name: str, port: int, architecture: str, held: int, path: Path, protocol: str | None = None, timeout: float = 20.0
+) -> None:
+    """The dashboard watching what listens on port (as `svcviz watch --port`), saved once
+    it names the expected architecture with the held connections accepted."""
+    app = SvcvizApp(Lab.attach(port=port, client_protocol=protocol), picture=False)
+    async with app.run_test(size=REAL_SIZE) as pilot:
+        try:
+            deadline = time.monotonic() + timeout
+            while not (app.latest and ready(app.latest.snapshot, architecture, held)):
+                if time.monotonic() > deadline:
+                    named = judge(app.latest.snapshot).name if app.latest else "nothing"
+                    raise SystemExit(f"make_screenshots: {name} was named {named}, never {architecture}")
+                await pilot.pause(0.05)
+            await pilot.pause(1.0)  # a second of sparkline, and every panel drawn
+            path.write_text(app.export_screenshot(title=f"svcviz watch --port {port}: {name}"))
+        finally:
+            await app.action_quit()
+
+
+def ready(snapshot, architecture: str, held: int) -> bool:
+    accepted = sum(c.state == "accepted" for c in snapshot.connections)
+    return judge(snapshot).name == architecture and accepted >= held
+
+
+@contextlib.contextmanager
+def keep_alive_clients(port: int, count: int):
+    """count HTTP/1.1 clients, each served one GET and then idle on its kept-alive connection."""
+    socks = []
+    try:
+        for _ in range(count):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            socks.append(sock)
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n")
+            if not sock.recv(4096).startswith(b"HTTP/1.1 200"):
+                raise SystemExit("make_screenshots: nginx did not answer the GET")
+        yield socks
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+@contextlib.contextmanager
+def psql_sessions(psql: str, port: int, count: int):
+    """count psql processes, each a session whose backend sleeps in pg_sleep(30); killed after."""
+    base = [psql, "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-X", "-q", "-c"]
+    deadline = time.monotonic() + 15
+    while subprocess.run([*base, "select 1"], capture_output=True).returncode:  # still starting up
+        if time.monotonic() > deadline:
+            raise SystemExit("make_screenshots: PostgreSQL never accepted a session")
+        time.sleep(0.2)
+    sessions = []
+    try:
+        for _ in range(count):
+            sessions.append(subprocess.Popen([*base, "select pg_sleep(30)"], stdout=subprocess.DEVNULL))
+        yield sessions
+    finally:
+        for session in sessions:
+            session.kill()
+            session.wait()
+
+
+async def shoot_nginx(path: Path) -> bool:
+    """nginx, a master and 4 workers, 6 idle keep-alive clients."""
+    from realservers import free_port, nginx_argv, running
+
+    nginx = shutil.which("nginx")
+    if not nginx:
+        print(f"make_screenshots: skipped {path.name}: nginx is not installed (`make real-servers` installs it)")
+        return False
+    folder = Path(tempfile.mkdtemp(prefix="svcviz-nginx-"))
+    port = free_port()
+    try:
+        with running(nginx_argv(nginx, folder, port, workers=4), port, folder), keep_alive_clients(port, 6):
+            await shoot_watch("nginx", port, "prefork+event-loop", 6, path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return True
+
+
+async def shoot_postgres(path: Path) -> bool:
+    """PostgreSQL, a fresh cluster, 3 psql sessions each in a query."""
+    from realservers import PG_BIN, free_port, pg_dir, pg_missing, postgres_argv, running
+
+    psql = shutil.which("psql") or str(PG_BIN / "psql")
+    if reason := pg_missing() or (None if Path(psql).exists() else "psql is not installed"):
+        print(f"make_screenshots: skipped {path.name}: {reason}")
+        return False
+    port = free_port()
+    with pg_dir() as folder:
+        argv = postgres_argv(folder, port)
+        with running(argv, port, folder, user="postgres"), psql_sessions(psql, port, 3):
+            await shoot_watch("PostgreSQL", port, "fork-per-connection", 3, path, protocol="raw")
+    return True
 
 
 def shoot_web(path: Path) -> bool:
@@ -158,9 +261,15 @@ def make_handout(path: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+REAL = {"nginx": shoot_nginx, "postgres": shoot_postgres}
+
+
 async def main(names: list[str]) -> None:
-    for name in names or [*RUNS, "web", "handout"]:
-        if name == "web":
+    for name in names or [*RUNS, "web", "handout", "nginx", "postgres"]:
+        if name in REAL:
+            path = HERE / f"{name}.svg"
+            wrote = await REAL[name](path)
+        elif name == "web":
             wrote = shoot_web(HERE / "web.png")
             path = HERE / "web.png"
         elif name == "handout":
@@ -175,7 +284,7 @@ async def main(names: list[str]) -> None:
         if wrote:
             print(
                 f"wrote {path.relative_to(HERE.parent)}"
-                + ("" if name in ("web", "handout") else f" and picture-{name}.svg")
+                + ("" if name in ("web", "handout", *REAL) else f" and picture-{name}.svg")
             )
 
 

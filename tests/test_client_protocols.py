@@ -12,10 +12,10 @@ import time
 
 import pytest
 
+from realservers import free_port, running
 from svcviz.clients import Fleet, FleetError
 from svcviz.clients.protocols import PROTOCOLS
 from svcviz.lab import Lab
-from test_real_servers import free_port, running
 
 
 async def until_client(lab: Lab, predicate, timeout: float = 10.0):

@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pwd
 import shutil
-import signal
 import socket
 import struct
-import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -26,23 +22,13 @@ from pathlib import Path
 import pytest
 
 from conftest import wait_until
+from realservers import free_port, nginx_argv, pg_dir, pg_missing, postgres_argv, running
 from svcviz.observe.architecture import judge
 from svcviz.observe.observer import Observer
 
 PARTIAL_GET = b"GET / HTTP/1.1\r\nHost: localhost\r\n"  # the request's end never comes: a worker waits for it
-PG_BIN = max(
-    Path("/usr/lib/postgresql").glob("*/bin"),
-    default=Path("/usr/lib/postgresql/15/bin"),
-    key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
-)
 APACHE_MODULES = Path("/usr/lib/apache2/modules")
 VENV_BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def need(path: str | Path, what: str) -> str:
@@ -50,42 +36,6 @@ def need(path: str | Path, what: str) -> str:
     if not found:
         pytest.skip(f"{what} is not installed (`make real-servers` installs it)")
     return found
-
-
-@contextlib.contextmanager
-def running(argv: list[str], port: int, cwd: Path, user: str | None = None, env: dict | None = None):
-    """The server started in its own process group, listening on port; stopped, group and all, after."""
-    log = open(cwd / "server.log", "wb")
-    proc = subprocess.Popen(
-        argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, user=user, start_new_session=True, env=env
-    )
-    try:
-        if not wait_until(lambda: _listening(port) or proc.poll() is not None, timeout=20.0) or proc.poll():
-            pytest.fail(f"{argv[0]} did not start: {(cwd / 'server.log').read_text(errors='replace')[-800:]}")
-        yield proc
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        wait_until(lambda: not _group_alive(proc.pid), timeout=5.0)
-        log.close()
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
 
 
 @contextlib.contextmanager
@@ -228,29 +178,7 @@ def test_node_is_an_event_loop(tmp_path):
 def test_nginx_is_prefork_event_loop_with_reuseport(tmp_path):
     nginx = need("nginx", "nginx")
     port = free_port()
-    (tmp_path / "logs").mkdir()
-    (tmp_path / "nginx.conf").write_text(
-        textwrap.dedent(
-            f"""
-            daemon off;
-            master_process on;
-            worker_processes 3;
-            pid {tmp_path}/nginx.pid;
-            error_log {tmp_path}/error.log;
-            events {{ worker_connections 64; }}
-            http {{
-                access_log off;
-                client_body_temp_path {tmp_path}/body;
-                proxy_temp_path {tmp_path}/proxy;
-                fastcgi_temp_path {tmp_path}/fastcgi;
-                uwsgi_temp_path {tmp_path}/uwsgi;
-                scgi_temp_path {tmp_path}/scgi;
-                server {{ listen 127.0.0.1:{port} reuseport; location / {{ return 200 "ok\\n"; }} }}
-            }}
-            """
-        )
-    )
-    argv = [nginx, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")]
+    argv = nginx_argv(nginx, tmp_path, port, workers=3)
     with running(argv, port, tmp_path), held(port, 4, PARTIAL_GET):
         snapshot = settle(port, "prefork+event-loop", lambda s: sum(c.state == "accepted" for c in s.connections) == 4)
         assert judge(snapshot).reuseport
@@ -279,30 +207,19 @@ def test_redis_is_an_event_loop(tmp_path):
 
 
 @pytest.fixture
-def pg_dir():
-    """A temp dir the postgres user owns (pytest's own are root's, mode 700); removed after.
-    PostgreSQL refuses to run as root."""
-    need(PG_BIN / "postgres", f"PostgreSQL ({PG_BIN})")
-    try:
-        uid = pwd.getpwnam("postgres").pw_uid
-    except KeyError:
-        pytest.skip("no postgres user to run PostgreSQL as")
-    path = Path(tempfile.mkdtemp(prefix="svcviz-pg-"))
-    os.chown(path, uid, -1)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+def pg_folder():
+    """A temp dir the postgres user owns; removed after."""
+    if reason := pg_missing():
+        pytest.skip(reason)
+    with pg_dir() as path:
+        yield path
 
 
 @pytest.mark.real_servers
-def test_postgresql_is_fork_per_connection(pg_dir):
-    tmp_path = pg_dir
-    data = tmp_path / "data"
-    init = [str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]
-    subprocess.run(init, check=True, user="postgres", capture_output=True, cwd=tmp_path)
+def test_postgresql_is_fork_per_connection(pg_folder):
     port = free_port()
-    argv = [str(PG_BIN / "postgres"), "-D", str(data), "-p", str(port), "-k", str(tmp_path)]
-    argv += ["-c", "listen_addresses=127.0.0.1", "-c", "shared_buffers=16MB"]
-    with running(argv, port, tmp_path, user="postgres"), held(port, 0) as socks:
+    argv = postgres_argv(pg_folder, port)
+    with running(argv, port, pg_folder, user="postgres"), held(port, 0) as socks:
         for _ in range(3):
             socks.append(_pg_session(port))
         snapshot = settle(port, "fork-per-connection", lambda s: sum(c.state == "accepted" for c in s.connections) == 3)

@@ -9,11 +9,11 @@ import os
 import sys
 import time
 
+from realservers import free_port, running
 from svcviz.lab import Lab
 from svcviz.tui.app import SvcvizApp
 from svcviz.tui.widgets import ServerPanel
 from svcviz.tui.widgets.server import ThreadGroup
-from test_real_servers import free_port, running
 
 CLIENTS = 50
 BATCH = 5

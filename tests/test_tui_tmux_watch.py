@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from conftest import wait_until
-from test_real_servers import WSGI_APP, free_port, running
+from realservers import free_port, running
+from test_real_servers import WSGI_APP
 
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 pytestmark = [
