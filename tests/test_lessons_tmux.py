@@ -48,7 +48,7 @@ def walk(term: Terminal, name: str) -> None:
     model = next(m for m in MODELS if m.name == name)
     term.press(model.key)
     total = len(model.lesson.try_next)
-    assert term.shows(f"{name}: 0/{total} done", timeout=10), term.screen()
+    assert term.shows(f"{name}: 0/{total} done", timeout=20), term.screen()
     for number, keys in enumerate(KEYS[name], start=1):
         for key in keys:  # a quick student: a third of a second between keys
             term.press(key)

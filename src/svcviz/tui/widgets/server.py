@@ -257,10 +257,13 @@ class ServerPanel(ScrollView, can_focus=True):
             else:
                 line = group_line(row, depth)
         width = self.scrollable_content_region.width
+        if width <= 0:  # laid out with no room yet (a resize, a panel swapped in): nothing to draw
+            return Strip.blank(0)
         line.truncate(width, overflow="ellipsis")
         console = self.app.console
         # The panel's colours under the row's own styles, padded to the width.
-        return Strip(console.render_lines(line, console.options.update_width(width), style=self.rich_style)[0], width)
+        rendered = console.render_lines(line, console.options.update_width(width), style=self.rich_style)
+        return Strip(rendered[0], width) if rendered else Strip.blank(width, self.rich_style)
 
 
 def process_line(process, depth: int, client_ids: dict[int, int]) -> Text:
