@@ -10,20 +10,11 @@ from rich.text import Text
 from rich.tree import Tree
 
 from svcviz.observe.architecture import judge
+from svcviz.observe.snapshot import STATE_WORDS as STATES
 from svcviz.observe.snapshot import Fd, Process, Snapshot
 from svcviz.observe.waits import wait_text
 from svcviz.plain import plain
 
-STATES = {
-    "R": "running",
-    "S": "sleeping",
-    "D": "disk wait",
-    "Z": "zombie",
-    "T": "stopped",
-    "t": "traced",
-    "I": "idle",
-    "X": "dead",
-}
 STATE_STYLES = {"R": "green", "Z": "bold red", "T": "yellow", "D": "magenta"}
 CONN_STYLES = {
     "queued": "yellow",

@@ -50,6 +50,19 @@ CONN_STATE_WORDS: dict[str, str] = {
 }
 
 
+# proc(5)'s state letters, in words: one table for every place that shows a state.
+STATE_WORDS = {
+    "R": "running",
+    "S": "sleeping",
+    "D": "disk wait",
+    "Z": "zombie",
+    "T": "stopped",
+    "t": "traced",
+    "X": "dead",
+    "I": "idle",
+}
+
+
 @dataclass(frozen=True)
 class Fd:
     fd: int

@@ -18,20 +18,11 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from svcviz.observe.architecture import judge
+from svcviz.observe.snapshot import STATE_WORDS as STATES
 from svcviz.observe.waits import LINK_WORDS, wait_text
 from svcviz.plain import plain
 from svcviz.tui.widgets.text import ids_by_port, port_of
 
-STATES = {
-    "R": "running",
-    "S": "sleeping",
-    "D": "disk wait",
-    "Z": "zombie",
-    "T": "stopped",
-    "t": "traced",
-    "X": "dead",
-    "I": "idle",
-}
 MAX_BADGES = 6  # connection badges on a process row; the rest is a count
 MAX_TITLE = 36  # characters of a process's title on its row
 MAX_NAMED = 4  # clients named on a grouped thread row
