@@ -23,6 +23,10 @@ PR_SET_CHILD_SUBREAPER = 36
 ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
+# The comm of a server the tests start with sys.executable: python or python3, as pytest was.
+PYTHON_COMM = os.path.basename(sys.executable)[:15]
+
+
 def wait_until(predicate, timeout: float = 5.0, interval: float = 0.02):
     """Poll predicate until it returns something truthy; that value, or the last one."""
     deadline = time.monotonic() + timeout

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import wait_until
+from conftest import PYTHON_COMM, wait_until
 from kernel import children, connect, listen_queue, tcp_states, threads
 from svcviz.observe.export import to_json
 from svcviz.observe.observer import Observer, TargetError
@@ -276,7 +276,7 @@ def test_watch_json_agrees_with_ss_and_ps_for_every_model(model, serve):
             assert wait_until(lambda: listen_queue(server.port) is None)
             one_error_line(
                 watch("--pid", str(server.pid), "--once"),
-                f"process {server.pid} listens on nothing (python): name a server with --port or --pid",
+                f"process {server.pid} listens on nothing ({PYTHON_COMM}): name a server with --port or --pid",
             )
     finally:
         for sock in held:
@@ -316,7 +316,7 @@ def observed_as_nobody(pid: int) -> dict:
 def test_another_users_server_by_pid_is_one_clear_line_naming_what_would_work(serve):
     server = serve("serial")  # ours, root's: nobody may not read its fds
     assert observed_as_nobody(server.pid) == {
-        "error": f"process {server.pid} (python) is root's: its fds cannot be read, so which sockets are its "
+        "error": f"process {server.pid} ({PYTHON_COMM}) is root's: its fds cannot be read, so which sockets are its "
         "cannot be told: name its port with --port (what any user may see), or run as root"
     }
 

@@ -19,7 +19,7 @@ from collections import Counter
 
 import pytest
 
-from conftest import Server, wait_until
+from conftest import PYTHON_COMM, Server, wait_until
 from kernel import ss
 from svcviz.lab import Lab
 from svcviz.procstat import read_stat
@@ -305,8 +305,8 @@ def test_two_servers_on_one_port_are_named_and_one_is_chosen_by_addr(serve):
     result = watch("--port", str(port), "--once")
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr == (
-        f"svcviz watch: port {port}: 2 servers listen: 127.0.0.1:{port} (pid {first.pid} python); "
-        f"127.0.0.2:{port} (pid {second.pid} python): choose one with --addr HOST:PORT or --pid PID\n"
+        f"svcviz watch: port {port}: 2 servers listen: 127.0.0.1:{port} (pid {first.pid} {PYTHON_COMM}); "
+        f"127.0.0.2:{port} (pid {second.pid} {PYTHON_COMM}): choose one with --addr HOST:PORT or --pid PID\n"
     )
     for server, host in ((first, "127.0.0.1"), (second, "127.0.0.2")):
         data = watch_json("--addr", f"{host}:{port}")
@@ -340,7 +340,7 @@ def test_a_shell_above_a_server_is_refused_naming_the_server(serve):
         result = watch("--pid", str(shell.pid), "--once")
         assert result.returncode == 2
         assert result.stderr == (
-            f"svcviz watch: process {shell.pid} (sh) listens on nothing itself; pid {ready.pid} (python), "
+            f"svcviz watch: process {shell.pid} (sh) listens on nothing itself; pid {ready.pid} ({PYTHON_COMM}), "
             f"below it, listens on 127.0.0.1:{ready.port}: name it with --pid {ready.pid}\n"
         )
     finally:

@@ -42,7 +42,7 @@ class Architecture:
     reuseport: bool = False
 
 
-@dataclass
+@dataclass(eq=False)  # one per process: compared by identity (field equality walks every fd and thread)
 class _Shape:
     """One process, as far as its architecture goes."""
 
@@ -181,7 +181,8 @@ def _judge(snapshot: Snapshot) -> tuple[str, list[str]]:
         if len(holders) == 1:
             return _one_process(top, queued)
         workers = holders  # several unrelated processes share the port (reuseport)
-    parents = [s for s in holders if s not in workers]
+    worker_pids = {w.pid for w in workers}
+    parents = [s for s in holders if s.pid not in worker_pids]
     if (
         parents
         and any(p.waits_for_connections for p in parents)

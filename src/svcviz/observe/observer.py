@@ -593,6 +593,11 @@ class Observer:
         deferred: frozenset[tuple[str, str]],
     ) -> tuple[Connection, ...]:
         connections = []
+        # A socket no process of the tree holds is "unknown" only where some fd table could
+        # not be read, or no process could be (another user's server); with every table read
+        # it was accepted after the tables were (a sample reads them first), and the next
+        # sample names its holder.
+        blind = not tree or any(not record.readable for record in tree.values())
         for row in served:
             pid, fd = _owner(tree, holders.get(row.inode, []), self.root_pid) if row.inode else (None, None)
             connections.append(
@@ -605,7 +610,7 @@ class Observer:
                     pid,
                     fd,
                     serving_threads.get((pid, fd)) if pid is not None and fd is not None else None,
-                    bool(row.inode) and pid is None,  # held, by a process we may not read
+                    blind and bool(row.inode) and pid is None,  # held, by a process we may not read
                 )
             )
         for row in sorted(knocking, key=lambda row: (row.remote, row.local_port)):

@@ -50,7 +50,9 @@ class LabHeader(Widget):
             self.netns, self.notes = update.snapshot.netns_title, update.snapshot.notes
 
     def watch_notes(self, notes: tuple[str, ...]) -> None:
-        self.styles.height = 2 + min(len(notes), 2)  # a line each for what cannot be seen from here
+        height = 2 + min(len(notes), 2)  # a line each for what cannot be seen from here
+        if self.styles.height is None or self.styles.height.value != height:  # a new height lays out the screen
+            self.styles.height = height
 
     def render(self) -> Text:
         config = self.config

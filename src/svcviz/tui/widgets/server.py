@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.reactive import reactive, var
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -26,6 +27,7 @@ from svcviz.tui.widgets.text import ids_by_port, port_of
 MAX_BADGES = 6  # connection badges on a process row; the rest is a count
 MAX_TITLE = 36  # characters of a process's title on its row
 MAX_NAMED = 4  # clients named on a grouped thread row
+SCROLL_SLACK = 16  # rows the scrollable height may run past the rows (see _rows_to_scroll)
 # fds that show what kind of server this is: an event loop's epoll and eventfd, pipes.
 MARKS = {"epoll": "black on magenta", "eventfd": "black on magenta", "pipe": "black on blue"}
 TRAILING_NUMBER = re.compile(r"[-_ ]?\d+$")
@@ -193,6 +195,11 @@ class ServerPanel(ScrollView, can_focus=True):
         self.architecture = None
         self.client_ids: dict[int, int] = {}
         self._drawn: tuple = ()  # what the rows were made from
+        self._base = Style()
+        self._width = 0
+        # id(process) -> (process, depth, strip): a process row as last drawn, and what it depended on
+        self._strips: dict[int, tuple[object, int, Strip]] = {}
+        self._strips_for: tuple = ()
 
     def watch_latest(self, update) -> None:
         if update is None:
@@ -226,35 +233,71 @@ class ServerPanel(ScrollView, can_focus=True):
             self.architecture = judge(snapshot)
             self.rows.extend((0, None, line) for line in architecture_line(self.architecture, self.evidence_shown))
             self.tooltip = "\n".join(plain(s) for s in self.architecture.evidence) or None
+        shown = {id(process) for process in self.processes or ()}
+        self._strips = {key: kept for key, kept in self._strips.items() if key in shown}
         for depth, process in tree_order(snapshot.root_pid, self.processes):
             self.rows.append((depth, process, None))
             if not process.zombie and len(process.threads) > 1:
                 self.rows.extend((depth, process, group) for group in thread_groups(process, self.client_ids))
-        self.virtual_size = Size(self.size.width, max(1, len(self.rows)))
+        self._fit()
         self.refresh()
 
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        height = self._rows_to_scroll(len(self.rows))
+        if height != self.virtual_size.height or self.size.width != self.virtual_size.width:
+            self.virtual_size = Size(self.size.width, height)
+
+    def _rows_to_scroll(self, rows: int) -> int:
+        """The scrollable height. Setting virtual_size lays out the whole screen (it is a
+        layout reactive): on a fork server whose process count moves every sample that was
+        most of what a sample cost. Past one screen, so, it grows with room to spare and
+        shrinks only by SCROLL_SLACK at a time: at most SCROLL_SLACK blank rows below."""
+        current, room = self.virtual_size.height, self.scrollable_content_region.height
+        if rows <= room or not room:
+            return max(1, rows)  # no scrollbar (or not laid out yet): exact
+        if current - SCROLL_SLACK < rows <= current:
+            return current
+        return rows + SCROLL_SLACK // 2
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # Once per paint, not once a row: the panel's style and width (each is a lookup
+        # through the styles), and the strips of the last paint whose rows are unchanged.
+        self._base = self.rich_style
+        self._width = self.scrollable_content_region.width
+        key = (self._base, self._width, self.client_ids)
+        if key != self._strips_for:
+            self._strips, self._strips_for = {}, key
+        return super().render_lines(crop)
+
     def render_line(self, y: int) -> Strip:
+        if self._width <= 0:  # laid out with no room yet (a resize, a panel swapped in): nothing to draw
+            return Strip.blank(0)
         index = round(self.scroll_y) + y
         if not self.rows:
-            line = Text("" if self.processes is None else "no server process" if y == 0 else "", style="dim")
-        elif index >= len(self.rows):
-            line = Text("")
-        else:
-            depth, process, row = self.rows[index]
-            if process is None:
-                line = row.copy()
-            elif row is None:
-                line = process_line(process, depth, self.client_ids)
-            else:
-                line = group_line(row, depth)
-        width = self.scrollable_content_region.width
-        if width <= 0:  # laid out with no room yet (a resize, a panel swapped in): nothing to draw
-            return Strip.blank(0)
-        line.truncate(width, overflow="ellipsis")
-        console = self.app.console
-        # The panel's colours under the row's own styles, padded to the width.
-        rendered = console.render_lines(line, console.options.update_width(width), style=self.rich_style)
-        return Strip(rendered[0], width) if rendered else Strip.blank(width, self.rich_style)
+            return self._strip(Text("" if self.processes is None or y else "no server process", style="dim"))
+        if index >= len(self.rows):
+            return Strip.blank(self._width, self._base)
+        depth, process, row = self.rows[index]
+        if process is None:  # the architecture's lines
+            return self._strip(row.copy())
+        if row is not None:  # a thread group
+            return self._strip(group_line(row, depth))
+        # A process row is kept while its Process is the same object (the observer hands back
+        # the same one while nothing of it changed): rows persist between scans, htop's way.
+        kept = self._strips.get(id(process))
+        if kept is None or kept[0] is not process or kept[1] != depth:
+            strip = self._strip(process_line(process, depth, self.client_ids))
+            kept = self._strips[id(process)] = (process, depth, strip)
+        return kept[2]
+
+    def _strip(self, line: Text) -> Strip:
+        """One row: the panel's colours under the row's own styles, padded to the width."""
+        line.truncate(self._width, overflow="ellipsis")
+        base = self._base
+        return Strip(line.render(self.app.console)).apply_style(base).extend_cell_length(self._width, base)
 
 
 def process_line(process, depth: int, client_ids: dict[int, int]) -> Text:
