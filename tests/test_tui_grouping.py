@@ -59,7 +59,7 @@ async def test_a_200_thread_server_shows_its_process_and_every_group():
         assert "×48 python3 futex" in text
         assert "thread 5999 python3 running" in text
         assert "architecture: thread-pool" in text
-        assert "150 conns  10 #1" in text  # a count, then the first badges
+        assert "150 conns  3 listen   10 #1" in text  # a count, the listener, then the first badges
 
 
 async def test_the_panel_scrolls_to_every_process_by_keys():
@@ -108,6 +108,29 @@ def test_a_process_with_many_connections_shows_a_count_and_the_first_badges():
     badges = fd_badges(Process(1, 0, "x", "S", fds=fds), {40000: 1}).plain
     assert badges.startswith("20 conns ") and " 10 #1 " in badges and "+14" in badges
     assert " 16 :40006" not in badges
+
+
+def test_a_worker_count_comes_before_its_marks_and_listeners():
+    """An nginx worker: epoll, eventfd, four reuseport listeners, 300 connections. The count
+    is what a row cut at the panel's edge must keep."""
+    fds = (Fd(3, "other", link="anon_inode:[eventpoll]"), Fd(4, "other", link="anon_inode:[eventfd]"))
+    fds += tuple(Fd(5 + i, "listen") for i in range(4))
+    fds += tuple(Fd(20 + i, "conn", peer=f"127.0.0.1:{40000 + i}") for i in range(300))
+    badges = fd_badges(Process(1, 0, "nginx", "S", fds=fds), {}).plain
+    assert badges.startswith("300 conns ") and badges.index(" epoll ") < badges.index(" 5 listen ")
+
+
+async def test_a_wide_terminal_gives_the_server_panel_the_room():
+    app = SvcvizApp(ReplayLab(controls_server=False))
+    async with app.run_test(size=(160, 45)) as pilot:
+        await drawn_after(pilot, app.lab, threads_200())
+        server, clients = app.query_one(ServerPanel), app.query_one("#clients")
+        assert server.size.width > 1.4 * clients.size.width
+    app = SvcvizApp(ReplayLab(controls_server=False))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await drawn_after(pilot, app.lab, threads_200())
+        server, clients = app.query_one(ServerPanel), app.query_one("#clients")
+        assert abs(server.size.width - clients.size.width) <= 2  # halves below 140 columns
 
 
 def test_names_titles_and_fd_links_from_the_process_are_plain_text():

@@ -57,6 +57,7 @@ from svcviz.tui.widgets.code import CodePanel
 from svcviz.tui.widgets.events import KEEP
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
+WIDE = 140  # columns from which the server panel gets 3/5 of the width (app.tcss: Screen.wide)
 PICTURE_MIN = (100, 30)  # the terminal the picture panel needs (g): at 80x24 it is off
 PICTURE_DEFAULT = (120, 36)  # and where it is on from the start
 
@@ -196,6 +197,7 @@ class SvcvizApp(App[int]):
         if self.picture and not picture_fits(width, height):
             self.picture = False
             self.notify(picture_too_small(width, height), severity="warning")
+        self.screen.set_class(width >= WIDE, "wide")
         small = width < MIN_WIDTH or height < MIN_HEIGHT
         self.screen.set_class(small, "too-small")
         if small:

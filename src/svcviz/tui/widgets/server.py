@@ -69,8 +69,12 @@ def fd_mark(fd) -> str | None:
 
 def fd_badges(process, client_ids: dict[int, int]) -> Text:
     """epoll/eventfd/pipe marks first (short, and they tell the shape), the listening
-    sockets, then the connections: `N conns` and the first few when there are many."""
+    sockets, then the connections; with many, `N conns` before all of them (a worker's
+    count must not be cut off the row) and the first few connections after."""
     badges = Text()
+    conns = [fd for fd in process.fds if fd.kind == "conn"]
+    if len(conns) > MAX_BADGES:
+        badges.append(f"{len(conns)} conns ", style="bold")
     marks = Counter(mark for fd in process.fds if (mark := fd_mark(fd)))
     for mark, count in sorted(marks.items()):
         badges.append(f" {mark}{f' ×{count}' if count > 1 else ''} ", style=MARKS[mark])
@@ -79,9 +83,6 @@ def fd_badges(process, client_ids: dict[int, int]) -> Text:
         if fd.kind == "listen":
             badges.append(f" {fd.fd} listen ", style="black on cyan")
             badges.append(" ")
-    conns = [fd for fd in process.fds if fd.kind == "conn"]
-    if len(conns) > MAX_BADGES:
-        badges.append(f"{len(conns)} conns ", style="bold")
     for fd in conns[:MAX_BADGES]:
         style = "black on yellow" if fd.tcp_state == "CLOSE_WAIT" else "black on green"
         badges.append(f" {fd.fd} {who(fd.peer, client_ids)} ", style=style)
