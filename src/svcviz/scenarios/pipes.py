@@ -334,10 +334,16 @@ def cats_command(run: PipeRun, pipeline_fds: list[int], default: str) -> str:
 
 
 def cats_line(pipeline_fds: list[int], order: str, parser: str = PARSE) -> str:
-    """`(cat <&5; cat <&6; cat <&7) | parser` ("sequential") or `(cat <&5 & ... &) | parser`."""
+    """`(cat <&5- 6<&-; cat <&6- 5<&-) | parser 5<&- 6<&-` ("sequential", or `&` for "shared"):
+    each cat's input moved to its fd 0 and the others' closed, so that, as at the lecture's
+    terminal, a cat holds its input as fd 0 alone and nothing else holds the cats' inputs."""
+
+    def close_all_but(keep: int | None) -> str:
+        return " ".join(f"{fd}<&-" for fd in pipeline_fds if fd != keep)
+
     separator = "; " if order == "sequential" else " & "
-    cats = separator.join(f"cat <&{fd}" for fd in pipeline_fds)
-    return f"({cats}{' &' if separator == ' & ' else ''}) | {parser}"
+    cats = separator.join(f"cat <&{fd}- {close_all_but(fd)}" for fd in pipeline_fds)
+    return f"({cats}{' &' if separator == ' & ' else ''}) | {parser} {close_all_but(None)}"
 
 
 def the_pipe(sid: int) -> str | None:
