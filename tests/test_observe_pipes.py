@@ -71,12 +71,23 @@ async def test_yes_parse_sort_one_pipe_each_and_a_full_one_when_the_parser_stops
         assert full.size == 65536  # Linux's default pipe size
         assert parser(view).state == "T"
         view = await until(pipeline, lambda v: by_name(v, "yes")[0].call == "write(1)", "yes blocked writing fd 1")
+        await asyncio.sleep(0.3)
+        later = look(alive_in_session(pipeline.sid))  # full, and yes writes nothing more: blocked, not slow
+        assert next(p for p in later.pipes if p.inode == first).waiting == 65536
+        assert by_name(later, "yes")[0].io[1] == by_name(view, "yes")[0].io[1]
         os.kill(parse.pid, signal.SIGCONT)
+        await until(
+            pipeline, lambda v: by_name(v, "yes")[0].io[1] > by_name(later, "yes")[0].io[1], "yes writing again"
+        )
 
 
 async def test_three_cats_one_pipe_and_a_line_waiting_in_it_not_taken_by_the_probe():
     async with running(feeds=3) as pipeline:
-        view = await until(pipeline, lambda v: len(by_name(v, "cat")) == 3 and parser(v), "three cats and the parser")
+
+        def settled(v: PipelineView) -> bool:  # the subshell that started the cats has exited
+            return len(by_name(v, "cat")) == 3 and parser(v) is not None and len(by_name(v, "bash")) == 1
+
+        view = await until(pipeline, settled, "three cats, the parser and the shell alone")
         cats, parse = by_name(view, "cat"), parser(view)
         shared = parse.ends[0].pipe
         assert shared is not None and {cat.ends[1].pipe for cat in cats} == {shared}

@@ -16,6 +16,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from svcviz import procstat
 from svcviz.observe.pipes import Member, PipelineView
 from svcviz.scenarios.pipes import PARSE, Pipeline, alive_in_session, cats_line
 
@@ -137,7 +138,8 @@ class RunningPipeline:
         parser = next((m for m in view.members if is_parser(m)), None)
         if parser is None:
             return "no parser is running"
-        stopped = parser.state == "T"
+        now = procstat.read_stat(parser.pid)  # not the view's state: a key pressed twice within a sample sees it
+        stopped = now is not None and now.state == "T"
         with contextlib.suppress(ProcessLookupError):
             os.kill(parser.pid, signal.SIGCONT if stopped else signal.SIGSTOP)
         return f"parser {parser.pid} " + ("continued (SIGCONT)" if stopped else "stopped (SIGSTOP): its input fills")

@@ -1,0 +1,121 @@
+"""The pipeline screen (`|`) against real pipelines: what it draws is what the kernel holds
+(one name for one pipe inode in every process), its keys steer the real processes, and
+nothing it started outlives it, however it is left."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+
+import pytest
+
+from replay_lab import ReplayLab
+from svcviz.observe.pipes import look
+from svcviz.observe.procfs import read_io
+from svcviz.scenarios.pipes import alive_in_session
+from svcviz.tui.app import SvcvizApp
+from svcviz.tui.screens.pipes import PipeScreen
+from svcviz.tui.widgets.pipeline import PipelinePanel
+
+SIZE = (150, 40)
+
+
+def drawn(app: SvcvizApp) -> str:
+    return app.screen.query_one(PipelinePanel).render().plain
+
+
+def out(app: SvcvizApp) -> str:
+    return str(app.screen.query_one("#pipe-out").render())
+
+
+async def until(pilot, predicate, what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate(pilot.app):
+        assert time.monotonic() < deadline, f"never drawn: {what}\n{drawn(pilot.app)}\n{out(pilot.app)}"
+        await pilot.pause(0.1)
+
+
+def row(app: SvcvizApp, pid: int) -> str:
+    return next(line for line in drawn(app).splitlines() if line.split()[:1] == [str(pid)])
+
+
+def pipe_line(app: SvcvizApp, name: str) -> str:
+    return next(line for line in drawn(app).splitlines() if line.startswith(name))
+
+
+async def open_pipeline(pilot, key: str) -> int:
+    await pilot.press("vertical_line")
+    await until(pilot, lambda app: isinstance(app.screen, PipeScreen), "the pipeline screen")
+    await pilot.press(key)
+    await until(pilot, lambda app: app.screen.running is not None, "a pipeline started")
+    return pilot.app.screen.running.sid
+
+
+async def test_three_cats_drawn_on_one_pipe_a_line_waits_while_the_parser_stops():
+    app = SvcvizApp(ReplayLab())
+    async with app.run_test(size=SIZE) as pilot:
+        sid = await open_pipeline(pilot, "4")
+        cat_rows = re.compile(r"^ *\d+ +\d+  cat ", re.MULTILINE)
+        await until(
+            pilot, lambda app: len(cat_rows.findall(drawn(app))) == 3 and " pipe A r " in drawn(app), "the cats"
+        )
+        kernel = look(alive_in_session(sid))
+        cats = [m for m in kernel.members if m.name == "cat"]
+        parse = next(m for m in kernel.members if m.name != "bash" and m.command.endswith("svcviz parse"))
+        assert {c.ends[1].pipe for c in cats} == {parse.ends[0].pipe}  # the kernel: one pipe
+        for cat in cats:  # ... and the screen: the same name in each row that holds it
+            assert re.search(r"feed [abc] r +pipe A w ", row(app, cat.pid)), row(app, cat.pid)
+        assert " pipe A r " in row(app, parse.pid)
+        assert f"inode {parse.ends[0].pipe} " in pipe_line(app, "pipe A")
+
+        await until(pilot, lambda app: "in read(0)" in row(app, parse.pid), "the parser reading its fd 0")
+        await pilot.press("z")
+        await until(pilot, lambda app: "stopped" in row(app, parse.pid), "the parser stopped")
+        await pilot.press("b")  # cat 2's line: 'echo\n'
+        await until(pilot, lambda app: " 5 B waiting" in pipe_line(app, "pipe A"), "5 bytes waiting in pipe A")
+        assert "lines out of the last stage: 0" in out(app)
+        await pilot.press("z")
+        await until(pilot, lambda app: "echo,7" in out(app), "cat 2's line answered")
+        assert " 0 B waiting" in pipe_line(app, "pipe A")
+
+        await pilot.press("escape")
+        await until(pilot, lambda app: not isinstance(app.screen, PipeScreen), "the dashboard again")
+        assert not alive_in_session(sid)
+
+
+async def test_yes_fills_its_pipe_and_head_ends_the_first_pipeline():
+    app = SvcvizApp(ReplayLab())
+    async with app.run_test(size=SIZE) as pilot:
+        sid = await open_pipeline(pilot, "2")
+        await until(pilot, lambda app: " sort " in drawn(app) and "svcviz parse  " in drawn(app), "yes | parse | sort")
+        parse = app.screen.running.pids()[2]  # the shell, yes, the parser, sort
+        await until(pilot, lambda app: (read_io(parse) or (0, 0))[1] > 0, "the parser answering (started)")
+        await pilot.press("z", "z", "z")  # stopped, continued, stopped: each press sees what the last did
+        await until(pilot, lambda app: "stopped" in row(app, parse), "the parser stopped")
+        await until(pilot, lambda app: "65,536 B waiting" in pipe_line(app, "pipe A"), "yes's pipe full")
+        assert "full" in pipe_line(app, "pipe A") and "lines out of the last stage: 0" in out(app)
+        await pilot.press("z", "e")  # continue the parser, end yes: sort writes all it kept
+        await until(pilot, lambda app: "the pipeline ended (status 0)" in out(app), "sort's output")
+        assert "discard,9" in out(app) and not alive_in_session(sid)
+
+        await pilot.press("1")
+        await until(pilot, lambda app: "3; the pipeline ended (status 0)" in out(app), "head's three lines")
+
+
+@pytest.mark.parametrize("leave", ["quit", "exit"])
+async def test_nothing_outlives_the_dashboard(leave):
+    """ctrl+c with the screen open, or the app ending some other way: the pipeline goes too."""
+    app = SvcvizApp(ReplayLab())
+    async with app.run_test(size=SIZE) as pilot:
+        sid = await open_pipeline(pilot, "2")
+        await until(pilot, lambda app: "yes discard" in drawn(app), "yes running")
+        if leave == "quit":
+            await pilot.press("ctrl+c")
+        else:
+            app.exit()
+        await asyncio.sleep(0)
+    deadline = time.monotonic() + 5
+    while alive_in_session(sid):
+        assert time.monotonic() < deadline, f"left running: {alive_in_session(sid)}"
+        await asyncio.sleep(0.05)
