@@ -7,11 +7,14 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from pathlib import Path
 
 import pytest
+from textual.app import App
 
+import svcviz.tui
 from replay_lab import ReplayLab
-from svcviz.observe.pipes import look
+from svcviz.observe.pipes import End, Member, Pipe, PipelineView, kind_of, look, pipe_inode
 from svcviz.observe.procfs import read_io
 from svcviz.scenarios.pipes import alive_in_session
 from svcviz.tui.app import SvcvizApp
@@ -119,3 +122,87 @@ async def test_nothing_outlives_the_dashboard(leave):
     while alive_in_session(sid):
         assert time.monotonic() < deadline, f"left running: {alive_in_session(sid)}"
         await asyncio.sleep(0.05)
+
+
+# -- the panel's drawing, on fixed data (a snapshot: pids and inodes of a live run change) ------------
+
+FEEDS = {9001: 0, 9002: 1, 9003: 2}
+OUT, SHARED = 9004, 9005
+
+
+def end(fd: int, link: str, writes: bool = False) -> End:
+    return End(fd, link, kind_of(link), pipe_inode(link), writes)
+
+
+def cat(pid: int, feed: int, wrote: int) -> Member:
+    ends = (end(0, f"pipe:[{feed}]"), end(1, f"pipe:[{SHARED}]", True), end(2, "/dev/null"))
+    return Member(pid, 3999, "cat", "cat", "S", "read(0)", (6976, wrote), ends)
+
+
+SHARED_CATS = PipelineView(
+    members=(
+        Member(
+            4000,
+            3999,
+            "bash",
+            "bash -c (cat <&11- 13<&- 15<&- & ...) | python3 -m svcviz parse",
+            "S",
+            "wait4",
+            (7808, 0),
+            (
+                end(0, "/dev/null"),
+                end(1, f"pipe:[{OUT}]", True),
+                end(2, "/dev/null"),
+                *(end(fd, f"pipe:[{inode}]") for fd, inode in zip((11, 13, 15), FEEDS, strict=True)),
+            ),
+        ),
+        Member(
+            4002,
+            4000,
+            "python3",
+            "python3 -m svcviz parse",
+            "T",
+            "",
+            (1860638, 10),
+            (end(0, f"pipe:[{SHARED}]"), end(1, f"pipe:[{OUT}]", True), end(2, "/dev/null")),
+        ),
+        cat(4003, 9001, 8),
+        cat(4004, 9002, 5),
+        cat(4005, 9003, 0),
+    ),
+    pipes=(
+        Pipe(OUT, ((4000, 1), (4002, 1)), (), 0, 65536),
+        *(
+            Pipe(inode, (), ((4000, fd), (4003 + cat, 0)), 0, 65536)
+            for inode, cat, fd in zip(FEEDS, range(3), (11, 13, 15), strict=True)
+        ),
+        Pipe(SHARED, ((4003, 1), (4004, 1), (4005, 1)), ((4002, 0),), 5, 65536),
+    ),
+)
+
+
+class PanelApp(App):
+    CSS_PATH = str(Path(svcviz.tui.__file__).parent / "app.tcss")
+
+    def compose(self):
+        yield PipelinePanel()
+
+    def on_mount(self) -> None:
+        panel = self.query_one(PipelinePanel)
+        panel.forget(4000, FEEDS)
+        panel.open_feeds = {9001, 9003}  # cat 2 has had its EOF
+        panel.view = SHARED_CATS
+
+
+def test_the_panel_names_one_pipe_alike_in_every_row(snap_compare):
+    assert snap_compare(PanelApp(), terminal_size=(150, 16))
+
+
+async def test_the_panel_text():
+    async with PanelApp().run_test(size=(150, 16)) as pilot:
+        text = pilot.app.query_one(PipelinePanel).render().plain
+    assert text.count("pipe A w") == 3 and text.count("pipe A r") == 1  # one pipe, one name
+    assert "svcviz parse                 stopped" in text
+    assert "pipe A     inode 9005            5 B waiting of 65,536" in text
+    assert "written by: svcviz (key a)" in text and "written by: svcviz (key b)" not in text  # b's EOF
+    assert "to svcviz  inode 9004" in text and "read by: svcviz (the lines out, below)" in text
