@@ -204,5 +204,5 @@ async def test_the_panel_text():
     assert text.count("pipe A w") == 3 and text.count("pipe A r") == 1  # one pipe, one name
     assert "svcviz parse                 stopped" in text
     assert "pipe A     inode 9005            5 B waiting of 65,536" in text
-    assert "written by: svcviz (key a)" in text and "written by: svcviz (key b)" not in text  # b's EOF
-    assert "to svcviz  inode 9004" in text and "read by: svcviz (the lines out, below)" in text
+    assert "writers: svcviz (key a)" in text and "writers: svcviz (key b)" not in text  # b's EOF
+    assert "to svcviz  inode 9004" in text and "readers: svcviz (lines out, below)" in text

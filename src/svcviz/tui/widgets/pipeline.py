@@ -160,7 +160,7 @@ class PipelinePanel(Widget, can_focus=False):
         if pipe.inode in self.open_feeds:
             writers = f"svcviz (key {name[-1]})" + (f", {writers}" if writers else "")
         if name == "to svcviz":
-            readers = "svcviz (the lines out, below)" + (f", {readers}" if readers else "")
-        line.append(f"   written by: {plain(writers) or 'nobody left (its reader gets EOF)'}")
-        line.append(f"   read by: {plain(readers) or 'nobody left (a write gets SIGPIPE)'}")
+            readers = "svcviz (lines out, below)" + (f", {readers}" if readers else "")
+        line.append(f"   writers: {plain(writers) or 'none left (its readers get EOF)'}")
+        line.append(f"   readers: {plain(readers) or 'none left (a write gets SIGPIPE)'}")
         return line
