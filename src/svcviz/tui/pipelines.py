@@ -144,10 +144,16 @@ class RunningPipeline:
             os.kill(parser.pid, signal.SIGCONT if stopped else signal.SIGSTOP)
         return f"parser {parser.pid} " + ("continued (SIGCONT)" if stopped else "stopped (SIGSTOP): its input fills")
 
+    @property
+    def over(self) -> bool:
+        """The shell has exited and nothing of its session is left."""
+        return self.returncode is not None and not self.pids()
+
     def kill_now(self) -> None:
         self.pipeline.kill_now()
 
     async def close(self) -> None:
+        """Kill what is left, dismiss the guard, and wait for all of it (more than once is fine)."""
         await self.pipeline.close()
         if self._reader is not None:
             await self._reader

@@ -44,6 +44,7 @@ class PipeScreen(ModalScreen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.running: RunningPipeline | None = None
+        self._dismissed_guard = False
         self.view = PipelineView((), ())
 
     def compose(self) -> ComposeResult:
@@ -65,6 +66,7 @@ class PipeScreen(ModalScreen[None]):
         running = RunningPipeline(recipe)
         await running.start()
         self.running = running
+        self._dismissed_guard = False
         self.query_one(PipelinePanel).forget(running.sid, running.feeds)
         keys = "a b c type a line into cat 1, 2, 3; A B C give that cat EOF; " if recipe.cats else ""
         self.query_one("#pipe-title", Static).update(
@@ -84,6 +86,11 @@ class PipeScreen(ModalScreen[None]):
         panel = self.query_one(PipelinePanel)
         panel.open_feeds = {inode for inode, cat in running.feeds.items() if running.pipeline.feed_ends[cat] >= 0}
         panel.view = self.view
+        if running.over and not self._dismissed_guard:
+            # Ended by itself (head -3, the last EOF): the guard goes now, while the group's id
+            # cannot have been given to another process.
+            self._dismissed_guard = True
+            self.run_worker(running.close())
         if running.past_limit():
             self.notify(f"{running.end_input(self.view)}: sort keeps every line it reads, so it ran a minute at most")
         ended = "" if running.returncode is None else f"; the pipeline ended (status {running.returncode})"

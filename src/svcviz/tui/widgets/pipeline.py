@@ -87,8 +87,7 @@ class PipelinePanel(Widget, can_focus=False):
         if root is not None and root.ends[1].pipe == inode:
             return "to svcviz"  # the shell's stdout: the pipe svcviz reads the last stage's lines from
         if inode not in self._names:
-            lettered = sum(1 for name in self._names.values() if name.startswith("pipe "))
-            self._names[inode] = f"pipe {LETTERS[lettered % len(LETTERS)]}"
+            self._names[inode] = f"pipe {LETTERS[len(self._names) % len(LETTERS)]}"
         return self._names[inode]
 
     def _style(self, name: str) -> Style:
