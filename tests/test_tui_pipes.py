@@ -16,6 +16,7 @@ import svcviz.tui
 from replay_lab import ReplayLab
 from svcviz.observe.pipes import End, Member, Pipe, PipelineView, kind_of, look, pipe_inode
 from svcviz.observe.procfs import read_io
+from svcviz.procstat import read_stat
 from svcviz.scenarios.pipes import alive_in_session
 from svcviz.tui.app import SvcvizApp
 from svcviz.tui.screens.pipes import PipeScreen
@@ -94,7 +95,10 @@ async def test_yes_fills_its_pipe_and_head_ends_the_first_pipeline():
         await until(pilot, lambda app: " sort " in drawn(app) and "svcviz parse  " in drawn(app), "yes | parse | sort")
         parse = app.screen.running.pids()[2]  # the shell, yes, the parser, sort
         await until(pilot, lambda app: (read_io(parse) or (0, 0))[1] > 0, "the parser answering (started)")
-        await pilot.press("z", "z", "z")  # stopped, continued, stopped: each press sees what the last did
+        await pilot.press("z", "z")  # stopped and continued: each press undoes the last, however quick
+        await pilot.pause(0.5)
+        assert read_stat(parse).state != "T"
+        await pilot.press("z")
         await until(pilot, lambda app: "stopped" in row(app, parse), "the parser stopped")
         await until(pilot, lambda app: "65,536 B waiting" in pipe_line(app, "pipe A"), "yes's pipe full")
         assert "full" in pipe_line(app, "pipe A") and "lines out of the last stage: 0" in out(app)

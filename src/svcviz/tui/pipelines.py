@@ -16,7 +16,6 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from svcviz import procstat
 from svcviz.observe.pipes import Member, PipelineView
 from svcviz.scenarios.pipes import PARSE, Pipeline, alive_in_session, cats_line
 
@@ -65,6 +64,7 @@ class RunningPipeline:
         self.last_lines: deque[str] = deque(maxlen=SHOWN_LINES)
         self.began = 0.0
         self.input_ended = False
+        self.parser_stopped = False  # by the z key
         self._reader: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -132,17 +132,19 @@ class RunningPipeline:
             and time.monotonic() - self.began > YES_LIMIT
         )
 
-    @staticmethod
-    def stop_or_continue_parser(view: PipelineView) -> str:
-        """SIGSTOP the parser (its input pipe fills), or SIGCONT it."""
+    def stop_or_continue_parser(self, view: PipelineView) -> str:
+        """SIGSTOP the parser (its input pipe fills), or SIGCONT it: the opposite of what the
+        key did last, not of the state seen (a stop lands only when the parser next runs, so
+        a second press at once would see it running yet)."""
         parser = next((m for m in view.members if is_parser(m)), None)
         if parser is None:
             return "no parser is running"
-        now = procstat.read_stat(parser.pid)  # not the view's state: a key pressed twice within a sample sees it
-        stopped = now is not None and now.state == "T"
+        self.parser_stopped = not self.parser_stopped
         with contextlib.suppress(ProcessLookupError):
-            os.kill(parser.pid, signal.SIGCONT if stopped else signal.SIGSTOP)
-        return f"parser {parser.pid} " + ("continued (SIGCONT)" if stopped else "stopped (SIGSTOP): its input fills")
+            os.kill(parser.pid, signal.SIGSTOP if self.parser_stopped else signal.SIGCONT)
+        return f"parser {parser.pid} " + (
+            "stopped (SIGSTOP): its input fills" if self.parser_stopped else "continued (SIGCONT)"
+        )
 
     @property
     def over(self) -> bool:
