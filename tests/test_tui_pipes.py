@@ -210,3 +210,25 @@ async def test_the_panel_text():
     assert "pipe A     inode 9005            5 B waiting of 65,536" in text
     assert "writers: svcviz (key a)" in text and "writers: svcviz (key b)" not in text  # b's EOF
     assert "to svcviz  inode 9004" in text and "readers: svcviz (lines out, below)" in text
+
+
+def test_pipes_are_lettered_left_to_right_though_the_shell_holds_the_newest_first():
+    """The moment bash forks sort, it holds parse | sort's pipe (its lowest pid sees it first)."""
+    first, second = 9101, 9102
+    null = end(2, "/dev/null")
+    yes = Member(
+        4001, 4000, "yes", "yes discard", "S", "write(1)", (0, 0), (null, end(1, f"pipe:[{first}]", True), null)
+    )
+    parse = Member(
+        4002, 4000, "python3", "python3 -m svcviz parse", "R", "", (0, 0),
+        (end(0, f"pipe:[{first}]"), end(1, f"pipe:[{second}]", True), null),
+    )  # fmt: skip
+    shell = Member(4000, 3999, "bash", "bash -c ...", "R", "", (0, 0), (null, null, null, end(5, f"pipe:[{second}]")))
+    view = PipelineView(
+        (shell, yes, parse),
+        (Pipe(second, ((4002, 1),), ((4000, 5),), 0, 65536), Pipe(first, ((4001, 1),), ((4002, 0),), 0, 65536)),
+    )
+    panel = PipelinePanel()
+    panel.forget(4000, {})
+    assert sorted(view.pipes, key=panel.pipeline_order)[0].inode == first
+    assert [panel.name_of(p.inode, shell) for p in sorted(view.pipes, key=panel.pipeline_order)] == ["pipe A", "pipe B"]

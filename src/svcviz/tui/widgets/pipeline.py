@@ -2,8 +2,8 @@
 drawn as the same thing wherever it is held: one name and one colour (`pipe A`), so the
 three cats' fd 1 and the parser's fd 0 are seen to be one pipe, not three alike.
 
-Pipes are named in the order they are first seen and keep their name while the pipeline
-runs (a process exiting does not rename the others). svcviz's own ends have names of their
+Pipes are named in the pipeline's order, A for the first hop (see pipeline_order), and keep
+their name while the pipeline runs (a process exiting does not rename the others). svcviz's own ends have names of their
 own: the cats' inputs it feeds (`feed a`) and the last stage's output it reads (`to svcviz`).
 """
 
@@ -90,6 +90,13 @@ class PipelinePanel(Widget, can_focus=False):
             self._names[inode] = f"pipe {LETTERS[len(self._names) % len(LETTERS)]}"
         return self._names[inode]
 
+    def pipeline_order(self, pipe: Pipe) -> tuple[float, int]:
+        """Left to right as bash wrote the line: it forks the stages in order, so a pipe's
+        first holder other than the shell has a smaller pid the further left it is. Not the
+        shell's own pids: it holds each new pipe a moment before the stage that takes it."""
+        holders = [pid for pid, _ in (*pipe.writers, *pipe.readers) if pid != self.root]
+        return (min(holders, default=float("inf")), pipe.inode)
+
     def _style(self, name: str) -> Style:
         if name.startswith("feed"):
             return self.get_component_rich_style("pipeline--feed")
@@ -104,7 +111,7 @@ class PipelinePanel(Widget, can_focus=False):
         if not view.members:
             return Text("no process of the pipeline is left", style="dim")
         root = next((m for m in view.members if m.pid == self.root), None)
-        names = {pipe.inode: self.name_of(pipe.inode, root) for pipe in view.pipes}
+        names = {pipe.inode: self.name_of(pipe.inode, root) for pipe in sorted(view.pipes, key=self.pipeline_order)}
         heading = self.get_component_rich_style("pipeline--heading")
         lines = [
             Text(
