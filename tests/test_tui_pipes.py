@@ -19,6 +19,7 @@ from svcviz.observe.procfs import read_io
 from svcviz.procstat import read_stat
 from svcviz.scenarios.pipes import alive_in_session
 from svcviz.tui.app import SvcvizApp
+from svcviz.tui.pipelines import is_parser
 from svcviz.tui.screens.pipes import PipeScreen
 from svcviz.tui.widgets.pipeline import PipelinePanel
 
@@ -93,7 +94,7 @@ async def test_yes_fills_its_pipe_and_head_ends_the_first_pipeline():
     async with app.run_test(size=SIZE) as pilot:
         sid = await open_pipeline(pilot, "2")
         await until(pilot, lambda app: " sort " in drawn(app) and "svcviz parse  " in drawn(app), "yes | parse | sort")
-        parse = app.screen.running.pids()[2]  # the shell, yes, the parser, sort
+        parse = next(m.pid for m in look(app.screen.running.pids()).members if is_parser(m))
         await until(pilot, lambda app: (read_io(parse) or (0, 0))[1] > 0, "the parser answering (started)")
         await pilot.press("z", "z")  # stopped and continued: each press undoes the last, however quick
         await pilot.pause(0.5)
