@@ -10,6 +10,8 @@ where the zombie appeared. `fork-leak-fd` is fork with --leak-fd: its picture is
 `code-fork` is the fork model with the code panel (v) and tracing (t) on. `nginx` and
 `postgres`: the real servers (as tests/test_real_servers.py starts them) watched with
 `svcviz watch --port`, a few clients held; skipped, saying why, when not installed.
+`pipes`: the pipeline screen (|) on `(cat & cat & cat &) | svcviz parse`, the parser
+stopped and two typed lines waiting in the cats' pipe.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))  # the browser helpers tests/test
 SIZE = (120, 36)
 REAL_SIZE = (160, 45)  # a real server has more processes and rows than our models
 PICTURE = (118, 28)
+PIPES_SIZE = (150, 30)  # the pipeline screen's rows: fds 0-2, bytes, and the shell's other pipe fds
 
 
 def clients(*states: str, count: int):
@@ -261,11 +264,43 @@ def make_handout(path: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-REAL = {"nginx": shoot_nginx, "postgres": shoot_postgres}
+async def shoot_pipes(path: Path, timeout: float = 15.0) -> bool:
+    from svcviz.tui.screens.pipes import PipeScreen
+
+    app = SvcvizApp(Lab(ServerConfig("serial", port=0), port_fallback=False))
+    async with app.run_test(size=PIPES_SIZE) as pilot:
+        try:
+            await pilot.press("vertical_line", "4")
+            deadline = time.monotonic() + timeout
+
+            async def until(what: str, holds) -> None:
+                while not (isinstance(app.screen, PipeScreen) and holds(app.screen)):
+                    if time.monotonic() > deadline:
+                        raise SystemExit(f"make_screenshots: pipes never showed {what}")
+                    await pilot.pause(0.05)
+
+            await until(
+                "the parser reading",
+                lambda s: any(
+                    m.call == "read(0)" and "svcviz parse" in m.command and m.name != "bash" for m in s.view.members
+                ),
+            )
+            await pilot.press("z", "a", "b")
+            await until("13 bytes waiting", lambda s: any(p.waiting == 13 for p in s.view.pipes))
+            await pilot.pause(0.5)
+            path.write_text(app.export_screenshot(title="svcviz: | (cat & cat & cat &) | svcviz parse"))
+        finally:
+            if isinstance(app.screen, PipeScreen):
+                await app.screen.action_leave()  # the pipeline killed, and waited for
+            await app.action_quit()
+    return True
+
+
+REAL = {"nginx": shoot_nginx, "postgres": shoot_postgres, "pipes": shoot_pipes}
 
 
 async def main(names: list[str]) -> None:
-    for name in names or [*RUNS, "web", "handout", "nginx", "postgres"]:
+    for name in names or [*RUNS, "web", "handout", "nginx", "postgres", "pipes"]:
         if name in REAL:
             path = HERE / f"{name}.svg"
             wrote = await REAL[name](path)

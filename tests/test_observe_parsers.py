@@ -302,3 +302,24 @@ def test_server_side_states_are_told_apart():
     assert CONN_STATE_WORDS["syn_recv"] == "half-open (SYN_RECV)"
     assert CONN_STATE_WORDS["deferred"] == "waiting for first bytes"
     assert CONN_STATE_WORDS["syn_sent"] == "knocking (SYN_SENT)"
+
+
+def test_fdinfo_flags_tell_a_pipes_write_end():
+    flags = procfs.parse_fdinfo_flags((FIXTURES / "proc_fdinfo_pipe_write.txt").read_text())
+    assert flags == os.O_CLOEXEC | os.O_WRONLY
+    assert procfs.parse_fdinfo_flags("pos:\t0\nflags:\t00\n") == os.O_RDONLY
+    assert procfs.parse_fdinfo_flags("pos:\t0\n") is None
+
+
+def test_io_gives_bytes_read_and_written():
+    assert procfs.parse_io((FIXTURES / "proc_io.txt").read_text()) == (6976, 0)
+    assert procfs.parse_io("") is None  # gone, or another user's process
+
+
+def test_a_pipeline_fd_is_named_by_what_it_links_to():
+    from svcviz.observe.pipes import kind_of, pipe_inode
+
+    links = ["pipe:[3146422]", "/dev/pts/3", "/dev/null", "socket:[77]", "/tmp/x", "anon_inode:[eventfd]", ""]
+    assert [kind_of(link) for link in links] == ["pipe", "tty", "null", "socket", "file", "other", "closed"]
+    assert pipe_inode("pipe:[3146422]") == 3146422
+    assert pipe_inode("socket:[77]") is None

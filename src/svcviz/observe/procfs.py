@@ -149,3 +149,34 @@ def parse_epoll_fdinfo(text: str) -> list[tuple[int, int]]:
 def read_epoll_watched(pid: int, epfd: int) -> list[tuple[int, int]]:
     """What the epoll instance at pid's fd epfd watches ([] when gone or unreadable)."""
     return parse_epoll_fdinfo(read_text(f"/proc/{pid}/fdinfo/{epfd}") or "")
+
+
+def parse_fdinfo_flags(text: str) -> int | None:
+    """The open flags of /proc/PID/fdinfo/FD ("flags:\t0100001", octal): O_WRONLY (01) tells
+    a pipe's write end from its read end, which the readlink text ("pipe:[123]") does not."""
+    for line in text.splitlines():
+        if line.startswith("flags:"):
+            try:
+                return int(line.split()[1], 8)
+            except (IndexError, ValueError):
+                return None
+    return None
+
+
+def read_fd_flags(pid: int, fd: int) -> int | None:
+    return parse_fdinfo_flags(read_text(f"/proc/{pid}/fdinfo/{fd}") or "")
+
+
+def parse_io(text: str) -> tuple[int, int] | None:
+    """/proc/PID/io: (rchar, wchar), the bytes the process has passed to read()/write() and
+    friends, whatever the fd: which cat wrote a line, which process read it."""
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    try:
+        return int(fields["rchar"]), int(fields["wchar"])
+    except (KeyError, ValueError):
+        return None
+
+
+def read_io(pid: int) -> tuple[int, int] | None:
+    """parse_io of the process; None when gone or unreadable (another user's process)."""
+    return parse_io(read_text(f"/proc/{pid}/io") or "")

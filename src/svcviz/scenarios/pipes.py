@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from svcviz import procstat
+from svcviz.observe.procfs import read_io
 from svcviz.scenarios.base import POLL, Claim, ClaimFailed, Result, Timing
 from svcviz.services import load_db, reply
 
@@ -64,31 +65,33 @@ def _name(pid: int) -> str:
     return os.path.basename(words[0]) if words else ""
 
 
-def _alive_in_session(sid: int) -> list[int]:
+def alive_in_session(sid: int) -> list[int]:
     return sorted(stat.pid for stat in procstat.all_stats() if stat.session == sid and not stat.zombie)
 
 
 def holders(sid: int) -> list[Holder]:
     """Every live process of the pipeline's session, with its fd 0 and fd 1."""
     return [
-        Holder(pid, _name(pid), _link(f"/proc/{pid}/fd/0"), _link(f"/proc/{pid}/fd/1"))
-        for pid in _alive_in_session(sid)
+        Holder(pid, _name(pid), _link(f"/proc/{pid}/fd/0"), _link(f"/proc/{pid}/fd/1")) for pid in alive_in_session(sid)
     ]
 
 
 def written(pid: int) -> int | None:
     """Bytes the process has written, by the kernel's count (/proc/PID/io wchar)."""
-    try:
-        for line in Path(f"/proc/{pid}/io").read_text().splitlines():
-            if line.startswith("wchar:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
+    io = read_io(pid)
+    return io[1] if io is not None else None
+
+
+# The pipeline's end if svcviz dies first (SIGKILL, a crash), since `yes` never ends by
+# itself: this shell reads its stdin, whose write end only svcviz holds. A line means svcviz
+# ended the pipeline itself; EOF, that svcviz is gone: it kills the pipeline's process group
+# (a shell without job control keeps every stage, subshells and `&` jobs too, in its own).
+GUARD = 'read -r _ || kill -KILL -- "-$1"'
 
 
 class Pipeline:
-    """A bash command line in its own session; its stdout is ours to read."""
+    """A bash command line in its own session; its stdout is ours to read. A guard process
+    kills it should svcviz die without closing it (see GUARD)."""
 
     def __init__(self, command: str, stdin: int | None = None, feeds: int = 0) -> None:
         self.command = command
@@ -101,6 +104,8 @@ class Pipeline:
             self.feed_ends.append(write)
             os.set_inheritable(read, True)
         self.proc: asyncio.subprocess.Process | None = None
+        self._guard: asyncio.subprocess.Process | None = None
+        self._guard_end = -1  # our end of the guard's stdin
 
     def fd(self, number: int) -> int:
         """The descriptor (in the shell) from which cat `number` (0-based) reads."""
@@ -118,6 +123,21 @@ class Pipeline:
             start_new_session=True,
         )
         for read in self._reads:  # the shell has them now (at the same numbers, which fd() still gives)
+            os.close(read)
+        read, self._guard_end = os.pipe()
+        try:
+            self._guard = await asyncio.create_subprocess_exec(
+                "bash",
+                "-c",
+                GUARD,
+                "guard",
+                str(self.sid),
+                stdin=read,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        finally:
             os.close(read)
 
     @property
@@ -141,16 +161,29 @@ class Pipeline:
             return None
         return got.decode(errors="replace").rstrip("\n") if got else None
 
-    async def close(self) -> None:
+    def kill_now(self) -> None:
+        """SIGKILL every stage now (a stopped one too), and dismiss the guard: what close()
+        does first, for callers that cannot wait."""
         for cat in range(len(self.feed_ends)):
             self.end(cat)
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.sid, signal.SIGKILL)
+        if self._guard_end >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self._guard_end, b"\n")
+            os.close(self._guard_end)
+            self._guard_end = -1
+
+    async def close(self) -> None:
+        self.kill_now()
         if self.proc is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.sid, signal.SIGKILL)
         await self.proc.wait()
+        if self._guard is not None:
+            await self._guard.wait()
         deadline = time.monotonic() + 3
-        while _alive_in_session(self.sid) and time.monotonic() < deadline:  # its orphans, once killed, exit
+        while alive_in_session(self.sid) and time.monotonic() < deadline:  # its orphans, once killed, exit
             await asyncio.sleep(POLL)
 
 
@@ -252,7 +285,7 @@ async def streaming(run: PipeRun) -> None:
         f"ended after {took:.1f} s"
         if head.proc.returncode is not None
         else f"still running: {describe(holders(head.sid))}",
-        head.proc.returncode is not None and not _alive_in_session(head.sid),
+        head.proc.returncode is not None and not alive_in_session(head.sid),
     )
     read, write = os.pipe()
     try:
@@ -297,9 +330,20 @@ def _unread(fd: int) -> int:
 
 
 def cats_command(run: PipeRun, pipeline_fds: list[int], default: str) -> str:
-    separator = "; " if (run.order or default) == "sequential" else " & "
-    cats = separator.join(f"cat <&{fd}" for fd in pipeline_fds)
-    return f"({cats}{' &' if separator == ' & ' else ''}) | {run.parser}"
+    return cats_line(pipeline_fds, run.order or default, run.parser)
+
+
+def cats_line(pipeline_fds: list[int], order: str, parser: str = PARSE) -> str:
+    """`(cat <&5- 6<&-; cat <&6- 5<&-) | parser 5<&- 6<&-` ("sequential", or `&` for "shared"):
+    each cat's input moved to its fd 0 and the others' closed, so that, as at the lecture's
+    terminal, a cat holds its input as fd 0 alone and nothing else holds the cats' inputs."""
+
+    def close_all_but(keep: int | None) -> str:
+        return " ".join(f"{fd}<&-" for fd in pipeline_fds if fd != keep)
+
+    separator = "; " if order == "sequential" else " & "
+    cats = separator.join(f"cat <&{fd}- {close_all_but(fd)}" for fd in pipeline_fds)
+    return f"({cats}{' &' if separator == ' & ' else ''}) | {parser} {close_all_but(None)}"
 
 
 def the_pipe(sid: int) -> str | None:
@@ -365,7 +409,7 @@ async def sequential(run: PipeRun) -> None:
     await run.until(
         "after the third EOF the pipe has no writer: the parser sees EOF and exits",
         "nothing left running",
-        lambda: (not _alive_in_session(pipeline.sid), describe(holders(pipeline.sid))),
+        lambda: (not alive_in_session(pipeline.sid), describe(holders(pipeline.sid))),
     )
 
 
@@ -438,7 +482,7 @@ async def shared(run: PipeRun) -> None:
     await run.until(
         "when the last writer closes, the parser sees EOF and exits",
         "nothing left running",
-        lambda: (not _alive_in_session(pipeline.sid), describe(holders(pipeline.sid))),
+        lambda: (not alive_in_session(pipeline.sid), describe(holders(pipeline.sid))),
     )
 
 

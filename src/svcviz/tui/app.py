@@ -40,6 +40,7 @@ from svcviz.servers.registry import LEAK_FD_LIMIT, MODELS, SIGCHLD_MODEL, model_
 from svcviz.tui.messages import LabUpdated
 from svcviz.tui.past import Past
 from svcviz.tui.screens import HelpScreen, ModelPicker, SendLine
+from svcviz.tui.screens.pipes import PipeScreen
 from svcviz.tui.tracing import KEEP as TRACE_KEEP
 from svcviz.tui.tracing import SyscallTrace, TraceError, as_event
 from svcviz.tui.widgets import (
@@ -115,6 +116,7 @@ class SvcvizApp(App[int]):
         Binding("p", "pause", "Pause", show=False),
         Binding("l", "lesson", "Lesson"),
         Binding("g", "toggle_picture", "The picture on/off", show=False),
+        Binding("vertical_line", "pipes", "The lecture's pipelines: yes | parse | sort, the cats", show=False),
         # Priority: the client table would take the arrows; unpaused they pass on to it.
         Binding("left", "step(-1)", "Back a sample (paused)", show=False, priority=True),
         Binding("right", "step(1)", "Forward a sample (paused)", show=False, priority=True),
@@ -411,6 +413,9 @@ class SvcvizApp(App[int]):
             self.notify(picture_too_small(width, height), severity="warning")
             return
         self.picture = not self.picture
+
+    def action_pipes(self) -> None:
+        self.push_screen(PipeScreen())
 
     def action_evidence(self) -> None:
         self.query_one(ServerPanel).action_toggle_evidence()

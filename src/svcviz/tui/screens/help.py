@@ -9,7 +9,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-KEY_NAMES = {"question_mark": "?", "plus": "+", "minus": "-"}
+KEY_NAMES = {"question_mark": "?", "plus": "+", "minus": "-", "vertical_line": "|"}
 
 
 def key_name(key: str) -> str:
