@@ -299,8 +299,15 @@ async def shoot_pipes(path: Path, timeout: float = 15.0) -> bool:
 REAL = {"nginx": shoot_nginx, "postgres": shoot_postgres, "pipes": shoot_pipes}
 
 
-async def main(names: list[str]) -> None:
-    for name in names or [*RUNS, "web", "handout", "nginx", "postgres", "pipes"]:
+async def main(names: list[str]) -> int:
+    known = [*RUNS, "web", "handout", *REAL]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        print(
+            f"make_screenshots.py: no screenshot named {', '.join(unknown)}; known: {' '.join(known)}", file=sys.stderr
+        )
+        return 2
+    for name in names or known:
         if name in REAL:
             path = HERE / f"{name}.svg"
             wrote = await REAL[name](path)
@@ -321,7 +328,8 @@ async def main(names: list[str]) -> None:
                 f"wrote {path.relative_to(HERE.parent)}"
                 + ("" if name in ("web", "handout", *REAL) else f" and picture-{name}.svg")
             )
+    return 0
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1:]))
+    sys.exit(asyncio.run(main(sys.argv[1:])))
