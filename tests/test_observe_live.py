@@ -311,7 +311,8 @@ def test_the_same_fd_number_taking_the_next_client_is_seen(serve, clients, obser
     observer.sample()  # one more sample with nothing changed: the reuse path is taken
     first.close()
     # Until its owner is known: a sample reads the fd tables a moment before the kernel's
-    # connections, so under load one can show the accept before the fd (owner None then).
+    # connections and reads them again once when that shows an accept they missed; an
+    # accept during that second read is seen by the next sample.
     after = sample_until(
         observer,
         lambda s: (

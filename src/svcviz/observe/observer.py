@@ -214,6 +214,7 @@ class Observer:
         self._holders = _Kept()
         self._served = _Kept()
         self._connections_kept = _Kept()
+        self._unheld: frozenset[int] = frozenset()  # inodes of connections no process of the tree held
         # Socket inodes of the tree known not to be a listener we should add: see _listeners_now.
         self._explained: set[int] = set()
         self._totals = self.place.netstat()
@@ -506,12 +507,19 @@ class Observer:
             return self._sample()
 
     def _sample(self) -> Snapshot:
-        snapshot, tree, listening = self._sample_tree()
+        snapshot, tree, listening, unheld = self._sample_tree()
         if self._follow_port(tree, listening):
-            snapshot = self._sample_tree()[0]
+            snapshot, _, _, unheld = self._sample_tree()
+        elif unheld - self._unheld:
+            # Connections accepted after the fd tables were read (a sample reads them before
+            # the kernel's connections): read again, once, so that each accepted connection
+            # has its holder. A socket held outside the tree stays unheld, and is not
+            # retried for in every sample.
+            snapshot, _, _, unheld = self._sample_tree()
+        self._unheld = unheld
         return snapshot
 
-    def _sample_tree(self) -> tuple[Snapshot, dict[int, _Record], list[ListenSocket]]:
+    def _sample_tree(self) -> tuple[Snapshot, dict[int, _Record], list[ListenSocket], frozenset[int]]:
         """Each step below is a function of inputs that mostly stay equal between samples
         (fd tables are reused objects, netlink rows too): each result is kept with its
         inputs (_Kept) and reused while they are equal."""
@@ -566,7 +574,9 @@ class Observer:
             netns_label=(self.netns.label if self.netns.inode else self.netns.title) if self.netns else None,
             notes=self._notes(tree, listening, connections),
         )
-        return snapshot, tree, listening
+        readable = tree and all(record.readable for record in tree.values())  # else no new read would tell
+        unheld = frozenset(inode for inode in by_inode if inode not in holders) if readable else frozenset()
+        return snapshot, tree, listening, unheld
 
     def _served_rows(
         self, served: list[TcpRow], listening: list[ListenSocket], holders: dict[int, list[tuple[int, int]]]
@@ -636,11 +646,19 @@ class Observer:
         sockets_reused: bool,
     ) -> Process:
         """The record's last Process while it holds: its stat, fds, readability and place in
-        the tree unchanged (the record drops it when one changes), the sockets too, and a
-        single thread (a multi-threaded process's threads are read anew)."""
+        the tree unchanged (the record drops it when one changes), and a single thread (a
+        multi-threaded process's threads are read anew). When only the sockets behind its
+        fds changed (a churning server: one connection's state moves every sample), it has
+        not run since: its title, user and wait are as they were, only its fds are made again."""
         stat = record.stat
-        if record.process is not None and sockets_reused and stat.threads <= 1:
-            return record.process
+        kept = record.process
+        if kept is not None and stat.threads <= 1:
+            if sockets_reused:
+                return kept
+            fds = self._fds(record.fds or {}, record.links or {}, listen_inodes, conns)
+            if fds != kept.fds:
+                kept = record.process = dataclasses.replace(kept, fds=fds)
+            return kept
         record.process = Process(
             pid,
             stat.ppid,
