@@ -27,6 +27,21 @@ def tcp_states(port: int) -> list[str]:
     return [row[0] for row in ss("-tan", f"sport = :{port}") if row[0] != "LISTEN"]
 
 
+def knocking(port: int) -> int:
+    """Client sockets still in SYN_SENT towards port: their SYN got no answer (a full queue)."""
+    return len(ss("-tn", "state", "syn-sent", f"dport = :{port}"))
+
+
+def ps_threads(pid: int) -> int:
+    """The threads of pid, as `ps -L` lists them (0 when it is gone)."""
+    out = subprocess.run(["ps", "-L", "-o", "tid=", "-p", str(pid)], capture_output=True, text=True).stdout
+    return len(out.split())
+
+
+def fd_count(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
 def children(pid: int) -> dict[int, str]:
     """pid -> state letter of each child, from ps."""
     out = subprocess.run(["ps", "-o", "pid=,stat=", "--ppid", str(pid)], capture_output=True, text=True).stdout

@@ -3,6 +3,7 @@ clients, the kernel's view; each test checks the lab's state and what is drawn."
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -96,6 +97,47 @@ async def test_digit_switches_model_and_header_follows():
             what="serial in the header",
         )
         assert listen_queue(pilot.app.lab.port) == (0, 8)
+
+
+def serves(pid: int) -> bool:
+    """Whether pid runs `svcviz serve` (a model server the lab started)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"\0serve\0" in f.read()
+    except OSError:
+        return False
+
+
+class SlowStartLab(Lab):
+    """A lab on a loaded machine: its first server takes a while to come up, and the screen is
+    drawn (keys taken) long before it."""
+
+    async def start(self) -> None:
+        await asyncio.sleep(0.5)
+        await super().start()
+
+
+@pytest.mark.parametrize("pressed_after", [0.0, 0.3, 0.6])  # before the first server spawns, during, after
+async def test_a_model_key_pressed_while_the_first_server_starts_waits_for_it(pressed_after):
+    """Seen at 80x24 under load: `5` pressed as the dashboard appeared stopped the serial server
+    mid-start (the app then exited on `serial did not start`, or on a TargetError), or ran a
+    fork server beside a second, untracked one."""
+    lab = SlowStartLab(ServerConfig(model="serial", port=0), port_fallback=False)
+    app = SvcvizApp(lab, picture=False)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause(pressed_after)
+            await pilot.press("5")
+            await until(
+                pilot, lambda a: a.lab.config.model == "fork" and a.lab.status == "running", what="the fork server"
+            )
+            await pilot.pause(0.5)  # anything still starting would be up by now
+            assert app.is_running and app.error is None
+            servers = [pid for pid, state in children(os.getpid()).items() if state != "Z" and serves(pid)]
+            assert servers == [lab.server_pid], servers  # one server, the one the header names
+            assert f" fork  127.0.0.1:{lab.port}  pid {lab.server_pid} " in drawn(app, LabHeader)
+    finally:
+        await lab.stop()
 
 
 async def test_fork_zombie_reaped_by_w_and_none_after_s_to_ignore():

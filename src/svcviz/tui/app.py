@@ -211,13 +211,17 @@ class SvcvizApp(App[int]):
     # -- the lab -------------------------------------------------------------------------
 
     async def _run_lab(self) -> None:
-        try:
-            await self.lab.start()
-        except LabError as exc:
-            self.error = str(exc)
-            await self.lab.stop()
-            self.exit(2, return_code=2)
-            return
+        # Under the control lock: a key pressed while the first server is still starting (the
+        # screen is up long before it on a loaded machine) waits for it. Unserialized, a switch
+        # stopped the server mid-start, or ran a second one beside it.
+        async with self._control_lock:
+            try:
+                await self.lab.start()
+            except LabError as exc:
+                self.error = str(exc)
+                await self.lab.stop()
+                self.exit(2, return_code=2)
+                return
         async for update in self.lab.updates():
             self._unshown_events.extend(update.events)
             self.post_message(LabUpdated(update))
