@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test flaky lint clean screenshots bench soak real-servers
+.PHONY: run test lint clean screenshots bench soak real-servers
 
 $(BIN)/svcviz: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,9 +21,6 @@ test: lint
 # The real servers the architecture tests name (tests/test_real_servers.py): installed
 # from the distribution (as root), never started as system services; each test runs its
 # own on a free loopback port with a temp config and data dir.
-flaky: $(BIN)/svcviz
-	$(BIN)/python -m pytest -m flaky $(PYTEST_ARGS)
-
 real-servers: $(BIN)/svcviz
 	apt-get install -y -q nginx redis-server apache2 postgresql || \
 		(apt-get update -q && apt-get install -y -q nginx redis-server apache2 postgresql)

@@ -221,8 +221,10 @@ class CodePanel(ScrollView):
     def render_line(self, y: int) -> Strip:
         index = round(self.scroll_y) + y
         width = self.scrollable_content_region.width
+        if width <= 0:  # laid out with no room yet (a resize, the panel just shown): nothing to draw
+            return Strip.blank(0)
         line = self.line_text(index, width) if index < len(self.rows) else Text("")
         line.no_wrap = True
         line.truncate(width, overflow="ellipsis")
-        console = self.app.console
-        return Strip(console.render_lines(line, console.options.update_width(width), style=self.rich_style)[0], width)
+        base = self.rich_style  # the panel's colours under the line's own, padded to the width
+        return Strip(line.render(self.app.console)).apply_style(base).extend_cell_length(width, base)
