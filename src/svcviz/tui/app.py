@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import signal
 import sys
@@ -30,7 +31,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from svcviz.lab import Lab, LabError, LabUpdate
-from svcviz.observe.snapshot import Event
+from svcviz.observe.snapshot import Event, Snapshot
 from svcviz.plain import plain
 from svcviz.record.reader import Recording
 from svcviz.record.recording_lab import with_recording
@@ -485,25 +486,23 @@ class SvcvizApp(App[int]):
             )
 
 
+# What changes with every sample without changing the picture: the time, and this sample's
+# events (an update with events is drawn whatever else is equal).
+_SNAPSHOT_FIELDS = tuple(f.name for f in dataclasses.fields(Snapshot) if f.name != "time")
+_UPDATE_FIELDS = tuple(f.name for f in dataclasses.fields(LabUpdate) if f.name not in ("snapshot", "events"))
+
+
 def _same_picture(shown: LabUpdate | None, update: LabUpdate) -> bool:
     """Whether update would draw what is on screen already: every panel bound to `latest`
     repaints when it is set (the server panel's rows were a sixth of the dashboard's CPU on
     a still lab), so an unchanged sample is not set, but once a second one is, for the
-    sparklines' minute to move on. Cheap: unchanged parts are the same objects."""
+    sparklines' minute to move on. Cheap: unchanged parts are the same objects. Every field
+    counts but the time and the events: a field added to either class counts by itself."""
     if shown is None or update.events or int(shown.snapshot.time) != int(update.snapshot.time):
         return False
     a, b = shown.snapshot, update.snapshot
-    return (
-        a.processes == b.processes
-        and a.connections == b.connections
-        and a.listen == b.listen
-        and a.counters == b.counters
-        and a.unreadable == b.unreadable
-        and a.root_pid == b.root_pid
-        and (a.netns, a.netns_label, a.notes) == (b.netns, b.netns_label, b.notes)
-        and shown.clients == update.clients
-        and (shown.config, shown.server_pid, shown.status, shown.cap_hit, shown.still, shown.client_protocol)
-        == (update.config, update.server_pid, update.status, update.cap_hit, update.still, update.client_protocol)
+    return all(getattr(a, name) == getattr(b, name) for name in _SNAPSHOT_FIELDS) and all(
+        getattr(shown, name) == getattr(update, name) for name in _UPDATE_FIELDS
     )
 
 
