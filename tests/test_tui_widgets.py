@@ -6,12 +6,13 @@ from dataclasses import replace
 
 from rich.text import Text
 
+from big_servers import threads_200
 from replay_lab import ReplayLab, drawn_after
 from svcviz.clients import ClientView
 from svcviz.lab import LabUpdate
 from svcviz.observe.snapshot import Event, Process, Snapshot, Thread
 from svcviz.servers.config import ServerConfig
-from svcviz.tui.app import SvcvizApp
+from svcviz.tui.app import SvcvizApp, _same_picture
 from svcviz.tui.history import History
 from svcviz.tui.messages import LabUpdated
 from svcviz.tui.widgets import EventsPanel
@@ -134,3 +135,14 @@ async def test_a_chosen_client_that_ends_hands_the_selection_to_the_newest_open_
         assert any("#1 already ended (quit)" in str(n.message) for n in app._notifications)
         await pilot.press("end")
         assert table.selected_id == 2
+
+
+def test_an_unchanged_sample_is_told_from_every_field_but_the_time_and_events():
+    shown = threads_200()
+    later = replace(shown, snapshot=replace(shown.snapshot, time=shown.snapshot.time + 0.1))
+    assert _same_picture(shown, later)
+    assert not _same_picture(shown, replace(later, events=(Event(0.0, "fork", "fork 1"),)))
+    for name, value in (("notes", ("a note",)), ("netns", 4026531840), ("processes", ()), ("root_pid", 1)):
+        assert not _same_picture(shown, replace(later, snapshot=replace(later.snapshot, **{name: value})))
+    for name, value in (("status", "killed"), ("still", True), ("client_protocol", "http"), ("cap_hit", "cap")):
+        assert not _same_picture(shown, replace(later, **{name: value}))
