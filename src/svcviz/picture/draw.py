@@ -17,6 +17,7 @@ from rich.text import Text
 from svcviz.picture.layout import CLIENT_W, LISTEN_W, Picture
 
 # The clients panel's colours (tui/widgets/clients.py COLOURS), as a line and as a chip.
+# A client's colour by its state, in the picture and in the clients table (tui/widgets/clients.py).
 STATE_COLOURS = {
     "connecting": "cyan",
     "waiting": "yellow",
@@ -29,6 +30,7 @@ STATE_COLOURS = {
     "reset": "red",
     "error": "red",
     "quit": "grey50",
+    "half-open": "yellow",
     "listen": "cyan",
 }
 BOX_COLOURS = {"zombie": "grey50"}  # a live process whatever its R/S flicker: LIVE_BOX

@@ -10,23 +10,17 @@ from textual.widgets import DataTable, Static
 
 from svcviz.clients.view import HALF_OPEN
 from svcviz.observe.snapshot import CONN_STATE_WORDS
+from svcviz.picture.draw import STATE_COLOURS
 from svcviz.plain import plain
 from svcviz.tui.widgets.text import Panel
 
-COLOURS = {
-    "connecting": "cyan",
-    "waiting": "yellow",
-    "served": "green",
-    "idle": "green",
-    "refused": "red",
-    "timed_out": "red",
-    "closed": "dim",
-    "hung": "bold magenta",
-    "reset": "red",
-    "error": "bold red",
-    "quit": "dim",
-    "half-open": "bold yellow",
-}
+EMPHASIS = frozenset({"hung", "error", "half-open"})  # states a student must not miss: bold in the table
+
+
+def state_style(state: str) -> str:
+    """The picture's colour of the state, as text: its grey dim, the states to notice bold."""
+    colour = STATE_COLOURS.get(state, "")
+    return "dim" if colour == "grey50" else f"bold {colour}" if state in EMPHASIS else colour
 
 
 def server_side(client, conn) -> Text:
@@ -64,7 +58,7 @@ def cells(client, conn) -> tuple[Text, ...]:
         note.append(f"  {error}" if client.last_reply else error, style="red")
     return (
         Text(f"#{client.id}", style="bold"),
-        Text(client.state, style=COLOURS.get(client.state, "")),
+        Text(client.state, style=state_style(client.state)),
         Text(f":{client.local_port or '-'}"),
         server_side(client, conn),
         note,
