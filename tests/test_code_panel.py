@@ -9,11 +9,14 @@ import shutil
 
 import pytest
 
+from big_servers import threads_200
 from kernel import children
+from replay_lab import ReplayLab, drawn_after
 from svcviz.observe.snapshot import Process, Snapshot, Thread
 from svcviz.servers.registry import BY_NAME, MODELS
 from svcviz.trace.strace import tracer_of
 from svcviz.tui import source
+from svcviz.tui.app import SvcvizApp
 from svcviz.tui.widgets import EventsPanel
 from svcviz.tui.widgets.code import CodePanel
 from test_tui_keys import dashboard, until
@@ -261,3 +264,16 @@ async def test_t_without_strace_says_how_to_get_it(monkeypatch):
             what="the install hint",
         )
         assert pilot.app._trace is None
+
+
+async def test_v_puts_the_code_beside_the_server_panel_and_gives_the_picture_back():
+    app = SvcvizApp(ReplayLab(), picture=True)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await drawn_after(pilot, app.lab, threads_200())
+        assert app.picture and not app.query_one("#left").display  # the server panel is in #left
+        await pilot.press("v")
+        await pilot.pause()
+        assert app.query_one(CodePanel).display and not app.picture and app.query_one("#left").display
+        await pilot.press("v")
+        await pilot.pause()
+        assert not app.query_one(CodePanel).display and app.picture

@@ -152,6 +152,7 @@ class SvcvizApp(App[int]):
         self._quitting = False
         self._trace: SyscallTrace | None = None
         self.past = Past()  # the last minute of samples, to step back through while paused
+        self._picture_before_code = False  # the picture was on when v showed the code
         self._log_now: tuple[Event, ...] = ()  # the event log of the newest sample, while in the past
 
     # -- layout ----------------------------------------------------------------------
@@ -353,8 +354,16 @@ class SvcvizApp(App[int]):
         self._control(self.lab.kill_server)
 
     def action_code(self) -> None:
+        """The code beside the server panel, whose rows say who waits where: the picture
+        hides that panel (and would leave the code a third of the width), so it makes
+        way while the code is shown and comes back after."""
         code = self.query_one(CodePanel)
-        code.show(not code.display)
+        showing = not code.display
+        if showing:
+            self._picture_before_code, self.picture = self.picture, False
+        elif self._picture_before_code:
+            self.picture = picture_fits(*self.size)
+        code.show(showing)
 
     def action_syscall_lines(self) -> None:
         events = self.query_one(EventsPanel)
