@@ -136,8 +136,8 @@ class Lab:
         if self.controls_server:
             await self._start_server()
         else:
-            try:
-                self._observer = Observer(**self._watch_target)
+            try:  # in a thread: finding the server reads every process's fds, the first frame paints meanwhile
+                self._observer = await asyncio.to_thread(Observer, **self._watch_target)
             except ObserveError as exc:
                 raise LabError(str(exc)) from None
             self._watched_pid = self._observer.root_pid
