@@ -57,6 +57,7 @@ from svcviz.tui.widgets.code import CodePanel
 from svcviz.tui.widgets.events import KEEP
 
 if TYPE_CHECKING:  # what a key opens (t: tracing, |: the pipelines) is imported by its key, not by the first frame
+    from svcviz.observe.observer import Observer
     from svcviz.tui.tracing import SyscallTrace
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
@@ -549,8 +550,9 @@ def main(args: argparse.Namespace) -> int:
     return _run(SvcvizApp(lab, handle_signals=True))
 
 
-def watch_main(args: argparse.Namespace) -> int:
-    """`svcviz watch --port P | --pid PID`: the dashboard on a server svcviz did not start."""
+def watch_main(args: argparse.Namespace, observer: Observer | None = None) -> int:
+    """`svcviz watch --port P | --pid PID`: the dashboard on a server svcviz did not start;
+    observer: one made for it already (cli.py's check of the target), taken over by the lab."""
     if not sys.stdout.isatty():
         print(NO_TTY, file=sys.stderr)
         return 2
@@ -562,6 +564,7 @@ def watch_main(args: argparse.Namespace) -> int:
                 addr=getattr(args, "addr", None),
                 netns=getattr(args, "netns", None),
                 client_protocol=getattr(args, "client_protocol", None),
+                observer=observer,
             ),
             getattr(args, "record", None),
         )
