@@ -212,9 +212,9 @@ def measure(name: str, htop: str, args: argparse.Namespace) -> None:
         bare = Session(f"{sys.executable} -c {shlex.quote(BARE_TEXTUAL)}")
         try:
             bare_frame = bare.wait_since_start("bare textual app")
+            app = Session(f"{sys.executable} -m svcviz watch --port {port}")
         finally:
-            bare.close()
-        app = Session(f"{sys.executable} -m svcviz watch --port {port}")
+            bare.close()  # after the next session is up: closing the last one would end the tmux server
         sessions.append(app)
         first_frame = app.wait_since_start(" svcviz ")  # the header: "starting the lab…", then the server
         first_sample = app.wait_since_start("accept queue:")
