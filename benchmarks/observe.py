@@ -14,7 +14,9 @@ neighbours):
 - `churn_ratio=R`: a warm sample while 50 clients a second connect and quit / ss -tanp.
 Then a table of warm samples on servers of several sizes, with ss -tanp beside, to show
 that the sample's cost follows the server, not the machine; and last
-`watch_once_ratio=R`: `svcviz watch --once --json` on an idle server / ss -tanp.
+`watch_once_ratio=R`: `svcviz watch --once --json` on an idle server / ss -tanp, with
+`python_start_ratio=R` beside it (`python -c pass` / ss -tanp, alternated with both: the
+interpreter's own start, the floor of any command written in Python).
 
     .venv/bin/python benchmarks/observe.py [--rounds N]
 """
@@ -203,12 +205,19 @@ def size_table(rounds: int) -> None:
 def watch_once(rounds: int) -> None:
     lab = Lab("event", 1, 0)
     command = [sys.executable, "-m", "svcviz", "watch", "--once", "--json", "--port", str(lab.port)]
+    bare = [sys.executable, "-c", "pass"]
+    once, ss, python = [], [], []
     try:
-        once, ss = against_ss(lambda: subprocess.run(command, stdout=subprocess.DEVNULL, check=True), rounds)
+        for _ in range(rounds):
+            once.append(cpu_ms(lambda: subprocess.run(command, stdout=subprocess.DEVNULL, check=True)))
+            ss.append(cpu_ms(ss_tanp))
+            python.append(cpu_ms(lambda: subprocess.run(bare, check=True)))
     finally:
         lab.close()
-    print(f"watch --once --json {once:.2f} ms   ss -tanp {ss:.2f} ms   (idle event server)")
-    print(f"watch_once_ratio={once / ss:.2f}")
+    once_ms, ss_ms, python_ms = (statistics.median(times) for times in (once, ss, python))
+    print(f"watch --once --json {once_ms:.2f} ms   ss -tanp {ss_ms:.2f} ms   python -c pass {python_ms:.2f} ms")
+    print(f"watch_once_ratio={once_ms / ss_ms:.2f}")
+    print(f"python_start_ratio={python_ms / ss_ms:.2f}")
 
 
 def main() -> int:

@@ -95,7 +95,11 @@ def test_a_tab_draws_offline_takes_keys_and_leaves_nothing_when_closed(web_serve
     assert loaded and all(name.startswith(url) for name in loaded), loaded
     assert "googleapis" not in browser.page_source
     shot = tmp_path / "web.png"  # kept in the test run folder, for a person to look at
-    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+
+    def drawn() -> bool:  # the lab's server listens before the tab's first frame reaches the page
+        return browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+
+    assert wait_until(drawn, timeout=15, interval=0.2), "the tab never drew the dashboard"
     browser.find_element(By.TAG_NAME, "body").click()
     for _ in range(3):
         ActionChains(browser).send_keys("c").perform()

@@ -267,10 +267,12 @@ def watch(args: argparse.Namespace) -> int:
         return 2
     if args.once:
         return print_once(observer, args.json)
-    observer.close()  # the dashboard makes its own, in its lab
     from svcviz.tui.app import watch_main
 
-    return watch_main(args)
+    try:
+        return watch_main(args, observer)  # its lab takes the observer over: the server is not looked for twice
+    finally:
+        observer.close()
 
 
 def _replay_dashboard(recording) -> int:

@@ -97,10 +97,12 @@ class Lab:
         addr: tuple[str, int] | None = None,
         netns: str | None = None,
         client_protocol: str | None = None,
+        observer: Observer | None = None,
     ) -> Lab:
         """Watch a server svcviz did not start: observe it, send it clients (in its language),
         control nothing. addr: the one listener of several on its port; netns: where to look
-        (see Observer)."""
+        (see Observer). observer: one made already for this target (`svcviz watch` makes one to
+        check it), taken over instead of finding the server again."""
         lab = cls(
             ServerConfig(model=WATCHED, port=port or (addr[1] if addr else 0)),
             rate=rate,
@@ -110,6 +112,7 @@ class Lab:
         lab.controls_server = False
         lab._watch_target = {"pid": pid} if pid is not None else {"port": port or addr[1]}
         lab._watch_target.update(addr=addr, netns=netns)
+        lab._observer = observer
         return lab
 
     @property
@@ -136,10 +139,11 @@ class Lab:
         if self.controls_server:
             await self._start_server()
         else:
-            try:
-                self._observer = Observer(**self._watch_target)
-            except ObserveError as exc:
-                raise LabError(str(exc)) from None
+            if self._observer is None:
+                try:  # in a thread: finding the server reads every process's fds, the first frame paints meanwhile
+                    self._observer = await asyncio.to_thread(Observer, **self._watch_target)
+                except ObserveError as exc:
+                    raise LabError(str(exc)) from None
             self._watched_pid = self._observer.root_pid
             if self._observer.notice:
                 self._note("server", self._observer.notice)

@@ -82,14 +82,14 @@ def choose(rows: list[TcpRow], describe: str) -> Choice:
 def _holders(inodes: set[int]) -> dict[int, list[procstat.Stat]]:
     """inode -> the readable processes holding it (another user's fds we may not read)."""
     found: dict[int, list[procstat.Stat]] = {}
+    wanted = {f"socket:[{inode}]": inode for inode in inodes}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
-            fds = procfs.read_fd_sockets(int(name)) or {}
+            held = procfs.sockets_held(int(name), wanted)
         except procfs.FdTableUnreadable:
             continue
-        held = inodes.intersection(fds.values())
         if held:
             stat = procstat.read_stat(int(name))
             if stat is not None:

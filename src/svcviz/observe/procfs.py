@@ -93,6 +93,33 @@ def read_fd_sockets(pid: int, links: dict[int, str] | None = None) -> dict[int, 
     return fds
 
 
+def sockets_held(pid: int, wanted: dict[str, int]) -> set[int] | None:
+    """Which of the wanted sockets (readlink text "socket:[INODE]" -> INODE) the process
+    holds; None if it is gone; FdTableUnreadable if we may not look. Finding a listener's
+    holders reads every fd of the machine, as `ss -p` does: each link is read relative to
+    the open fd directory (no path walk through /proc per fd) and looked up as it is."""
+    try:
+        fd_dir = os.open(f"/proc/{pid}/fd", os.O_RDONLY | os.O_DIRECTORY)
+    except PermissionError:
+        raise FdTableUnreadable(f"pid {pid} fds: permission denied") from None
+    except OSError:
+        return None
+    try:
+        held = set()
+        for name in os.listdir(fd_dir):
+            try:
+                inode = wanted.get(os.readlink(name, dir_fd=fd_dir))
+            except OSError:
+                continue  # closed between listdir and readlink
+            if inode is not None:
+                held.add(inode)
+        return held
+    except OSError:
+        return None  # gone while we read
+    finally:
+        os.close(fd_dir)
+
+
 def read_real_uid(pid: int) -> int | None:
     """The real uid (the first of Uid: in /proc/PID/status): a worker that setuid()s after
     the fork shows it here, and its /proc directory may stay root's (not dumpable)."""

@@ -19,6 +19,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import events
@@ -41,9 +42,6 @@ from svcviz.servers.registry import LEAK_FD_LIMIT, MODELS, SIGCHLD_MODEL, model_
 from svcviz.tui.messages import LabUpdated
 from svcviz.tui.past import Past
 from svcviz.tui.screens import HelpScreen, ModelPicker, SendLine
-from svcviz.tui.screens.pipes import PipeScreen
-from svcviz.tui.tracing import KEEP as TRACE_KEEP
-from svcviz.tui.tracing import SyscallTrace, TraceError, as_event
 from svcviz.tui.widgets import (
     ClientsPanel,
     EventsPanel,
@@ -57,6 +55,10 @@ from svcviz.tui.widgets import (
 from svcviz.tui.widgets.clients import ClientTable
 from svcviz.tui.widgets.code import CodePanel
 from svcviz.tui.widgets.events import KEEP
+
+if TYPE_CHECKING:  # what a key opens (t: tracing, |: the pipelines) is imported by its key, not by the first frame
+    from svcviz.observe.observer import Observer
+    from svcviz.tui.tracing import SyscallTrace
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
 WIDE = 140  # columns from which the server panel gets 3/5 of the width (app.tcss: Screen.wide)
@@ -377,6 +379,8 @@ class SvcvizApp(App[int]):
                 await self._stop_trace()
                 self.notify("tracing off: strace detached")
                 return
+            from svcviz.tui.tracing import SyscallTrace, TraceError
+
             pid = self.lab.server_pid
             if not isinstance(pid, int):  # no server yet, or a replay's lab (which refuses every call)
                 self.notify("t: no live server process to trace", severity="warning")
@@ -394,6 +398,9 @@ class SvcvizApp(App[int]):
         self._control(toggle)
 
     def _take_calls(self) -> None:
+        from svcviz.tui.tracing import KEEP as TRACE_KEEP
+        from svcviz.tui.tracing import as_event
+
         calls = self._trace.take() if self._trace is not None else []
         if calls:
             self.syscall_log = (*self.syscall_log, *(as_event(call) for call in calls))[-TRACE_KEEP:]
@@ -429,6 +436,8 @@ class SvcvizApp(App[int]):
         self.picture = not self.picture
 
     def action_pipes(self) -> None:
+        from svcviz.tui.screens.pipes import PipeScreen  # the scenarios' pipelines with it
+
         self.push_screen(PipeScreen())
 
     def action_evidence(self) -> None:
@@ -541,8 +550,9 @@ def main(args: argparse.Namespace) -> int:
     return _run(SvcvizApp(lab, handle_signals=True))
 
 
-def watch_main(args: argparse.Namespace) -> int:
-    """`svcviz watch --port P | --pid PID`: the dashboard on a server svcviz did not start."""
+def watch_main(args: argparse.Namespace, observer: Observer | None = None) -> int:
+    """`svcviz watch --port P | --pid PID`: the dashboard on a server svcviz did not start;
+    observer: one made for it already (cli.py's check of the target), taken over by the lab."""
     if not sys.stdout.isatty():
         print(NO_TTY, file=sys.stderr)
         return 2
@@ -554,6 +564,7 @@ def watch_main(args: argparse.Namespace) -> int:
                 addr=getattr(args, "addr", None),
                 netns=getattr(args, "netns", None),
                 client_protocol=getattr(args, "client_protocol", None),
+                observer=observer,
             ),
             getattr(args, "record", None),
         )

@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 
 from rich.style import Style
-from rich.syntax import Syntax
 from rich.text import Text
 from textual.geometry import Size
 from textual.reactive import reactive, var
@@ -34,6 +33,8 @@ NUMBER_WIDTH = 4
 
 def highlighted(section: source.Section) -> list[Text]:
     """Each line of the section, coloured as Python, on the panel's own background."""
+    from rich.syntax import Syntax  # and pygments: not at start-up, nor ever for a server svcviz did not start
+
     code = "\n".join(line.text for line in section.lines)
     text = Syntax(code, "python", theme=THEME).highlight(code)
     lines = text.split("\n", allow_blank=True)

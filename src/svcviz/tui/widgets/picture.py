@@ -10,13 +10,14 @@ out for a moment, so the eye can follow it; a timer fades that, never the sampli
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from textual.strip import Strip
 
-from svcviz.picture import layout
-from svcviz.picture.draw import paint
-from svcviz.picture.layout import Picture, drawn_key
 from svcviz.tui.widgets.text import Panel
+
+if TYPE_CHECKING:  # svcviz.picture is imported once the panel is first drawn: off, it costs the start nothing
+    from svcviz.picture.layout import Picture
 
 FRESH_SECONDS = 1.5  # how long a new or moved item stands out
 FADE_TICK = 0.25
@@ -75,6 +76,8 @@ class PicturePanel(Panel):
     def _rebuild(self) -> None:
         if self._data is None or not self.display:
             return  # hidden (g): no layout at all; shown again, it is built from the newest
+        from svcviz.picture.layout import drawn_key, layout
+
         snapshot, clients, model = self._data
         width, height = self.content_size
         # The observer hands back equal objects while nothing changed: comparing is cheap.
@@ -105,6 +108,8 @@ class PicturePanel(Panel):
                 self._paint()
 
     def _paint(self) -> None:
+        from svcviz.picture.draw import paint
+
         width = self.picture.width
         self._strips = [Strip(row, width) for row in paint(self.picture, frozenset(self._fresh)).segments()]
         self.refresh()
