@@ -14,25 +14,10 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 
+from svcviz.clients.colours import STATE_COLOURS
 from svcviz.picture.layout import CLIENT_W, LISTEN_W, Picture
 
 # The clients panel's colours (tui/widgets/clients.py COLOURS), as a line and as a chip.
-# A client's colour by its state, in the picture and in the clients table (tui/widgets/clients.py).
-STATE_COLOURS = {
-    "connecting": "cyan",
-    "waiting": "yellow",
-    "served": "green",
-    "idle": "green",
-    "refused": "red",
-    "timed_out": "red",
-    "closed": "grey50",
-    "hung": "magenta",
-    "reset": "red",
-    "error": "red",
-    "quit": "grey50",
-    "half-open": "yellow",
-    "listen": "cyan",
-}
 BOX_COLOURS = {"zombie": "grey50"}  # a live process whatever its R/S flicker: LIVE_BOX
 LIVE_BOX = "cornflower_blue"
 UP, DOWN, LEFT, RIGHT = 1, 2, 4, 8

@@ -8,9 +8,9 @@ from textual.binding import Binding
 from textual.reactive import var
 from textual.widgets import DataTable, Static
 
+from svcviz.clients.colours import STATE_COLOURS
 from svcviz.clients.view import HALF_OPEN
 from svcviz.observe.snapshot import CONN_STATE_WORDS
-from svcviz.picture.draw import STATE_COLOURS
 from svcviz.plain import plain
 from svcviz.tui.widgets.text import Panel
 
