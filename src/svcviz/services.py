@@ -13,12 +13,15 @@ containers ship no ``/etc/services``.
 
 from __future__ import annotations
 
+import enum
+import io
 import os
 import sys
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import cast
 
 from svcviz.plain import unprintable
 
@@ -88,6 +91,12 @@ def reply(line: bytes, db: ServiceDB) -> str | None:
     return f"{name},{port}"
 
 
+class TooLong(enum.Enum):
+    """What LineReader yields, once, for a line over MAX_LINE bytes (a one-member enum, so a type)."""
+
+    TOO_LONG = "too long"
+
+
 class LineReader:
     """Split a byte stream into request lines, at most MAX_LINE bytes each.
 
@@ -95,14 +104,14 @@ class LineReader:
     that sends a megabyte without a newline costs the server MAX_LINE bytes, not a megabyte.
     """
 
-    TOO_LONG = object()
+    TOO_LONG = TooLong.TOO_LONG
 
     def __init__(self) -> None:
         self._buffer = bytearray()
         self._discarding = False
 
-    def feed(self, data: bytes) -> list[bytes | object]:
-        items: list[bytes | object] = []
+    def feed(self, data: bytes) -> list[bytes | TooLong]:
+        items: list[bytes | TooLong] = []
         self._buffer += data
         while True:
             newline = self._buffer.find(b"\n")
@@ -124,11 +133,11 @@ class LineReader:
             items.append(self.TOO_LONG if len(line) > MAX_LINE else line)
 
 
-def replies_for(items: list[bytes | object], db: ServiceDB) -> list[str]:
+def replies_for(items: list[bytes | TooLong], db: ServiceDB) -> list[str]:
     """Replies, in order, for what a LineReader produced."""
     out = []
     for item in items:
-        answer = ERR_TOO_LONG if item is LineReader.TOO_LONG else reply(item, db)  # type: ignore[arg-type]
+        answer = reply(item, db) if isinstance(item, bytes) else ERR_TOO_LONG
         if answer is not None:
             out.append(answer)
     return out
@@ -138,7 +147,9 @@ def parse_main() -> int:
     """`svcviz parse`: the lecture's serviceparser, stdin lines to stdout replies, streaming."""
     db = load_db()
     reader = LineReader()
-    stdin = sys.stdin.buffer
+    # typeshed types stdin's buffer as BinaryIO, which has no read1; at run time it is the
+    # BufferedReader that read1 (return what is there, without waiting for 64 KiB) needs.
+    stdin = cast(io.BufferedReader, sys.stdin.buffer)
     stdout = sys.stdout.buffer
     try:
         while True:
