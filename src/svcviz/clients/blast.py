@@ -24,11 +24,16 @@ import select
 import socket
 import sys
 import time
+from argparse import Namespace
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TextIO
 
 from svcviz.observe.sockdiag import ALL_STATES, SockDiag
-from svcviz.observe.sockets import addr_host, read_proc_net_tcp
+from svcviz.observe.sockets import TcpRow, addr_host, read_proc_net_tcp
+
+if TYPE_CHECKING:
+    from svcviz.clients.fleet import SockAddr
 
 MAX_CONNECTIONS = 1_000_000
 SPARE_FDS = 32  # stdio, epoll, imports: what the process needs besides the connections
@@ -55,7 +60,7 @@ class BlastResult:
     server_established: int | None = None
     server_closed: int | None = None
     latencies_ms: list[float] = field(default_factory=list, repr=False)
-    error_reasons: Counter = field(default_factory=Counter)
+    error_reasons: Counter[str] = field(default_factory=Counter)
 
     def percentile(self, fraction: float) -> float | None:
         if not self.latencies_ms:
@@ -66,11 +71,11 @@ class BlastResult:
     @property
     def half_open(self) -> int | None:
         """Connected on our side, with no connection on the server's: its final ACK dropped."""
-        if self.server_established is None:
+        if self.server_established is None or self.server_closed is None:
             return None
         return max(0, self.connected - self.server_established - self.server_closed)
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, object]:
         p50, p99 = self.percentile(0.50), self.percentile(0.99)
         return {
             "requested": self.requested,
@@ -93,7 +98,7 @@ class BlastResult:
 class Progress:
     """A one-line bar on the terminal, redrawn at most ten times a second."""
 
-    def __init__(self, total: int, stream) -> None:
+    def __init__(self, total: int, stream: TextIO) -> None:
         self.total = total
         self.stream = stream
         self.shown = 0.0
@@ -120,7 +125,7 @@ class Blaster:
     def __init__(
         self,
         family: int,
-        address: tuple,
+        address: SockAddr,
         count: int,
         *,
         timeout: float,
@@ -280,7 +285,7 @@ class Blaster:
         self.result.server_closed = sum(row.state in SERVER_CLOSED for row in mine)
 
 
-def server_rows(port: int) -> list:
+def server_rows(port: int) -> list[TcpRow]:
     """Every socket on this machine whose local port is port (the server's side)."""
     try:
         diag = SockDiag()
@@ -312,7 +317,7 @@ def raise_fd_limit(needed: int) -> str | None:
     )
 
 
-def check_args(args) -> tuple[int, tuple, bytes | None]:
+def check_args(args: Namespace) -> tuple[int, SockAddr, bytes | None]:
     if not 1 <= args.count <= MAX_CONNECTIONS:
         raise BlastError(f"N must be 1..{MAX_CONNECTIONS}, not {args.count}")
     if args.port == 0:
@@ -366,7 +371,7 @@ def summary(result: BlastResult, target: str) -> str:
     return "\n".join([f"svcviz blast {target}"] + [f"  {name:<11} {value}" for name, value in rows])
 
 
-def blast_main(args) -> int:
+def blast_main(args: Namespace) -> int:
     try:
         family, address, payload = check_args(args)
     except BlastError as exc:

@@ -16,12 +16,21 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from svcviz.clients.protocols import NAMES as PROTOCOL_NAMES
 from svcviz.clients.protocols import PROTOCOLS, Protocol
 from svcviz.clients.view import CONNECTED, KINDS, ClientView
 
-DEFAULTS: dict[str, dict] = {
+if TYPE_CHECKING:
+    from svcviz.observe.netns import NetNs
+
+# A socket address as getaddrinfo gives it: (host, port) for IPv4, (host, port, flow, scope) for IPv6.
+SockAddr = tuple[str, int] | tuple[str, int, int, int] | tuple[int, bytes]
+
+# The options each kind takes, with their defaults.
+DEFAULTS: dict[str, dict[str, object]] = {
     "interactive": {},
     "silent": {},
     "scripted": {"queries": 3, "every": 1.0, "query": None},  # None: the protocol's own question
@@ -44,10 +53,19 @@ class FleetFull(FleetError):
         self.added = added
 
 
+@dataclass(frozen=True)
+class _Options:
+    """A client's checked options; a kind that takes no such option keeps the default here."""
+
+    queries: int = 0  # scripted: how many questions in all
+    every: float = 0.0  # scripted: seconds between them
+    query: str = ""  # scripted, half-close: the question
+
+
 class _Client:
     """The mutable state of one client, owned by its task; the world sees ClientView."""
 
-    def __init__(self, client_id: int, kind: str, options: dict, protocol: Protocol) -> None:
+    def __init__(self, client_id: int, kind: str, options: _Options, protocol: Protocol) -> None:
         self.id = client_id
         self.kind = kind
         self.options = options
@@ -69,9 +87,9 @@ class _Client:
         self.shut_write_when_sent = False
         self.next_ask = 0.0
         self.ending: tuple[str, str | None] | None = None  # (final state, error) once decided
-        self.wakeup: asyncio.Future | None = None
+        self.wakeup: asyncio.Future[str] | None = None
         self.hung_timer: asyncio.TimerHandle | None = None
-        self.task: asyncio.Task | None = None
+        self.task: asyncio.Task[None] | None = None
         self.half_open = False  # told by the lab, from the server's side: see Fleet.mark_half_open
 
     @property
@@ -96,7 +114,7 @@ class _Client:
         )
 
 
-def _wake(future: asyncio.Future, why: str) -> None:
+def _wake(future: asyncio.Future[str], why: str) -> None:
     if not future.done():
         future.set_result(why)
 
@@ -128,12 +146,12 @@ class Fleet:
         self._clients: dict[int, _Client] = {}  # in id order
         self._ids = itertools.count(1)
         self._views: tuple[ClientView, ...] | None = ()
-        self._addresses: dict[tuple[str, int], tuple[int, tuple]] = {}
-        self.netns = None  # the server's network namespace (observe.netns.NetNs) when not ours
+        self._addresses: dict[tuple[str, int], tuple[int, SockAddr]] = {}
+        self.netns: NetNs | None = None  # the server's network namespace when not ours
 
     # -- the API ---------------------------------------------------------------------
 
-    def retarget(self, host: str, port: int, netns=None) -> None:
+    def retarget(self, host: str, port: int, netns: NetNs | None = None) -> None:
         """Clients added from now on connect to host:port (from inside netns, a server in
         another network namespace: a socket connects from the namespace it was made in);
         open ones stay where they are."""
@@ -153,10 +171,8 @@ class Fleet:
     def alive(self) -> int:
         return sum(1 for c in self._clients.values() if c.open)
 
-    async def add(self, kind: str = "interactive", count: int = 1, **options) -> list[int]:
-        settings = _settings(kind, count, options)
-        if "query" in settings and settings["query"] is None:
-            settings["query"] = self.protocol.default_query
+    async def add(self, kind: str = "interactive", count: int = 1, **options: object) -> list[int]:
+        settings = _settings(kind, count, options, self.protocol)
         family, address = await self._resolve(self.host, self.port)
         loop = asyncio.get_running_loop()
         added: list[int] = []
@@ -248,7 +264,7 @@ class Fleet:
 
     # -- one client's life -----------------------------------------------------------
 
-    async def _run(self, client: _Client, family: int, address: tuple) -> None:
+    async def _run(self, client: _Client, family: int, address: SockAddr) -> None:
         try:
             if client.ending is None and self._open_socket(client, family) and await self._connect(client, address):
                 await self._converse(client)
@@ -260,17 +276,18 @@ class Fleet:
     def _open_socket(self, client: _Client, family: int) -> bool:
         try:
             if self.netns is None:
-                client.sock = socket.socket(family, socket.SOCK_STREAM)
+                sock = socket.socket(family, socket.SOCK_STREAM)
             else:
-                client.sock = self.netns.socket(family, socket.SOCK_STREAM)
+                sock = self.netns.socket(family, socket.SOCK_STREAM)
         except OSError as exc:  # EMFILE: this process's fd table is full; or netns.NamespaceError
             self._end(client, "error", f"socket: {exc.strerror or exc}")
             return False
-        client.sock.setblocking(False)
+        sock.setblocking(False)
+        client.sock = sock
         return True
 
-    async def _connect(self, client: _Client, address: tuple) -> bool:
-        sock = client.sock
+    async def _connect(self, client: _Client, address: SockAddr) -> bool:
+        sock = _sock(client)
         began = time.monotonic()
         err = sock.connect_ex(address)
         with contextlib.suppress(OSError):
@@ -293,7 +310,7 @@ class Fleet:
         client.next_ask = time.monotonic()
         if client.kind == "half-close":
             client.shut_write_when_sent = True
-            self._ask(client, client.options["query"])
+            self._ask(client, client.options.query)
         elif client.kind == "interactive" and client.protocol.greeting is not None:
             self._ask(client, client.protocol.greeting)  # `c` on a web server: a real GET
         self._settle_state(client)
@@ -304,7 +321,7 @@ class Fleet:
     async def _converse(self, client: _Client) -> None:
         """Read replies, send what is queued, and run the script, until the client ends."""
         scripted = client.kind == "scripted"
-        queries = client.options.get("queries", 0)
+        queries = client.options.queries
         while client.ending is None:
             timeout = None
             if scripted and client.asked < queries:
@@ -316,8 +333,8 @@ class Fleet:
                 self._flush(client)
             if scripted and client.ending is None:
                 if client.asked < queries and time.monotonic() >= client.next_ask:
-                    client.next_ask += client.options["every"]
-                    self._ask(client, client.options["query"])
+                    client.next_ask += client.options.every
+                    self._ask(client, client.options.query)
                 elif client.asked >= queries and client.answered >= client.asked:
                     self._end(client, "quit", None)
 
@@ -326,8 +343,9 @@ class Fleet:
         if client.ending is not None:
             return "stop"
         loop = asyncio.get_running_loop()
-        future = client.wakeup = loop.create_future()
-        fd = client.sock.fileno()
+        future: asyncio.Future[str] = loop.create_future()
+        client.wakeup = future
+        fd = _sock(client).fileno()
         if read:
             loop.add_reader(fd, _wake, future, "read")
         if write:
@@ -346,7 +364,7 @@ class Fleet:
 
     def _read(self, client: _Client) -> None:
         try:
-            data = client.sock.recv(RECV_SIZE)
+            data = _sock(client).recv(RECV_SIZE)
         except BlockingIOError:
             return
         except ConnectionResetError:
@@ -387,11 +405,11 @@ class Fleet:
             return
         try:
             if client.outbox:
-                sent = client.sock.send(client.outbox)
+                sent = _sock(client).send(client.outbox)
                 client.sent += sent
                 del client.outbox[:sent]
             if not client.outbox and client.shut_write_when_sent:
-                client.sock.shutdown(socket.SHUT_WR)
+                _sock(client).shutdown(socket.SHUT_WR)
                 client.shut_write_when_sent = False
         except BlockingIOError:
             pass
@@ -476,7 +494,7 @@ class Fleet:
         except KeyError:
             raise FleetError(f"no client #{client_id}") from None
 
-    async def _resolve(self, host: str, port: int) -> tuple[int, tuple]:
+    async def _resolve(self, host: str, port: int) -> tuple[int, SockAddr]:
         key = (host, port)
         if key not in self._addresses:
             if not 0 < port <= 65535:
@@ -490,7 +508,13 @@ class Fleet:
         return self._addresses[key]
 
 
-def _settings(kind: str, count: int, options: dict) -> dict:
+def _sock(client: _Client) -> socket.socket:
+    """The socket of a client between its open and its release (the only time its task uses it)."""
+    assert client.sock is not None, f"client #{client.id} has no socket"
+    return client.sock
+
+
+def _settings(kind: str, count: int, options: dict[str, object], protocol: Protocol) -> _Options:
     """The kind's options with the caller's, checked: a clear FleetError for anything off."""
     if kind not in DEFAULTS:
         raise FleetError(f"unknown client kind {kind!r} (one of: {', '.join(KINDS)})")
@@ -508,4 +532,6 @@ def _settings(kind: str, count: int, options: dict) -> dict:
     query = settings.get("query")
     if query is not None and (not isinstance(query, str) or "\n" in query or "\r" in query):
         raise FleetError(f"query must be one line of text, not {query!r}")
-    return settings
+    queries, every = settings.get("queries", 0), settings.get("every", 0.0)
+    assert isinstance(queries, int) and isinstance(every, (int, float))  # checked above
+    return _Options(queries, every, protocol.default_query if query is None else query)
