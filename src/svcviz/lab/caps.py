@@ -4,13 +4,17 @@ check, the second line of defence behind the server's own caps."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from svcviz.observe.snapshot import Snapshot
 from svcviz.servers.config import ServerConfig
 
+if TYPE_CHECKING:
+    from svcviz.observe.snapshot import EventKind
+
 
 class Caps:
-    def __init__(self, note: Callable[[str, str], None]) -> None:
+    def __init__(self, note: Callable[[EventKind, str], None]) -> None:
         self._note = note
         self.hit: str | None = None
 

@@ -8,8 +8,9 @@ import atexit
 import contextlib
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING, Any
 
 from svcviz.clients import ClientView, Fleet, FleetError, FleetFull
 from svcviz.clients.protocols import detect
@@ -26,6 +27,9 @@ from svcviz.observe.titles import title_of
 from svcviz.servers.config import DEFAULT_PORT, SIGCHLD_MODES, ServerConfig, ServerError
 from svcviz.servers.notice import CAP, ERROR, Notice
 from svcviz.servers.registry import SIGCHLD_MODEL, model_of
+
+if TYPE_CHECKING:
+    from svcviz.observe.snapshot import EventKind
 
 MAX_PENDING_EVENTS = 1000
 # Adaptive pace: the full rate while anything moves, STILL_RATE once nothing has moved (no
@@ -48,6 +52,23 @@ class LabUpdate:
     cap_hit: str | None
     still: bool = False  # nothing moved for a while: sampled at STILL_RATE, not the full rate
     client_protocol: str = "line"  # what the clients speak, and why: "http (port 8080)"
+
+
+@dataclass(frozen=True)
+class _WatchTarget:
+    """The server `svcviz watch` names: by pid or by port (addr: which listener on it), and
+    in which network namespace (the Observer's arguments)."""
+
+    pid: int | None
+    port: int | None
+    addr: tuple[str, int] | None
+    netns: str | None
+
+
+def _changed(config: ServerConfig, settings: Iterable[tuple[str, object]]) -> ServerConfig:
+    """config with some fields set by name (a model's dashboard settings): check() judges the values."""
+    changes: dict[str, Any] = dict(settings)  # Any: each field its own type, only known by name here
+    return replace(config, **changes)
 
 
 class Lab:
@@ -77,7 +98,7 @@ class Lab:
         self._hung = HungClients(self.fleet)
         self._half_open = HalfOpenClients(self.fleet)
         self._observer: Observer | None = None
-        self._watch_target: dict | None = None
+        self._watch_target: _WatchTarget | None = None  # set when watching, not controlling
         self._watched_pid: int | None = None
         self._watch_status = "stopped"
         self._pending: list[Event] = []
@@ -110,8 +131,8 @@ class Lab:
             client_protocol=client_protocol,
         )
         lab.controls_server = False
-        lab._watch_target = {"pid": pid} if pid is not None else {"port": port or addr[1]}
-        lab._watch_target.update(addr=addr, netns=netns)
+        by_port = port or (addr[1] if addr else None)
+        lab._watch_target = _WatchTarget(pid, by_port if pid is None else None, addr, netns)
         lab._observer = observer
         return lab
 
@@ -139,9 +160,13 @@ class Lab:
         if self.controls_server:
             await self._start_server()
         else:
+            target = self._watch_target
+            assert target is not None  # attach() set it
             if self._observer is None:
                 try:  # in a thread: finding the server reads every process's fds, the first frame paints meanwhile
-                    self._observer = await asyncio.to_thread(Observer, **self._watch_target)
+                    self._observer = await asyncio.to_thread(
+                        Observer, target.pid, target.port, addr=target.addr, netns=target.netns
+                    )
                 except ObserveError as exc:
                     raise LabError(str(exc)) from None
             self._watched_pid = self._observer.root_pid
@@ -166,8 +191,9 @@ class Lab:
         if self.controls_server:
             self.server.kill_all()
 
-    async def restart(self, **changes) -> None:
-        """Stop the server and start it again on the same port with changed settings."""
+    async def restart(self, **changes: Any) -> None:
+        """Stop the server and start it again on the same port with changed settings (ServerConfig
+        fields: each its own type, hence Any; config.check() judges the values)."""
         self._require_control()
         self.stir()
         config = replace(self.config, **changes)
@@ -186,11 +212,9 @@ class Lab:
         self._require_control()
         model = model_of(name)
         defaults = ServerConfig(model=name, host=self.config.host, port=self.config.port)
-        config = replace(
-            defaults,
-            cap_procs=self.config.cap_procs,
-            cap_threads=self.config.cap_threads,
-            **dict(model.dashboard if model else ()),
+        config = _changed(
+            replace(defaults, cap_procs=self.config.cap_procs, cap_threads=self.config.cap_threads),
+            model.dashboard if model else (),
         )
         await self.fleet.start_over()
         await self.restart(**{f.name: getattr(config, f.name) for f in fields(config)})
@@ -237,7 +261,7 @@ class Lab:
 
     # -- clients ---------------------------------------------------------------------
 
-    async def add_clients(self, count: int = 1, kind: str = "interactive", **options) -> list[int]:
+    async def add_clients(self, count: int = 1, kind: str = "interactive", **options: object) -> list[int]:
         """The ids of the clients added: all of them, or those that fitted under the cap."""
         self.stir()
         try:
@@ -326,7 +350,7 @@ class Lab:
                 f"SIGCHLD handling is the {SIGCHLD_MODEL.name} model's: {self.config.model} has no children to wait for"
             )
 
-    def _note(self, kind: str, text: str) -> None:
+    def _note(self, kind: EventKind, text: str) -> None:
         if len(self._pending) < MAX_PENDING_EVENTS:  # nobody sampling: keep the first ones
             self._pending.append(Event(time=time.time(), kind=kind, text=text, pid=self.server_pid))
 
@@ -376,6 +400,8 @@ class Lab:
         """Keep the header and status true about a watched server that exits and comes back.
         Watching a port, the observer follows its next listener: say so. Watching a pid,
         say that it is gone and what listens on its port now. True if the server changed."""
+        target, observer = self._watch_target, self._observer
+        assert target is not None and observer is not None  # watching: attach() and start() set them
         if snapshot.root_pid is None:  # its process cannot be read: the sockets are all we see
             return False
         if snapshot.root_pid != self._watched_pid:
@@ -385,10 +411,10 @@ class Lab:
         if any(p.pid == snapshot.root_pid and not p.zombie for p in snapshot.processes):
             return False
         port = self.config.port
-        if "port" in self._watch_target:
+        if target.pid is None:  # watching a port
             status = f"gone: nothing listens on port {port}; the next server on it will be followed"
         else:
-            now = await asyncio.to_thread(self._observer.listener_on, port)
+            now = await asyncio.to_thread(observer.listener_on, port)
             status = (
                 f"gone: nothing listens on port {port}"
                 if now is None

@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from svcviz import procstat
 from svcviz.lab.errors import LabError
@@ -24,6 +25,9 @@ from svcviz.lab.orphans import reap_adopted
 from svcviz.servers.config import ServerConfig
 from svcviz.servers.notice import NOTE, Notice, parse_notice
 from svcviz.servers.ready import parse_ready
+
+if TYPE_CHECKING:
+    from svcviz.observe.snapshot import EventKind
 
 PR_SET_PDEATHSIG = 1
 START_TIMEOUT = 10.0
@@ -66,7 +70,7 @@ class Supervisor:
     stderr, as a Notice (a line in no notice format, a traceback say, as a NOTE).
     """
 
-    def __init__(self, note: Callable[[str, str], None], hear: Callable[[Notice], None]) -> None:
+    def __init__(self, note: Callable[[EventKind, str], None], hear: Callable[[Notice], None]) -> None:
         self._note = note
         self._hear = hear
         self.pid: int | None = None
@@ -77,7 +81,7 @@ class Supervisor:
         self._proc: asyncio.subprocess.Process | None = None
         # The server between spawn and its ready line: stop() must kill it too.
         self._starting: asyncio.subprocess.Process | None = None
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def running(self) -> bool:
@@ -127,12 +131,12 @@ class Supervisor:
 
     def kill_root(self) -> None:
         """SIGKILL the server's root only: its children are orphaned, and adopted by svcviz."""
-        if self.running:
+        if self._proc is not None and self.running:
             self._proc.kill()
             self._note("server", f"killed the server (pid {self.pid}) with SIGKILL")
 
     def signal(self, sig: int) -> None:
-        if not self.running:
+        if self._proc is None or not self.running:
             raise LabError("the server is not running")
         self._proc.send_signal(sig)
 
@@ -151,8 +155,10 @@ class Supervisor:
         )
         self.spawned.add(proc.pid)
         self._starting = proc
+        stdout, stderr = proc.stdout, proc.stderr
+        assert stdout is not None and stderr is not None  # both are PIPEs
         try:
-            line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)
+            line = await asyncio.wait_for(stdout.readline(), START_TIMEOUT)
         except asyncio.TimeoutError:
             line = b""
         except asyncio.CancelledError:  # whoever waited for it is gone: nobody else would stop it
@@ -165,7 +171,7 @@ class Supervisor:
             kill_session(proc.pid)
             await proc.wait()
             self.spawned.discard(proc.pid)
-            said = (await proc.stderr.read()).decode(errors="replace").strip().splitlines()
+            said = (await stderr.read()).decode(errors="replace").strip().splitlines()
             reason = said[-1].removeprefix("svcviz serve: ") if said else "no ready line"
             raise LabError(f"{config.model} did not start: {reason}")
         self._proc = proc
@@ -173,14 +179,14 @@ class Supervisor:
         self.status = "running"
         self._note("server", f"started {config.model} on {ready.address} (pid {proc.pid})")
         self._tasks = [
-            asyncio.create_task(self._read_stderr(proc)),
-            asyncio.create_task(self._drain(proc.stdout)),
+            asyncio.create_task(self._read_stderr(stderr)),
+            asyncio.create_task(self._drain(stdout)),
             asyncio.create_task(self._watch_exit(proc)),
         ]
         return replace(config, port=ready.port)
 
-    async def _read_stderr(self, proc: asyncio.subprocess.Process) -> None:
-        while line := await proc.stderr.readline():
+    async def _read_stderr(self, stderr: asyncio.StreamReader) -> None:
+        while line := await stderr.readline():
             text = line.decode(errors="replace").strip()
             self._hear(parse_notice(text) or Notice(NOTE, text))
 
@@ -192,6 +198,7 @@ class Supervisor:
     async def _watch_exit(self, proc: asyncio.subprocess.Process) -> None:
         await _exited(proc, poll=EXIT_POLL)
         code = proc.returncode
+        assert code is not None  # _exited with no timeout returns once the process has exited
         if self._proc is not proc:
             return  # stopped on purpose
         self.status = (
