@@ -17,8 +17,9 @@ gives back equal LabUpdates. Nothing here touches a file.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Hashable
 from dataclasses import asdict, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 from svcviz.clients.view import ClientView
 from svcviz.lab import LabUpdate
@@ -29,15 +30,20 @@ FORMAT = "svcviz-recording"
 VERSION = 1
 
 
+# A line of the recording, as json.loads makes it: its values are whatever the format says
+# for each key (Any: JSON), checked as the Decoder turns them back into dataclasses.
+Json = dict[str, Any]
+
+
 class FormatError(Exception):
     """Not a recording this svcviz can read: one line for the user."""
 
 
-def header(started: float) -> dict:
+def header(started: float) -> Json:
     return {"format": FORMAT, "version": VERSION, "started": started}
 
 
-def check_header(line: dict) -> None:
+def check_header(line: object) -> None:
     if not isinstance(line, dict) or line.get("format") != FORMAT:
         raise FormatError("not an svcviz recording (no header line)")
     if line.get("version") != VERSION:
@@ -47,7 +53,7 @@ def check_header(line: dict) -> None:
 # -- plain data <-> dataclasses ------------------------------------------------------------
 
 
-def _process(data: dict) -> Process:
+def _process(data: Json) -> Process:
     return Process(
         **{
             **data,
@@ -57,42 +63,61 @@ def _process(data: dict) -> Process:
     )
 
 
-def _process_data(process: Process) -> dict:
+def _process_data(process: Process) -> Json:
     return {f.name: getattr(process, f.name) for f in fields(Process)} | {
         "threads": [asdict(t) for t in process.threads],
         "fds": [asdict(fd) for fd in process.fds],
     }
 
 
-def _listen_socket(data: dict) -> ListenSocket:
+def _listen_socket(data: Json) -> ListenSocket:
     """JSON has lists where the snapshot has tuples (pids holding and polling the socket)."""
-    tuples = {key: tuple(data[key]) for key in ("holders", "pollers") if key in data}
+    tuples: Json = {key: tuple(data[key]) for key in ("holders", "pollers") if key in data}
     return ListenSocket(**{**data, **tuples})
 
 
-def _connection_key(conn: Connection) -> list:
+def _connection_key(conn: Connection) -> list[str]:
     return [conn.client, conn.server]
 
 
+class _Keyed(NamedTuple):
+    """A keyed part of a sample (Any: each part's items are their own dataclass)."""
+
+    key_of: Callable[[Any], object]  # an item's key (a list for a connection: JSON has no tuples)
+    to_data: Callable[[Any], Json]
+    from_data: Callable[[Json], Any]
+
+
+class _Whole(NamedTuple):
+    """A part written whole (Any: each part is its own type, and JSON on the other side)."""
+
+    to_data: Callable[[Any], Any]
+    from_data: Callable[[Any], Any]
+
+
+def _same_value(value: Any) -> Any:
+    return value
+
+
 # Each keyed part of a sample: how to read an item's key, make plain data of it, and back.
-KEYED = {
-    "processes": (lambda p: p.pid, _process_data, _process),
-    "connections": (_connection_key, asdict, lambda data: Connection(**data)),
-    "clients": (lambda c: c.id, asdict, lambda data: ClientView(**data)),
+KEYED: dict[str, _Keyed] = {
+    "processes": _Keyed(lambda p: p.pid, _process_data, _process),
+    "connections": _Keyed(_connection_key, asdict, lambda data: Connection(**data)),
+    "clients": _Keyed(lambda c: c.id, asdict, lambda data: ClientView(**data)),
 }
 # The parts written whole when they change: how to make plain data of each, and back.
-WHOLE = {
-    "root_pid": (lambda v: v, lambda v: v),
-    "listen": (lambda v: [asdict(s) for s in v], lambda v: tuple(_listen_socket(s) for s in v)),
-    "counters": (asdict, lambda v: Counters(**v)),
-    "unreadable": (list, tuple),
-    "netns": (lambda v: v, lambda v: v),
-    "netns_label": (lambda v: v, lambda v: v),
-    "notes": (list, tuple),
-    "config": (asdict, lambda v: ServerConfig(**v)),
-    "server_pid": (lambda v: v, lambda v: v),
-    "status": (lambda v: v, lambda v: v),
-    "cap_hit": (lambda v: v, lambda v: v),
+WHOLE: dict[str, _Whole] = {
+    "root_pid": _Whole(_same_value, _same_value),
+    "listen": _Whole(lambda v: [asdict(s) for s in v], lambda v: tuple(_listen_socket(s) for s in v)),
+    "counters": _Whole(asdict, lambda v: Counters(**v)),
+    "unreadable": _Whole(list, tuple),
+    "netns": _Whole(_same_value, _same_value),
+    "netns_label": _Whole(_same_value, _same_value),
+    "notes": _Whole(list, tuple),
+    "config": _Whole(asdict, lambda v: ServerConfig(**v)),
+    "server_pid": _Whole(_same_value, _same_value),
+    "status": _Whole(_same_value, _same_value),
+    "cap_hit": _Whole(_same_value, _same_value),
 }
 # Parts a recording made before them does not have: what they were then.
 ADDED_LATER = {"netns": None, "netns_label": None, "notes": ()}
@@ -118,7 +143,7 @@ def _parts(update: LabUpdate) -> dict[str, Any]:
     }
 
 
-def _hashable(key: Any) -> Any:
+def _hashable(key: object) -> Hashable:
     return tuple(key) if isinstance(key, list) else key
 
 
@@ -127,9 +152,9 @@ class Encoder:
 
     def __init__(self) -> None:
         self._prev: dict[str, Any] | None = None
-        self._items: dict[str, dict] = {name: {} for name in KEYED}  # part -> key -> item
+        self._items: dict[str, dict[Hashable, object]] = {name: {} for name in KEYED}  # part -> key -> item
 
-    def encode(self, update: LabUpdate) -> dict:
+    def encode(self, update: LabUpdate) -> Json:
         parts = _parts(update)
         line: dict[str, Any] = {"t": update.snapshot.time}
         for name, (to_data, _) in WHOLE.items():
@@ -147,7 +172,9 @@ class Encoder:
         self._prev = parts
         return line
 
-    def _change(self, name: str, items: tuple, key_of, to_data) -> dict:
+    def _change(
+        self, name: str, items: tuple[object, ...], key_of: Callable[[Any], object], to_data: Callable[[Any], Json]
+    ) -> Json:
         old = self._items[name]
         new = {_hashable(key_of(item)): item for item in items}
         changed = [to_data(item) for key, item in new.items() if not _same(old.get(key), item)]
@@ -164,7 +191,7 @@ class Encoder:
         return change
 
 
-def _runs(expected: list, actual: list) -> list[list[int]]:
+def _runs(expected: list[Hashable], actual: list[Hashable]) -> list[list[int]]:
     """actual as runs of expected's indices, [[start, length], ...]: the kernel lists
     connections in hash order, so one new socket lands mid-list and the rest keep theirs;
     a few runs say that where the whole list of keys would be a thousand of them."""
@@ -179,11 +206,11 @@ def _runs(expected: list, actual: list) -> list[list[int]]:
     return runs
 
 
-def _unrun(expected: list, runs: list[list[int]]) -> list:
+def _unrun(expected: list[Hashable], runs: list[list[int]]) -> list[Hashable]:
     return [expected[i] for start, length in runs for i in range(start, start + length)]
 
 
-def _same(old: Any, new: Any) -> bool:
+def _same(old: object, new: object) -> bool:
     return old is new or old == new  # the observer reuses unchanged objects: `is` is the cheap case
 
 
@@ -192,15 +219,15 @@ class Decoder:
 
     def __init__(self) -> None:
         self._state: dict[str, Any] = {}
-        self._items: dict[str, dict] = {name: {} for name in KEYED}
+        self._items: dict[str, dict[Hashable, Any]] = {name: {} for name in KEYED}
 
-    def decode(self, line: dict) -> LabUpdate:
+    def decode(self, line: Json) -> LabUpdate:
         try:
             return self._decode(line)
         except (KeyError, TypeError, ValueError) as exc:
             raise FormatError(f"a sample line does not fit format version {VERSION}: {exc}") from None
 
-    def _decode(self, line: dict) -> LabUpdate:
+    def _decode(self, line: Json) -> LabUpdate:
         for name, (_, from_data) in WHOLE.items():
             if name in line:
                 self._state[name] = from_data(line[name])
@@ -243,5 +270,5 @@ class Decoder:
         )
 
 
-def dumps(line: dict) -> str:
+def dumps(line: Json) -> str:
     return json.dumps(line, separators=(",", ":")) + "\n"

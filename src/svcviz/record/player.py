@@ -10,12 +10,13 @@ it is a replay instead.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 
 from svcviz.lab import LabError, LabUpdate
 from svcviz.observe.snapshot import Event
 from svcviz.record.format import FormatError
 from svcviz.record.reader import Recording
+from svcviz.servers.config import ServerConfig
 
 NOTHING_TO_STEER = "a replay shows what was recorded: there is no server to steer"
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
@@ -51,7 +52,7 @@ class ReplayLab:
         return self.samples[self.position]
 
     @property
-    def config(self):
+    def config(self) -> ServerConfig:
         return self.latest.config
 
     @property
@@ -133,8 +134,8 @@ class ReplayLab:
             except TimeoutError:
                 self.seek(self.position + 1)  # played on to the next sample
 
-    def __getattr__(self, name: str):
-        async def refuse(*args, **kwargs) -> None:
+    def __getattr__(self, name: str) -> Callable[..., Coroutine[None, None, None]]:
+        async def refuse(*args: object, **kwargs: object) -> None:
             raise LabError(NOTHING_TO_STEER)
 
         return refuse

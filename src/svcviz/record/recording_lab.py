@@ -4,6 +4,7 @@ records without knowing it (it consumes this exactly as it would the lab)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from svcviz.lab import Lab, LabUpdate
 from svcviz.record.writer import Writer
@@ -14,7 +15,7 @@ class RecordingLab:
         self._lab = lab
         self.writer = writer
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:  # Any: whatever the lab's attribute of that name is
         return getattr(self._lab, name)  # everything but the updates is the lab's own
 
     async def updates(self) -> AsyncIterator[LabUpdate]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from argparse import Namespace
 from collections.abc import Callable
 
 from svcviz.observe.export import to_json
@@ -23,7 +24,7 @@ SVG_SIZE = (118, 30)  # cells: the picture of a 120x36 dashboard
 
 
 def main(
-    args,
+    args: Namespace,
     open_dashboard: Callable[[Recording], int],
     make_handout: Callable[[Recording, str, float | None], list[tuple[str, int]]],
 ) -> int:
@@ -42,6 +43,7 @@ def main(
             raise FormatError("--every needs a number of seconds above 0")
         recording = Recording(args.file)
         if handout:
+            assert svg is not None  # a handout is --svg DIR
             if os.path.exists(svg) and not os.path.isdir(svg):
                 raise FormatError(f"--svg {svg}: not a directory (a handout's pages go in one; --at S for one picture)")
             try:

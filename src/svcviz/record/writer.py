@@ -29,7 +29,8 @@ class Writer:
         except OSError as exc:
             raise RecordError(f"cannot write the recording {path}: {exc.strerror}") from None
         self._raw = raw
-        self._out: io.BufferedIOBase = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if self.gzip else raw
+        self._zipped = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if self.gzip else None
+        self._out: io.BufferedIOBase = raw if self._zipped is None else self._zipped
         self._encoder = Encoder()
         self.samples = 0
         self._put(dumps(header(time.time())))
@@ -42,8 +43,8 @@ class Writer:
         if self._out.closed:
             return
         self._out.write(text.encode())
-        if self.gzip:
-            self._out.flush(zlib.Z_SYNC_FLUSH)
+        if self._zipped is not None:
+            self._zipped.flush(zlib.Z_SYNC_FLUSH)
         self._raw.flush()
 
     def close(self) -> None:
