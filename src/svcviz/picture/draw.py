@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import textwrap
+from collections.abc import Iterator
 
 from rich.segment import Segment
 from rich.style import Style
@@ -81,7 +82,7 @@ class Canvas:
             self.chars[y][x] = GLYPHS[self.ways[y][x]]
             self.styles[y][x] = style_
 
-    def line(self, points, style_: str) -> None:
+    def line(self, points: tuple[tuple[int, int], ...], style_: str) -> None:
         """An orthogonal polyline; its ends reach out of the cells they start and stop in."""
         for (x0, y0), (x1, y1) in itertools.pairwise(points):
             if y0 == y1:
@@ -104,10 +105,11 @@ class Canvas:
         if title:
             self.put(x + 1, y, f" {title[: w - 4]} ", title_style or style_)
 
-    def runs(self):
+    def runs(self) -> Iterator[list[tuple[str, str]]]:
         """Per row, (text, style) runs of cells of one style."""
         for chars, styles in zip(self.chars, self.styles, strict=True):
-            row, start = [], 0
+            row: list[tuple[str, str]] = []
+            start = 0
             for i in range(1, self.width + 1):
                 if i == self.width or styles[i] != styles[start]:
                     row.append(("".join(chars[start:i]), styles[start]))
@@ -119,7 +121,7 @@ class Canvas:
         return [[Segment(text, style(st)) for text, st in row] for row in self.runs()]
 
     def rows(self) -> list[Text]:
-        lines = []
+        lines: list[Text] = []
         for row in self.runs():
             text = Text(no_wrap=True, overflow="crop")
             for chunk, st in row:
@@ -150,13 +152,13 @@ def paint(picture: Picture, fresh: frozenset[str] = frozenset()) -> Canvas:
         canvas.put(box.x + 2, box.y + box.h - 1, f" queue {box.queued}/{box.capacity} ", border)
         for slot in box.slots:
             canvas.put(box.x + 1, slot.y, slot.label[: LISTEN_W - 2], "yellow" if slot.holder else "grey50")
-    for box in picture.boxes:
-        colour = "yellow" if box.adopted else BOX_COLOURS.get(box.state, LIVE_BOX)
-        emphasis = "reverse " if box.key in fresh else ""
-        canvas.box(box.x, box.y, box.w, box.h, colour, box.title, f"{emphasis}bold {colour}")
-        for row in box.rows:
+    for proc in picture.boxes:
+        colour = "yellow" if proc.adopted else BOX_COLOURS.get(proc.state, LIVE_BOX)
+        emphasis = "reverse " if proc.key in fresh else ""
+        canvas.box(proc.x, proc.y, proc.w, proc.h, colour, proc.title, f"{emphasis}bold {colour}")
+        for row in proc.rows:
             tone = {"listen": "cyan", "conn": "green", "closing": "yellow"}.get(row.kind, "grey50")
-            canvas.put(box.x + 2, row.y, row.text[: box.w - 3], tone)
+            canvas.put(proc.x + 2, row.y, row.text[: proc.w - 3], tone)
     for chip in picture.chips:
         label = f" {chip.label}"[: CLIENT_W - 1].ljust(CLIENT_W - 1)
         canvas.put(0, chip.y, label, ("reverse " if chip.key in fresh else "") + chip_style(chip.state))

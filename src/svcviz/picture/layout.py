@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from svcviz.clients.view import ClientView
-from svcviz.observe.snapshot import Process, Snapshot
+from svcviz.observe.snapshot import Connection, Process, Snapshot
 
 CLIENT_W = 16  # a client chip: "#12 served"
 GAP_A = 5  # between the chips and the listen box: lanes of lines bending to a queue slot
@@ -126,6 +127,25 @@ class Picture:
         return {w.dst for w in self.wires if w.src == src}
 
 
+# A client's port, as the layout keys connections by it: None for an address that shows none.
+Port = int | None
+# Where a line ends: (the key of a box, the row y in it).
+Target = tuple[str, int]
+# A row of a process box's fd table before it is placed: (text, kind, the client port of
+# its connection, or of a group box's connections).
+RowSpec = tuple[str, str, Port | tuple[Port, ...]]
+
+
+class _Item(NamedTuple):
+    """A process box before it is placed: one process, or a group of them."""
+
+    key: str
+    title: str
+    pids: tuple[int, ...]
+    rows: list[RowSpec]
+    flags: tuple[bool, bool, str]  # zombie, adopted, the state word
+
+
 @dataclass(slots=True)
 class _Party:
     """A client as the layout sees it: its connection's place in the kernel."""
@@ -133,11 +153,11 @@ class _Party:
     key: str
     label: str
     state: str
-    order: tuple
+    order: tuple[Port | str, ...]  # (0, id) our client, (1, port) a peer; a group's state's place
     count: int = 1
     knocking: bool = False
     half_open: bool = False
-    ports: list[int] = field(default_factory=list)
+    ports: list[Port] = field(default_factory=list)
 
 
 def port_of(address: str | None) -> int | None:
@@ -167,7 +187,7 @@ def tree_order(snapshot: Snapshot) -> list[Process]:
     return ordered
 
 
-def drawn_key(snapshot: Snapshot, clients: tuple[ClientView, ...], model: str) -> tuple:
+def drawn_key(snapshot: Snapshot, clients: tuple[ClientView, ...], model: str) -> tuple[object, ...]:
     """What the picture draws of a sample: equal keys, the same picture. A process's
     running/sleeping flicker is left out (the picture does not draw it: a busy parent
     flips between R and S every sample, and would have the picture laid out every time)."""
@@ -188,7 +208,7 @@ def layout(snapshot: Snapshot, clients: Iterable[ClientView], width: int, height
     lx = CLIENT_W + GAP_A
     px = lx + LISTEN_W + max(6, min(18, width - lx - LISTEN_W - PROC_W))
     pw = min(PROC_W, width - px)
-    labels = {c.local_port: f"#{c.id}" for c in clients if c.local_port}
+    labels: dict[Port, str] = {c.local_port: f"#{c.id}" for c in clients if c.local_port}
     threaded = model in THREAD_MODELS or model == "watch"
     boxes, fd_rows, listen_rows, more = _process_boxes(snapshot, labels, threaded, model, px, pw, height)
     conns = {port_of(conn.client): conn for conn in snapshot.connections}  # by the client's port
@@ -196,7 +216,7 @@ def layout(snapshot: Snapshot, clients: Iterable[ClientView], width: int, height
     parties, grouped = _parties(conns, clients, height - TOP)
     chips, placed = _place_chips(parties, grouped, height, fd_rows, slot_rows, listens, listen_rows)
     wires = _wires(chips, placed, fd_rows, slot_rows, listens, listen_rows, lx, px)
-    notes = []
+    notes: list[tuple[int, int, str]] = []
     if more:
         notes.append((px, height - 1, more))
     if not snapshot.listen:
@@ -217,13 +237,18 @@ def _role(process: Process, snapshot: Snapshot, model: str) -> str:
     return CHILD_ROLE.get(model, "child")
 
 
-def _rows_of(process: Process, labels: dict[int, str], threaded: bool, tids=None) -> list[tuple[str, str, int | None]]:
+def _rows_of(
+    process: Process,
+    labels: dict[Port, str],
+    threaded: bool,
+    tids: dict[tuple[int | None, int | None], int] | None = None,
+) -> list[RowSpec]:
     """(text, kind, client port) per row of a process's fd table."""
     if process.zombie:
         return [("", "note", None)]
     if not process.readable:
         return [("fds not readable", "note", None)]
-    rows = []
+    rows: list[RowSpec] = []
     for fd in process.fds:
         if fd.kind == "listen":
             rows.append((f"{fd.fd} listen", "listen", None))
@@ -240,7 +265,9 @@ def _rows_of(process: Process, labels: dict[int, str], threaded: bool, tids=None
     return rows or [("no sockets", "note", None)]
 
 
-def _process_boxes(snapshot, labels, threaded, model, px, pw, height):
+def _process_boxes(
+    snapshot: Snapshot, labels: dict[Port, str], threaded: bool, model: str, px: int, pw: int, height: int
+) -> tuple[list[ProcBox], dict[Port, list[Target]], list[Target], str | None]:
     """The boxes, one per process while they fit; past that, processes of one role, state
     and number of connections share a box (×200 children, 1 connection each)."""
     budget = height - TOP
@@ -257,12 +284,14 @@ def _process_boxes(snapshot, labels, threaded, model, px, pw, height):
     shown = len(items)
     while shown and sum(heights[:shown]) > budget - (1 if shown < len(items) else 0):
         shown -= 1
-    boxes, fd_rows, listen_rows = [], {}, []
+    boxes: list[ProcBox] = []
+    fd_rows: dict[Port, list[Target]] = {}
+    listen_rows: list[Target] = []
     y = TOP
     for (key, title, procs, rows, flags), h in zip(items[:shown], heights[:shown], strict=True):
         keep = rows if len(rows) <= h - 2 else rows[: h - 3]
         hidden = rows[len(keep) :]
-        placed = []
+        placed: list[Row] = []
         for i, (text, kind, port) in enumerate(keep):
             ry = y + 1 + i
             placed.append(Row(ry, text, kind))
@@ -289,7 +318,7 @@ def _process_boxes(snapshot, labels, threaded, model, px, pw, height):
 STATE_WORDS = {"R": "running", "S": "sleeping", "D": "disk wait", "Z": "zombie", "T": "stopped", "I": "idle"}
 
 
-def _single(process, snapshot, labels, threaded, model):
+def _single(process: Process, snapshot: Snapshot, labels: dict[Port, str], threaded: bool, model: str) -> _Item:
     role = _role(process, snapshot, model)
     state = STATE_WORDS.get(process.state, process.state)
     title = f"{process.pid} zombie" if process.zombie else f"{process.pid} {role}"
@@ -299,11 +328,14 @@ def _single(process, snapshot, labels, threaded, model):
         title += f", {process.thread_count} threads"
     tids = {(c.pid, c.fd): c.tid for c in snapshot.connections if c.tid is not None} if threaded else None
     rows = _rows_of(process, labels, threaded, tids)
-    return f"proc:{process.pid}", title, (process.pid,), rows, (process.zombie, process.adopted, state)
+    return _Item(f"proc:{process.pid}", title, (process.pid,), rows, (process.zombie, process.adopted, state))
 
 
-def _grouped(ordered, snapshot, labels, threaded, model):
-    items, groups = [], {}
+def _grouped(
+    ordered: list[Process], snapshot: Snapshot, labels: dict[Port, str], threaded: bool, model: str
+) -> list[_Item]:
+    items: list[_Item] = []
+    groups: dict[tuple[str, str, bool, int, int], list[tuple[Process, tuple[Port, ...]]]] = {}
     for process in ordered:
         if process.pid == snapshot.root_pid:
             items.append(_single(process, snapshot, labels, threaded, model))
@@ -319,7 +351,7 @@ def _grouped(ordered, snapshot, labels, threaded, model):
             continue
         plural = "zombies" if role == "zombie" else f"{role}s" if role != "child" else "children"
         title = f"×{len(members)} {plural}" + (", adopted" if adopted else "")
-        rows = []
+        rows: list[RowSpec] = []
         if role == "zombie":
             rows.append(("", "note", None))
         if listens:
@@ -330,19 +362,22 @@ def _grouped(ordered, snapshot, labels, threaded, model):
         rows = rows or [("no sockets", "note", None)]
         key = f"group:{role}:{state}:{int(adopted)}:{n_conns}:{listens}"
         pids = tuple(p.pid for p, _ in members)
-        items.append((key, title, pids, rows, (role == "zombie", adopted, STATE_WORDS.get(state, state))))
+        items.append(_Item(key, title, pids, rows, (role == "zombie", adopted, STATE_WORDS.get(state, state))))
     return items
 
 
 # -- the listening sockets -----------------------------------------------------------
 
 
-def _listen_boxes(snapshot, conns, labels, lx, height):
+def _listen_boxes(
+    snapshot: Snapshot, conns: dict[Port, Connection], labels: dict[Port, str], lx: int, height: int
+) -> tuple[list[ListenBox], dict[Port, Target]]:
     """Each listening socket with its accept queue as backlog+1 slots, filled in order."""
-    boxes, slot_rows = [], {}
+    boxes: list[ListenBox] = []
+    slot_rows: dict[Port, Target] = {}
     if not snapshot.listen:
         return boxes, slot_rows
-    queued: dict[str, list[int]] = {}
+    queued: dict[str, list[Port]] = {}
     which: dict[str, str] = {}
     for port, conn in conns.items():
         if conn.state == "queued":
@@ -361,7 +396,7 @@ def _listen_boxes(snapshot, conns, labels, lx, height):
         n = min(capacity, per_box)
         if y + n + 2 > height:
             break
-        slots = []
+        slots: list[Slot] = []
         for i in range(n):
             sy = y + 1 + i
             if i == n - 1 and capacity > n:
@@ -401,14 +436,14 @@ PEER_STATES = {"queued": "waiting", "accepted": "served", "closing": "closed"}
 KNOCKS = ("syn_sent", "syn_recv")
 
 
-def _parties(conns: dict, clients: tuple[ClientView, ...], rows: int) -> tuple[list[_Party], bool]:
+def _parties(conns: dict[Port, Connection], clients: tuple[ClientView, ...], rows: int) -> tuple[list[_Party], bool]:
     """Our clients, then every other peer the kernel shows (a watched server's clients);
     past what fits in rows, one party per state (grouped: True)."""
     ours = {c.local_port for c in clients if c.local_port}
     peers = [port for port in conns if port not in ours]
     if len(clients) + len(peers) > rows:
         return _group_by_state(clients, peers, conns), True
-    parties = []
+    parties: list[_Party] = []
     for client in clients:
         party = _Party(f"client:{client.id}", f"#{client.id} {client.state}", client.state, (0, client.id))
         conn = conns.get(client.local_port) if client.open and client.local_port else None
@@ -423,7 +458,7 @@ def _parties(conns: dict, clients: tuple[ClientView, ...], rows: int) -> tuple[l
     return parties, False
 
 
-def _attach(party: _Party, conn, port: int) -> None:
+def _attach(party: _Party, conn: Connection, port: Port) -> None:
     party.ports.append(port)
     if conn.state == "syn_sent":
         party.knocking = True
@@ -433,7 +468,9 @@ def _attach(party: _Party, conn, port: int) -> None:
         party.label = party.label.split(" ")[0] + " half-open"
 
 
-def _rank(party: _Party, fd_rows, slot_rows) -> tuple:
+def _rank(
+    party: _Party, fd_rows: dict[Port, list[Target]], slot_rows: dict[Port, Target]
+) -> tuple[int, int, tuple[Port | str, ...]]:
     port = party.ports[0] if party.ports else None
     if port in slot_rows:
         return (0, slot_rows[port][1], party.order)
@@ -444,12 +481,21 @@ def _rank(party: _Party, fd_rows, slot_rows) -> tuple:
     return (3, 0, party.order)
 
 
-def _place_chips(parties, grouped, height, fd_rows, slot_rows, listens, listen_rows):
+def _place_chips(
+    parties: list[_Party],
+    grouped: bool,
+    height: int,
+    fd_rows: dict[Port, list[Target]],
+    slot_rows: dict[Port, Target],
+    listens: list[ListenBox],
+    listen_rows: list[Target],
+) -> tuple[list[Chip], dict[str, _Party]]:
     """One chip a client, each next to what holds its connection when it can be; past what
     fits, one chip per state (×40 waiting)."""
     if not grouped:
         parties = sorted(parties, key=lambda p: _rank(p, fd_rows, slot_rows))
-    chips, placed = [], {}
+    chips: list[Chip] = []
+    placed: dict[str, _Party] = {}
     y = TOP
     # A chip beside another fd's row would run its line along that row's: kept off them.
     taken = {ty for targets in fd_rows.values() for _, ty in targets} | {ty for _, ty in listen_rows}
@@ -477,15 +523,15 @@ def _place_chips(parties, grouped, height, fd_rows, slot_rows, listens, listen_r
     return chips, placed
 
 
-def _group_by_state(clients, peers, conns) -> list[_Party]:
+def _group_by_state(clients: tuple[ClientView, ...], peers: list[Port], conns: dict[Port, Connection]) -> list[_Party]:
     groups: dict[str, _Party] = {}
 
-    def add(state: str, port: int | None, conn) -> None:
+    def add(state: str, port: Port, conn: Connection | None) -> None:
         if conn is not None and conn.state in KNOCKS:
             state = "connecting"
         group = groups.get(state)
         if group is None:
-            order = (LIVE_ORDER.index(state),) if state in LIVE_ORDER else (9, state)
+            order: tuple[Port | str, ...] = (LIVE_ORDER.index(state),) if state in LIVE_ORDER else (9, state)
             group = groups[state] = _Party(f"group:{state}", "", state, order, 0)
         group.count += 1
         if conn is not None:
@@ -506,8 +552,17 @@ def _group_by_state(clients, peers, conns) -> list[_Party]:
 # -- the lines -----------------------------------------------------------------------
 
 
-def _wires(chips, placed, fd_rows, slot_rows, listens, listen_rows, lx, px):
-    wires = []
+def _wires(
+    chips: list[Chip],
+    placed: dict[str, _Party],
+    fd_rows: dict[Port, list[Target]],
+    slot_rows: dict[Port, Target],
+    listens: list[ListenBox],
+    listen_rows: list[Target],
+    lx: int,
+    px: int,
+) -> list[Wire]:
+    wires: list[Wire] = []
     lanes_a = list(range(lx - 2, CLIENT_W, -1))
     bus = lx + LISTEN_W + 1
     lanes_b = list(range(px - 2, bus + 1, -1)) or [px - 2]
@@ -524,6 +579,7 @@ def _wires(chips, placed, fd_rows, slot_rows, listens, listen_rows, lx, px):
             boxes = dict.fromkeys(key for key, _ in targets_fd)
             targets_fd = [next(t for t in targets_fd if t[0] == key) for key in list(boxes)[:MAX_GROUP_WIRES]]
         start = (CLIENT_W, chip.y)
+        points: tuple[tuple[int, int], ...]
         for key, sy in targets_slot:
             if sy == chip.y:
                 points = (start, (lx - 1, sy))
