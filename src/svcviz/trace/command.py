@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import sys
+from argparse import Namespace
 from pathlib import Path
 
 from svcviz.observe.observer import ObserveError, Observer
@@ -44,6 +45,8 @@ def root_pid(pid: int | None, port: int | None) -> int:
         return pid
     observer = Observer(port=port)  # who listens on the port (sock_diag, then fd tables)
     observer.close()
+    if observer.root_pid is None:  # the listener's process may not be read: nothing to attach to
+        raise TraceError(f"cannot trace port {port}: the process listening on it may not be read by this user")
     return observer.root_pid
 
 
@@ -76,7 +79,7 @@ async def trace(pids: list[int], seconds: float | None, as_json: bool) -> int:
     return 0
 
 
-def main(args) -> int:
+def main(args: Namespace) -> int:
     try:
         strace_binary()
         pids = descendants(root_pid(args.pid, args.port))

@@ -46,7 +46,7 @@ class TraceEvent:
             text += f" {self.detail}"
         return printable(text)
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, object]:
         return {
             "time": round(self.time, 6),
             "pid": self.pid,

@@ -45,7 +45,9 @@ OPENERS = {"(": ")", "[": "]", "{": "}", "<": ">"}
 def split_args(text: str) -> list[str]:
     """Top-level comma-separated arguments: commas inside quotes, brackets, braces and
     -yy's `<...>` annotations (which hold `->` and nest: `0</dev/pts/3<char 136:3>>`) stay."""
-    args, depth, start, quoted, i = [], [], 0, False, 0
+    args: list[str] = []
+    depth: list[str] = []  # the closers awaited, innermost last
+    start, quoted, i = 0, False, 0
     while i < len(text):
         c = text[i]
         if quoted:
@@ -104,8 +106,8 @@ def call_event(pid: int, time: float, name: str, arg_text: str, result_text: str
     detail = ""
     if name in ACCEPTS and (peer := PEER.fullmatch(result_target)):
         detail = f"({peer.group(1)})"
-    elif name in ACCEPTS and len(args) > 1 and (peer := peer_of(args[1])):
-        detail = f"({peer})"
+    elif name in ACCEPTS and len(args) > 1 and (address := peer_of(args[1])):
+        detail = f"({address})"
     elif name in DATA and len(args) > 1 and args[1].startswith('"'):
         detail = args[1]
     if name in NO_ARGS:

@@ -23,6 +23,7 @@ import signal
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import IO
 
 from svcviz.trace.events import TraceEvent
 from svcviz.trace.parse import StraceParser
@@ -117,7 +118,7 @@ class Tracer:
         # peer of an accept comes from its sockaddr argument either way.
         self.endpoints = endpoints
         self.proc: asyncio.subprocess.Process | None = None
-        self._dir: tempfile.TemporaryDirectory | None = None
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
         self._reader_fd: int | None = None
         self._keeper_fd: int | None = None  # our own writer, so the FIFO shows no EOF before strace opens it
 
@@ -148,9 +149,10 @@ class Tracer:
             cmd += ["-p", str(pid)]
         return cmd
 
-    async def start(self, **popen) -> None:
+    async def start(self, stdout: int | IO[bytes] | None = None, stderr: int | IO[bytes] | None = None) -> None:
         """Start strace; for attach, return once the kernel says the root is traced.
-        popen: stdout/stderr for a launched server (it inherits strace's)."""
+        stdout/stderr: for a launched server (it inherits strace's); attaching, strace's
+        stderr is a pipe by default, read for its reason when it fails."""
         if not self.pids and not self.argv:
             raise TraceError("nothing to trace")
         self._dir = tempfile.TemporaryDirectory(prefix="svcviz-trace-")
@@ -158,18 +160,25 @@ class Tracer:
         os.mkfifo(fifo, 0o600)
         self._reader_fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
         self._keeper_fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-        stderr = popen.pop("stderr", asyncio.subprocess.PIPE if self.pids else None)
+        if stderr is None and self.pids:
+            stderr = asyncio.subprocess.PIPE
         self.proc = await asyncio.create_subprocess_exec(
-            *self.command(fifo), stdin=asyncio.subprocess.DEVNULL, stderr=stderr, preexec_fn=_die_with_parent, **popen
+            *self.command(fifo),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            preexec_fn=_die_with_parent,
         )
         if self.pids:
             await self._attached(self.pids[0])
 
     async def _attached(self, root: int) -> None:
+        proc = self.proc
+        assert proc is not None  # start() made it
         deadline = asyncio.get_running_loop().time() + ATTACH_TIMEOUT
-        while tracer_of(root) != self.proc.pid:
-            if self.proc.returncode is not None or tracer_of(root) is None:
-                said = (await self.proc.stderr.read()).decode(errors="replace") if self.proc.stderr else ""
+        while tracer_of(root) != proc.pid:
+            if proc.returncode is not None or tracer_of(root) is None:
+                said = (await proc.stderr.read()).decode(errors="replace") if proc.stderr else ""
                 await self.stop()
                 if "Operation not permitted" in said:
                     raise TraceError(f"cannot trace pid {root}: {why_ptrace_is_refused(root)}")
@@ -195,6 +204,7 @@ class Tracer:
     async def events(self, files: bool = False) -> AsyncIterator[TraceEvent]:
         """Each call as strace completes it, until strace ends. files: also the reads and
         closes of regular files (the server's /etc/services), dropped by default."""
+        assert self._reader_fd is not None, "events() is read once, after start()"
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=1 << 20)
         transport, _ = await loop.connect_read_pipe(
@@ -213,6 +223,7 @@ class Tracer:
             transport.close()
 
     async def _close_keeper_when_strace_ends(self) -> None:
+        assert self.proc is not None  # start() made it
         await self.proc.wait()
         self._close_keeper()
 
