@@ -187,7 +187,8 @@ class Snapshot:
             return self.netns_label  # another user's namespace: "the network namespace of pid N"
         return f"netns {self.netns}" + (f" ({self.netns_label})" if self.netns_label else "")
 
-    def process(self, pid: int) -> Process | None:
+    def process(self, pid: int | None) -> Process | None:
+        """The process of that pid in this sample (None: not in it, or no pid to look for)."""
         return next((p for p in self.processes if p.pid == pid), None)
 
 

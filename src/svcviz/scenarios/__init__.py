@@ -12,21 +12,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable, Iterable
 
 from rich.console import Console
 
-from svcviz.scenarios.base import Claim, Result, Scenario
+from svcviz.scenarios.base import Claim, Experiment, Result, Scenario
 from svcviz.scenarios.lecture import SCENARIOS as SERVER_SCENARIOS
 from svcviz.scenarios.pipes import PIPE_SCENARIOS
 from svcviz.scenarios.report import as_json, print_list, print_result, print_summary
 
-SCENARIOS = PIPE_SCENARIOS + SERVER_SCENARIOS  # the lecture's order: pipes first, then servers
+SCENARIOS: tuple[Experiment, ...] = PIPE_SCENARIOS + SERVER_SCENARIOS  # the lecture's order: pipes first, then servers
 BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
 
-__all__ = ["BY_NAME", "SCENARIOS", "Claim", "Result", "Scenario", "main", "run_all"]
+__all__ = ["BY_NAME", "SCENARIOS", "Claim", "Experiment", "Result", "Scenario", "main", "run_all"]
 
 
-def chosen(args: argparse.Namespace) -> tuple[Scenario, ...] | str:
+def chosen(args: argparse.Namespace) -> tuple[Experiment, ...] | str:
     """The scenarios asked for, or the one line that says what is wrong (a name, --all and
     --list exclude each other: argparse says so)."""
     if args.all:
@@ -38,8 +39,10 @@ def chosen(args: argparse.Namespace) -> tuple[Scenario, ...] | str:
     return (BY_NAME[args.name],)
 
 
-async def run_all(scenarios, quick: bool, on_result=None) -> list[Result]:
-    results = []
+async def run_all(
+    scenarios: Iterable[Experiment], quick: bool, on_result: Callable[[Result], None] | None = None
+) -> list[Result]:
+    results: list[Result] = []
     for scenario in scenarios:
         results.append(await scenario.run(quick=quick))
         if on_result:

@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from svcviz.clients import FleetError
 from svcviz.lab import Lab, LabError, LabUpdate
@@ -38,7 +38,7 @@ class Claim:
     observed: str
     passed: bool
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, object]:
         return {"claim": self.claim, "expected": self.expected, "observed": self.observed, "passed": self.passed}
 
 
@@ -55,7 +55,7 @@ class Result:
     def passed(self) -> bool:
         return self.error is None and bool(self.claims) and all(c.passed for c in self.claims)
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, object]:
         return {
             "name": self.name,
             "title": self.title,
@@ -96,19 +96,27 @@ class Run:
         self.server_said: list[str] = []
         self.last: LabUpdate | None = None
 
+    @property
+    def server_pid(self) -> int:
+        """The running server's pid; a LabError (the scenario fails, saying why) when none runs."""
+        pid = self.lab.server_pid
+        if pid is None:
+            raise LabError(f"no {self.lab.config.model} server is running")
+        return pid
+
     async def sample(self) -> LabUpdate:
         self.last = await self.lab.sample()
         self.server_said += [e.text for e in self.last.events if e.kind in ("error", "cap")]
         return self.last
 
-    async def add(self, count: int = 1, kind: str = "interactive", **options) -> list[int]:
+    async def add(self, count: int = 1, kind: str = "interactive", **options: object) -> list[int]:
         """Add clients; their ids (the lab's fleet numbers them)."""
         return sorted(await self.lab.add_clients(count, kind, **options))
 
     async def until(self, claim: str, expected: str, probe: Probe, timeout: float | None = None) -> list[LabUpdate]:
         """Sample until probe holds; every update seen (the last one holds)."""
         deadline = time.monotonic() + (timeout or self.timing.timeout)
-        seen = []
+        seen: list[LabUpdate] = []
         while True:
             seen.append(await self.sample())
             look = probe(seen[-1])
@@ -122,7 +130,7 @@ class Run:
     ) -> list[LabUpdate]:
         """Sample for a while: probe must hold in every sample."""
         deadline = time.monotonic() + (seconds or self.timing.hold)
-        seen = []
+        seen: list[LabUpdate] = []
         while True:
             seen.append(await self.sample())
             look = probe(seen[-1])
@@ -141,6 +149,20 @@ class Run:
 Steps = Callable[[Run], Awaitable[None]]
 
 
+class Experiment(Protocol):
+    """What `svcviz scenario` runs and lists: a Scenario (on a lab) or a PipeScenario (on a
+    shell pipeline), each with its own changes for the negative tests."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def lecture(self) -> str: ...
+
+    async def run(self, quick: bool = False, **changes: Any) -> Result: ...
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -149,9 +171,10 @@ class Scenario:
     config: ServerConfig  # the model (port 0: any free port)
     steps: Steps = field(repr=False)
 
-    async def run(self, quick: bool = False, **changes) -> Result:
+    async def run(self, quick: bool = False, **changes: Any) -> Result:
         """Run the steps on a fresh lab; changes alter the config (a negative test runs a
-        scenario against a model that must not satisfy it)."""
+        scenario against a model that must not satisfy it). Any: ServerConfig fields, each
+        its own type."""
         began = time.monotonic()
         run = Run(replace(self.config, **changes), Timing.quick() if quick else Timing.full(), quick)
         error = None

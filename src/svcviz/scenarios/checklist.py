@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from svcviz.clients import ClientView
 from svcviz.lab import LabUpdate
+from svcviz.observe.snapshot import Connection
 from svcviz.scenarios import probes
 from svcviz.servers.registry import Lesson
 
@@ -20,11 +21,11 @@ from svcviz.servers.registry import Lesson
 Fact = Callable[[LabUpdate, list[ClientView]], bool]
 
 
-def _conns(update: LabUpdate, state: str) -> list:
+def _conns(update: LabUpdate, state: str) -> list[Connection]:
     return [c for c in update.snapshot.connections if c.state == state]
 
 
-def _conn_of(update: LabUpdate, view: ClientView):
+def _conn_of(update: LabUpdate, view: ClientView) -> Connection | None:
     return next((c for c in update.snapshot.connections if c.client_port == view.local_port), None)
 
 

@@ -12,6 +12,8 @@ import errno
 import resource
 import socket
 import time
+from collections.abc import Callable
+from typing import Any
 
 from svcviz.lab import LabUpdate
 from svcviz.scenarios.base import Run, Scenario
@@ -64,7 +66,7 @@ async def ask(run: Run, *client_ids: int) -> None:
         await run.lab.send_line(client_id, REQUEST)
 
 
-def most(updates: list[LabUpdate], measure) -> int:
+def most(updates: list[LabUpdate], measure: Callable[[LabUpdate], int]) -> int:
     return max(measure(u) for u in updates)
 
 
@@ -83,7 +85,7 @@ def recv_on_a_listening_socket() -> str:
         try:
             listener.recv(1024)
         except OSError as exc:
-            return f"{errno.errorcode.get(exc.errno, exc.errno)} ({exc.strerror})"
+            return f"{errno.errorcode.get(exc.errno or 0, exc.errno)} ({exc.strerror})"
     return "recv() returned data"
 
 
@@ -321,7 +323,7 @@ async def fork_leak_fd(run: Run) -> None:
     await run.throughout(
         "so the client never sees EOF: the last descriptor never closes", f"#{half} open, no EOF", no_eof(half)
     )
-    limit = open_file_limit(run.lab.server_pid)
+    limit = open_file_limit(run.server_pid)
     await run.add(limit)  # more than the table has room for
     full = (
         await run.until(
@@ -398,6 +400,7 @@ def stack_mb() -> int:
 
 async def thread_memory(run: Run) -> None:
     budget = run.lab.config.max_memory
+    assert budget is not None  # the scenario's config sets it
     count = budget // stack_mb() + 4  # more stacks than the address space can hold
     crowd = await run.add(count)
     seen = await run.until(
@@ -519,7 +522,7 @@ async def event(run: Run) -> None:
     )
 
 
-def config(model: str, **options) -> ServerConfig:
+def config(model: str, **options: Any) -> ServerConfig:  # Any: ServerConfig fields, each its own type
     return ServerConfig(model=model, port=0, **options)
 
 

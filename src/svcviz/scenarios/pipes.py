@@ -141,8 +141,14 @@ class Pipeline:
             os.close(read)
 
     @property
+    def started(self) -> asyncio.subprocess.Process:
+        """The shell, once start() made it."""
+        assert self.proc is not None, "the pipeline is not started"
+        return self.proc
+
+    @property
     def sid(self) -> int:
-        return self.proc.pid
+        return self.started.pid
 
     def feed(self, cat: int, text: str) -> None:
         os.write(self.feed_ends[cat], text.encode())
@@ -156,7 +162,9 @@ class Pipeline:
     async def line(self, timeout: float) -> str | None:
         """The next line out of the pipeline, None if none comes in time (or at its end)."""
         try:
-            got = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
+            stdout = self.started.stdout
+            assert stdout is not None  # a PIPE: see start()
+            got = await asyncio.wait_for(stdout.readline(), timeout)
         except asyncio.TimeoutError:
             return None
         return got.decode(errors="replace").rstrip("\n") if got else None
@@ -190,15 +198,15 @@ class Pipeline:
 class PipeRun:
     """One run: the claims so far, its timing, and the pipelines to clean up."""
 
-    def __init__(self, timing: Timing, changes: dict) -> None:
+    def __init__(self, timing: Timing, changes: dict[str, str]) -> None:
         self.timing = timing
         self.parser = changes.get("parser", PARSE)  # a negative test puts a non-streaming stage here
         self.order = changes.get("order")  # a negative test runs the other form of the cats
         self.claims: list[Claim] = []
         self.pipelines: list[Pipeline] = []
 
-    async def start(self, command: str, **options) -> Pipeline:
-        pipeline = Pipeline(command, **options)
+    async def start(self, command: str, stdin: int | None = None, feeds: int = 0) -> Pipeline:
+        pipeline = Pipeline(command, stdin, feeds)
         self.pipelines.append(pipeline)
         await pipeline.start()
         return pipeline
@@ -234,7 +242,7 @@ class PipeScenario:
     lecture: str
     steps: Callable[[PipeRun], Awaitable[None]] = field(repr=False)
 
-    async def run(self, quick: bool = False, **changes) -> Result:
+    async def run(self, quick: bool = False, **changes: str) -> Result:
         """changes: parser= (the middle stage's command), order= ("shared" / "sequential"):
         the negative tests' way to run a pipeline that must not satisfy the claims."""
         began = time.monotonic()
@@ -274,7 +282,7 @@ async def streaming(run: PipeRun) -> None:
         lines == [ANSWER] * 3,
     )
     try:
-        await asyncio.wait_for(head.proc.wait(), run.timing.timeout)
+        await asyncio.wait_for(head.started.wait(), run.timing.timeout)
     except asyncio.TimeoutError:
         pass
     took = time.monotonic() - began
@@ -283,9 +291,9 @@ async def streaming(run: PipeRun) -> None:
         "the parser and yes die of SIGPIPE",
         f"ended within {run.timing.timeout:g} s, nothing of it left",
         f"ended after {took:.1f} s"
-        if head.proc.returncode is not None
+        if head.started.returncode is not None
         else f"still running: {describe(holders(head.sid))}",
-        head.proc.returncode is not None and not alive_in_session(head.sid),
+        head.started.returncode is not None and not alive_in_session(head.sid),
     )
     read, write = os.pipe()
     try:
@@ -323,7 +331,8 @@ async def streaming(run: PipeRun) -> None:
 
 def _unread(fd: int) -> int:
     """Bytes in the pipe behind fd (FIONREAD works on either end)."""
-    return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+    (count,) = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))
+    return int(count)
 
 
 # -- (cat; cat; cat) | serviceparser -----------------------------------------------------
@@ -351,7 +360,7 @@ def the_pipe(sid: int) -> str | None:
     return next((pipe_of(h.fd0) for h in holders(sid) if h.name == "parse"), None)
 
 
-def cats_holding(sid: int, pipe: str) -> list[Holder]:
+def cats_holding(sid: int, pipe: str | None) -> list[Holder]:
     return [h for h in holders(sid) if h.name == "cat" and h.fd1 == pipe]
 
 
@@ -416,18 +425,26 @@ async def sequential(run: PipeRun) -> None:
 # -- (cat & cat & cat &) | serviceparser -------------------------------------------------
 
 
+@dataclass
+class _Seen:
+    """What a look saw, for the claims after it: the pipe the cats share, and the cats on it."""
+
+    pipe: str | None = None
+    cats: list[Holder] = field(default_factory=list)
+
+
 async def shared(run: PipeRun) -> None:
     pipeline = Pipeline("", feeds=3)
     pipeline.command = cats_command(run, [pipeline.fd(i) for i in range(3)], "shared")
     run.pipelines.append(pipeline)
     await pipeline.start()
-    state: dict = {}
+    seen = _Seen()
 
     def four_on_one_pipe() -> tuple[bool, str]:
         pipe = the_pipe(pipeline.sid)
         on_it = [h for h in holders(pipeline.sid) if pipe and (pipe in (h.fd0, h.fd1))]
         cats = [h for h in on_it if h.name == "cat" and h.fd1 == pipe]
-        state.update(pipe=pipe, cats=cats)
+        seen.pipe, seen.cats = pipe, cats
         return len(on_it) == 4 and len(cats) == 3, f"on {pipe or 'no pipe'}: {describe(on_it)}"
 
     await run.until(
@@ -436,7 +453,7 @@ async def shared(run: PipeRun) -> None:
         four_on_one_pipe,
     )
     feeds = [f"pipe:[{os.fstat(end).st_ino}]" for end in pipeline.feed_ends]
-    by_input = {c.fd0: c for c in state["cats"]}  # the kernel's word on which cat reads which of our pipes
+    by_input = {c.fd0: c for c in seen.cats}  # the kernel's word on which cat reads which of our pipes
     cats = [by_input[feed] for feed in feeds if feed in by_input]
     run.record(
         "each cat reads its own input pipe (ours to feed and to end)",
@@ -449,7 +466,7 @@ async def shared(run: PipeRun) -> None:
     for number, line in enumerate(lines):
         pipeline.feed(number, f"{line}\n")
     answers = [await pipeline.line(run.timing.timeout) for _ in lines]
-    expected = sorted(reply(line.encode(), load_db()) for line in lines)
+    expected = sorted(reply(line.encode(), load_db()) or "" for line in lines)
     run.record(
         "a line to each cat: each is read by the one reader, the parser, exactly once",
         f"{expected} (in any order)",
@@ -461,7 +478,7 @@ async def shared(run: PipeRun) -> None:
         "the kernel knows which cat wrote what (/proc/PID/io); the parser's input does not: "
         "one fd, one pipe, bytes without a sender",
         f"each cat wrote its own line: {[len(x) + 1 for x in lines]} bytes",
-        f"cats {[c.pid for c in cats]} wrote {wrote} bytes; the parser has only fd 0 = {state['pipe']}",
+        f"cats {[c.pid for c in cats]} wrote {wrote} bytes; the parser has only fd 0 = {seen.pipe}",
         wrote == [len(x) + 1 for x in lines],
     )
     pipeline.end(0)
@@ -470,8 +487,7 @@ async def shared(run: PipeRun) -> None:
         "two cats end (EOF); the pipe still has a writer, so the parser goes on",
         "1 cat on the pipe, the parser alive",
         lambda: (
-            len(cats_holding(pipeline.sid, state["pipe"])) == 1
-            and any(h.name == "parse" for h in holders(pipeline.sid)),
+            len(cats_holding(pipeline.sid, seen.pipe)) == 1 and any(h.name == "parse" for h in holders(pipeline.sid)),
             describe(holders(pipeline.sid)),
         ),
     )

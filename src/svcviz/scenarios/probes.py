@@ -128,7 +128,7 @@ def conn_state(state: str, *client_ids: int) -> Probe:
     """The kernel's state of each client's connection: queued, accepted, syn_sent, ..."""
 
     def look(update: LabUpdate) -> Look:
-        seen = {i: (connection(update, i).state if connection(update, i) else "no connection") for i in client_ids}
+        seen = {i: (c.state if (c := connection(update, i)) else "no connection") for i in client_ids}
         return Look(all(s == state for s in seen.values()), ", ".join(f"#{i} {s}" for i, s in seen.items()))
 
     return look
@@ -145,7 +145,7 @@ def accepted_by_distinct(*client_ids: int, among: str = "children") -> Probe:
                 "not all accepted: "
                 + ", ".join(f"#{i} {c.state if c else 'none'}" for i, c in zip(client_ids, conns, strict=True)),
             )
-        owners = [c.tid if among == "threads" else c.pid for c in conns]
+        owners = [c.tid if among == "threads" else c.pid for c in conns if c is not None]  # all there: above
         word = "thread" if among == "threads" else "pid"
         text = ", ".join(f"#{i} {word} {o}" for i, o in zip(client_ids, owners, strict=False))
         distinct = None not in owners and len(set(owners)) == len(owners)
@@ -254,8 +254,9 @@ def threads(count: int) -> Probe:
 def server_alive() -> Probe:
     def look(update: LabUpdate) -> Look:
         root = update.snapshot.process(update.server_pid) if update.server_pid else None
-        alive = root is not None and not root.zombie
-        return Look(alive, f"server {update.server_pid} " + (f"alive (state {root.state})" if alive else update.status))
+        if root is not None and not root.zombie:
+            return Look(True, f"server {update.server_pid} alive (state {root.state})")
+        return Look(False, f"server {update.server_pid} {update.status}")
 
     return look
 

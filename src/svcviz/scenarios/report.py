@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from svcviz.plain import plain
-from svcviz.scenarios.base import Result, Scenario
+from svcviz.scenarios.base import Experiment, Result
 
 
 def table(result: Result) -> Table:
@@ -52,7 +52,7 @@ def as_json(results: list[Result]) -> str:
     return json.dumps([r.as_json() for r in results], indent=2)
 
 
-def print_list(scenarios: tuple[Scenario, ...]) -> None:
+def print_list(scenarios: tuple[Experiment, ...]) -> None:
     """One line each, unwrapped: for a person and for grep."""
     width = max(len(s.name) for s in scenarios)
     for number, scenario in enumerate(scenarios, 1):
