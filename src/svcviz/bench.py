@@ -16,6 +16,7 @@ import json
 import resource
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from rich.console import Console
@@ -29,7 +30,7 @@ from svcviz.servers.registry import BY_NAME, MODELS
 from svcviz.services import load_db, reply
 
 REQUEST = b"discard\r\n"
-ANSWER = (reply(b"discard", load_db()) + "\n").encode()
+ANSWER = ((reply(b"discard", load_db()) or "") + "\n").encode()  # reply is None only for a blank line
 SAMPLE_EVERY = 0.1  # seconds between observer samples during a run
 RETRY_PAUSE = 0.01  # after a failed request, so a refusing server is not hammered
 MAX_BACKLOG = 65535
@@ -118,8 +119,10 @@ async def measure(model: str, clients: int, delay: float, seconds: float) -> Row
     try:
         lab.pause()  # only the bench's own samples: the lab's 10/s would be noise in the CPU
         host, port = lab.config.host, lab.config.port
+        root = lab.server_pid
+        assert root is not None  # lab.start() started it (or raised)
         first = await lab.sample()
-        cpu_before = tree_cpu_ticks(first.snapshot, lab.server_pid)
+        cpu_before = tree_cpu_ticks(first.snapshot, root)
         latencies: list[float] = []
         failures = [0]
         began = time.monotonic()
@@ -132,7 +135,7 @@ async def measure(model: str, clients: int, delay: float, seconds: float) -> Row
             last = await lab.sample()
             most_processes = max(most_processes, len(last.snapshot.processes))
             most_threads = max(most_threads, last.snapshot.thread_total)
-        cpu_after = tree_cpu_ticks(last.snapshot, lab.server_pid)
+        cpu_after = tree_cpu_ticks(last.snapshot, root)
         await asyncio.gather(*loops)
         elapsed = time.monotonic() - began
     finally:
@@ -155,8 +158,8 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 1)
 
 
-async def bench(clients: int, delay: float, seconds: float, on_row=None) -> list[Row]:
-    rows = []
+async def bench(clients: int, delay: float, seconds: float, on_row: Callable[[Row], None] | None = None) -> list[Row]:
+    rows: list[Row] = []
     for model in MODELS:
         if model.serves:
             row = await measure(model.name, clients, delay, seconds)
