@@ -167,3 +167,23 @@ def test_refused_ptrace_says_why_in_one_line(serve, drop, words):
     assert words in result.stderr and f"cannot trace pid {server.pid}" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert tracer_of(server.pid) == 0
+
+
+@needs_root_and_setpriv
+def test_a_port_whose_process_may_not_be_read_is_one_line_exit_2(serve):
+    """Watching by port, another user's server is found by its socket alone (no process):
+    there is no pid to attach strace to, and that is said in one line, not strace's words."""
+    server = serve("serial")
+    result = subprocess.run(
+        [
+            *["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"],
+            *[*SVCVIZ, "trace", "--port", str(server.port), "--seconds", "1"],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert result.returncode == 2, result.stderr
+    assert f"cannot trace port {server.port}" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert tracer_of(server.pid) == 0
