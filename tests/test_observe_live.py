@@ -354,3 +354,36 @@ def test_the_port_filtered_dump_returns_what_an_unfiltered_one_has_on_the_port()
     finally:
         for sock in held + listeners:
             sock.close()
+
+
+def test_a_still_server_is_seen_to_change_at_the_very_next_sample(serve, clients, observe):
+    """While no process of the tree runs and no segment moves (the Tcp MIB), a sample reuses
+    the last dump of the port's sockets; each change below is one of those two, and the one
+    sample after it must show it (no sample_until: waiting would hide a stale reuse)."""
+    server = serve("serial")
+    observer = observe(pid=server.pid)
+    first = clients(server.port)
+    sample_until(observer, lambda s: states(s) == ["accepted"])
+    observer.sample(), observer.sample()  # still now: the server waits in recv
+    second = clients(server.port)  # segments only: the server does not run
+    assert wait_until(lambda: tcp_states(server.port).count("ESTAB") == 2)
+    assert states(observer.sample()) == ["accepted", "queued"]
+    observer.sample()
+    second.close()  # a FIN: the queued connection is CLOSE-WAIT on the server's side
+    assert wait_until(lambda: "CLOSE-WAIT" in tcp_states(server.port))
+    assert states(observer.sample()) == ["accepted", "closing"]
+    third = clients(server.port)
+    assert wait_until(lambda: tcp_states(server.port).count("ESTAB") == 2)
+    observer.sample()
+    first.close()  # the server reads EOF, closes, and accepts the next: it ran
+    assert wait_until(lambda: local_port(third) in accepted_ports(server.port))
+    snapshot = observer.sample()
+    assert [(c.state, c.client_port) for c in snapshot.connections if c.state == "accepted"] == [
+        ("accepted", local_port(third))
+    ]
+
+
+def accepted_ports(port: int) -> set[int]:
+    """Client ports of the connections the server holds an fd for (ss -p names a process)."""
+    rows = subprocess.run(["ss", "-Htnp", f"sport = :{port}"], capture_output=True, text=True).stdout.splitlines()
+    return {int(row.split()[4].rsplit(":", 1)[1]) for row in rows if "users:" in row and "ESTAB" in row}

@@ -23,7 +23,7 @@ from svcviz.observe.sockdiag import (
     request,
     source_port_filter,
 )
-from svcviz.observe.sockets import addr_host, parse_netstat, parse_proc_net_tcp
+from svcviz.observe.sockets import addr_host, parse_netstat, parse_proc_net_tcp, tcp_mib_values
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SS_STATES = {"ESTAB": "ESTABLISHED", "LISTEN": "LISTEN"}
@@ -323,3 +323,12 @@ def test_a_pipeline_fd_is_named_by_what_it_links_to():
     assert [kind_of(link) for link in links] == ["pipe", "tty", "null", "socket", "file", "other", "closed"]
     assert pipe_inode("pipe:[3146422]") == 3146422
     assert pipe_inode("socket:[77]") is None
+
+
+def test_the_tcp_mib_values_line_is_found_whole():
+    text = (FIXTURES / "proc_net_snmp.txt").read_text()
+    assert (
+        tcp_mib_values(text) == "Tcp: 1 200 120000 -1 644129 573089 9198 173331 0 4764998 4450635 289308 5551 184782 0"
+    )
+    assert tcp_mib_values(text.replace("Tcp:", "Xcp:")) is None
+    assert tcp_mib_values("") is None

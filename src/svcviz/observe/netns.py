@@ -15,7 +15,7 @@ import socket
 import threading
 from dataclasses import dataclass
 
-from svcviz.observe.sockets import TcpRow, read_netstat, read_proc_net_tcp
+from svcviz.observe.sockets import TcpRow, read_netstat, read_proc_net_tcp, read_tcp_mib
 
 TYPE_CHECKING = False  # typing is not imported at run time: `watch --once` starts fast
 if TYPE_CHECKING:
@@ -276,6 +276,9 @@ class Place:
 
     def netstat(self) -> tuple[int, int]:
         return read_netstat(self._base)
+
+    def tcp_mib(self) -> str | None:
+        return read_tcp_mib(self._base)
 
     def nothing_on(self, port: int) -> str:
         """Why nothing was found on port, and where it is when it listens elsewhere."""

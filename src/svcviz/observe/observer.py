@@ -32,6 +32,7 @@ BY_SERVER_THEN_CLIENT_PORT = operator.itemgetter(0, 3)  # TcpRow: local, remote_
 # Fds, threads and connections kept for reuse: two generations, the older dropped when the
 # newer grows past this (churn), so a busy server cannot grow them without bound.
 OBJECTS_KEPT = 32768
+ROWS_KEPT_FOR = 5.0  # seconds a dump of the ports' rows may stand for later samples (_port_rows)
 
 TYPE_CHECKING = False  # as in snapshot.py: `typing` only for the type checker
 if TYPE_CHECKING:
@@ -215,6 +216,10 @@ class Observer:
         self._served = _Kept()
         self._connections_kept = _Kept()
         self._unheld: frozenset[int] = frozenset()  # inodes of connections no process of the tree held
+        # The last dump of the ports' rows, what it was made under and when (_port_rows).
+        self._rows_key: tuple[object, ...] | None = None
+        self._rows_at = 0.0
+        self._rows: tuple[list[TcpRow], list[TcpRow], list[TcpRow]] = ([], [], [])
         # Socket inodes of the tree known not to be a listener we should add: see _listeners_now.
         self._explained: set[int] = set()
         self._totals = self.place.netstat()
@@ -409,6 +414,25 @@ class Observer:
             self._diag = None
 
     def _port_rows(
+        self, ports: tuple[int, ...], families: tuple[int, ...], drops: tuple[int, int], still: tuple[int, ...] | None
+    ) -> tuple[list[TcpRow], list[TcpRow], list[TcpRow]]:
+        """The kernel's rows for the ports, or the last dump's again while nothing can have
+        changed them: the dump walks every socket of the machine (10,000 idle connections:
+        ~35 ms of kernel time a sample, most of what watching such a server costs).
+        still: the tree's pids when none of its processes ran since the last sample, else
+        None. A socket's state and queues change by a segment in or out (then the Tcp MIB's
+        counters move: read before the dump) or by a process holding it (one of the tree's,
+        which would have run); what changes a row with neither, a timer's end of TIME_WAIT
+        or FIN_WAIT2, is why a kept dump stands for at most ROWS_KEPT_FOR seconds."""
+        mib = self.place.tcp_mib() if still is not None and self._diag is not None else None
+        key = (ports, families, drops, still, mib) if mib is not None else None
+        if key is not None and key == self._rows_key and time.monotonic() - self._rows_at < ROWS_KEPT_FOR:
+            return self._rows
+        rows = self._dump_port_rows(ports, families, drops)
+        self._rows_key, self._rows_at, self._rows = key, time.monotonic(), rows
+        return rows
+
+    def _dump_port_rows(
         self, ports: tuple[int, ...], families: tuple[int, ...], drops: tuple[int, int]
     ) -> tuple[list[TcpRow], list[TcpRow], list[TcpRow]]:
         """(listeners on the ports, the other sockets on them, clients in SYN_SENT toward them).
@@ -531,7 +555,9 @@ class Observer:
         holders = self._holders.get(tree_key, lambda: _socket_holders(tree))
         families = tuple(sorted(self._families)) or FAMILIES
         totals = self.place.netstat()
-        listen_rows, served, knocking = self._port_rows(self._ports, families, totals)
+        quiet = tree and all(record.quiet and record.readable for record in tree.values())
+        still = tuple(tree) if quiet else None
+        listen_rows, served, knocking = self._port_rows(self._ports, families, totals, still)
         deferred = self._deferred(served, families)
         listening = self._listening(tree, holders, self._listeners_now(listen_rows, served, holders))
         self._ports = tuple(sorted(set(self.ports) | {sock.port for sock in listening}))

@@ -127,3 +127,23 @@ def read_netstat(base: str = "/proc/net") -> tuple[int, int]:
             return parse_netstat(f.read())
     except OSError:
         return 0, 0
+
+
+def tcp_mib_values(text: str) -> str | None:
+    """The values line of the Tcp MIB in /proc/net/snmp (segments in and out, opens, resets,
+    connections established, for IPv4 and IPv6 alike), as the kernel wrote it: compared
+    whole, never parsed further. None when the file has none."""
+    lines = text.splitlines()
+    for names, values in itertools.pairwise(lines):
+        if names.startswith("Tcp:") and values.startswith("Tcp:"):
+            return values
+    return None
+
+
+def read_tcp_mib(base: str = "/proc/net") -> str | None:
+    """base: /proc/PID/net for PID's network namespace. None when it cannot be read."""
+    try:
+        with open(f"{base}/snmp") as f:
+            return tcp_mib_values(f.read())
+    except OSError:
+        return None
