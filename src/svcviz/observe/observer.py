@@ -216,6 +216,8 @@ class Observer:
         self._served = _Kept()
         self._connections_kept = _Kept()
         self._unheld: frozenset[int] = frozenset()  # inodes of connections no process of the tree held
+        self._processes: tuple[Process, ...] = ()  # the last sample's, and its listening sockets
+        self._listen: tuple[ListenSocket, ...] = ()
         # The last dump of the ports' rows, what it was made under and when (_port_rows).
         self._rows_key: tuple[object, ...] | None = None
         self._rows_at = 0.0
@@ -581,6 +583,16 @@ class Observer:
         processes = tuple(
             [self._process(pid, record, listen_inodes, by_inode, sockets_reused) for pid, record in tree.items()]
         )
+        # The same tuple while each Process is the same object: what draws it (the server
+        # panel, the architecture's judge) tells an unchanged tree by identity.
+        kept = self._processes
+        if len(processes) == len(kept) and all(a is b for a, b in zip(processes, kept, strict=True)):
+            processes = kept
+        self._processes = processes
+        listen = tuple(listening)
+        if listen == self._listen:  # a few sockets: equality is cheap, and the old tuple goes on
+            listen = self._listen
+        self._listen = listen
         unreadable = tuple(f"pid {pid} fds: permission denied" for pid, r in tree.items() if not r.readable) + tuple(
             f"pid {p.pid} thread waits: permission denied"
             for p in processes
@@ -591,7 +603,7 @@ class Observer:
         snapshot = Snapshot(
             now,
             self.root_pid,
-            tuple(listening),
+            listen,
             processes,
             connections,
             counters,

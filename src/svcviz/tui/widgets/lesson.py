@@ -82,7 +82,9 @@ class LessonPanel(Panel):
             self.model = update.config.model
         if self.checklist.check(update) or fresh:
             self.done = self.checklist.done
-        self.border_subtitle = f"{update.config.model}: {self.done}/{len(self.checklist.lesson.try_next)} done"
+        subtitle = f"{update.config.model}: {self.done}/{len(self.checklist.lesson.try_next)} done"
+        if subtitle != self.border_subtitle:  # setting it repaints the panel, even to the same text
+            self.border_subtitle = subtitle
 
     def render(self) -> Text:
         if not self.model or self.checklist is None:
