@@ -79,9 +79,15 @@ def fd_badges(process, client_ids: dict[int, int]) -> Text:
     for mark, count in sorted(marks.items()):
         badges.append(f" {mark}{f' ×{count}' if count > 1 else ''} ", style=MARKS[mark])
         badges.append(" ")
-    for fd in process.fds:
-        if fd.kind == "listen":
-            badges.append(f" {fd.fd} listen ", style="black on cyan")
+    listening = [fd.fd for fd in process.fds if fd.kind == "listen"]
+    if len(listening) > 2:  # reuseport (nginx: one per worker, all in each): one badge, room for the connections
+        consecutive = listening[-1] - listening[0] == len(listening) - 1
+        numbers = f"{listening[0]}-{listening[-1]}" if consecutive else ",".join(map(str, listening))
+        badges.append(f" {numbers} listen ×{len(listening)} ", style="black on cyan")
+        badges.append(" ")
+    else:
+        for number in listening:
+            badges.append(f" {number} listen ", style="black on cyan")
             badges.append(" ")
     for fd in conns[:MAX_BADGES]:
         style = "black on yellow" if fd.tcp_state == "CLOSE_WAIT" else "black on green"
