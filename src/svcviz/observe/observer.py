@@ -557,8 +557,9 @@ class Observer:
         holders = self._holders.get(tree_key, lambda: _socket_holders(tree))
         families = tuple(sorted(self._families)) or FAMILIES
         totals = self.place.netstat()
-        quiet = tree and all(record.quiet and record.readable for record in tree.values())
-        still = tuple(tree) if quiet else None
+        # Every fd table of the tree read: else a socket nobody holds may be an unreadable one's.
+        readable = bool(tree) and all(record.readable for record in tree.values())
+        still = tuple(tree) if readable and all(record.quiet for record in tree.values()) else None
         listen_rows, served, knocking = self._port_rows(self._ports, families, totals, still)
         deferred = self._deferred(served, families)
         listening = self._listening(tree, holders, self._listeners_now(listen_rows, served, holders))
@@ -571,8 +572,8 @@ class Observer:
         sockets_reused = self._served.reused
         serving_threads = self._serving_threads(tree, by_inode)
         connections = self._connections_kept.get(
-            (self._served.inputs, serving_threads),
-            lambda: self._connections(tree, holders, served, knocking, listening, serving_threads, deferred),
+            (self._served.inputs, serving_threads, readable),
+            lambda: self._connections(tree, holders, served, knocking, listening, serving_threads, deferred, readable),
         )
 
         counters = Counters(
@@ -612,7 +613,7 @@ class Observer:
             netns_label=(self.netns.label if self.netns.inode else self.netns.title) if self.netns else None,
             notes=self._notes(tree, listening, connections),
         )
-        readable = tree and all(record.readable for record in tree.values())  # else no new read would tell
+        # Only where every table was read can a new read tell who holds them.
         unheld = frozenset(inode for inode in by_inode if inode not in holders) if readable else frozenset()
         return snapshot, tree, listening, unheld
 
@@ -639,13 +640,14 @@ class Observer:
         listening: list[ListenSocket],
         serving_threads: dict[tuple[int, int], int],
         deferred: frozenset[tuple[str, str]],
+        readable: bool,
     ) -> tuple[Connection, ...]:
         connections = []
         # A socket no process of the tree holds is "unknown" only where some fd table could
-        # not be read, or no process could be (another user's server); with every table read
-        # it was accepted after the tables were (a sample reads them first), and the next
-        # sample names its holder.
-        blind = not tree or any(not record.readable for record in tree.values())
+        # not be read, or no process could be (another user's server): readable is False then.
+        # With every table read it was accepted after the tables were (a sample reads them
+        # first), and the next sample names its holder.
+        blind = not readable
         for row in served:
             pid, fd = _owner(tree, holders.get(row.inode, []), self.root_pid) if row.inode else (None, None)
             connections.append(

@@ -22,6 +22,7 @@ from svcviz.observe.waits import wait_text
 from svcviz.plain import plain
 from svcviz.servers.registry import model_of
 from svcviz.tui import source
+from svcviz.tui.widgets.text import row_strip
 
 THEME = "monokai"
 FLASH_SECONDS = 0.8
@@ -225,7 +226,4 @@ class CodePanel(ScrollView):
         if width <= 0:  # laid out with no room yet (a resize, the panel just shown): nothing to draw
             return Strip.blank(0)
         line = self.line_text(index, width) if index < len(self.rows) else Text("")
-        line.no_wrap = True
-        line.truncate(width, overflow="ellipsis")
-        base = self.rich_style  # the panel's colours under the line's own, padded to the width
-        return Strip(line.render(self.app.console)).apply_style(base).extend_cell_length(width, base)
+        return row_strip(line, width, self.rich_style, self.app.console)

@@ -22,7 +22,7 @@ from svcviz.observe.architecture import judge
 from svcviz.observe.snapshot import STATE_WORDS as STATES
 from svcviz.observe.waits import LINK_WORDS, wait_text
 from svcviz.plain import plain
-from svcviz.tui.widgets.text import ids_by_port, port_of
+from svcviz.tui.widgets.text import ids_by_port, port_of, row_strip
 
 MAX_BADGES = 6  # connection badges on a process row; the rest is a count
 MAX_TITLE = 36  # characters of a process's title on its row
@@ -301,10 +301,7 @@ class ServerPanel(ScrollView, can_focus=True):
         return kept[2]
 
     def _strip(self, line: Text) -> Strip:
-        """One row: the panel's colours under the row's own styles, padded to the width."""
-        line.truncate(self._width, overflow="ellipsis")
-        base = self._base
-        return Strip(line.render(self.app.console)).apply_style(base).extend_cell_length(self._width, base)
+        return row_strip(line, self._width, self._base, self.app.console)
 
 
 def process_line(process, depth: int, client_ids: dict[int, int]) -> Text:
