@@ -107,7 +107,7 @@ def test_a_tab_draws_offline_takes_keys_and_leaves_nothing_when_closed(web_serve
     assert wait_until(lambda: (listen_queue(port) or (0,))[0] == 2, timeout=15)
     processes = tabs(web)[dashboard]
     browser.get("about:blank")  # the page goes: its websocket closes, as when the tab closes
-    gone = wait_until(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in processes), 5)
+    gone = wait_until(lambda: not any(alive(p) for p in processes), 5)
     assert gone, f"left running after the tab closed: {[p.pid for p in processes if p.is_running()]}"
     assert listen_queue(port) is None
 
@@ -129,3 +129,11 @@ def test_the_tab_past_the_cap_gets_a_page_saying_so(web_server, browser):
     browser.get(url)
     assert "too many tabs open: 1 of 1" in browser.find_element(By.TAG_NAME, "body").text
     assert len(tabs(web)) == 1
+
+
+def alive(process: psutil.Process) -> bool:
+    """Running and not a zombie; a process that exits between the two looks is gone."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
