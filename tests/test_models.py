@@ -380,3 +380,18 @@ def test_a_client_that_never_reads_costs_a_bounded_buffer(serve, clients, model)
     assert grown < 3 * 1024, f"{model}: RSS grew by {grown} kB"
     if model != "serial":  # serial serves one client at a time: the flooder holds it, as the lecture says
         assert ask(clients(server.port), "smtp") == "smtp,25"
+
+
+def test_a_server_that_says_ready_has_its_database_loaded(capsys):
+    """Every model's ready line comes after the cache is loaded: the first request opens no
+    file (a sample taken meanwhile saw /etc/services come and go in the server's fd table)."""
+    from svcviz.servers.net import announce
+    from svcviz.servers.ready import parse_ready
+    from svcviz.services import load_db
+
+    load_db.cache_clear()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        announce("serial", listener)
+    assert load_db.cache_info().currsize == 1
+    ready = parse_ready(capsys.readouterr().out.strip())
+    assert ready is not None and ready.model == "serial"

@@ -39,7 +39,13 @@ def make_listen(host: str, port: int, backlog: int) -> socket.socket:
 
 
 def announce(model: str, listener: socket.socket) -> None:
-    """The one ready line on stdout that tells a script (or the lab) where we listen."""
+    """The one ready line on stdout that tells a script (or the lab) where we listen.
+
+    The database (the lecture's cache) is loaded first, so a server that says it is ready
+    answers its first request without opening /etc/services: an fd the first client would
+    otherwise see come and go in the server's table.
+    """
+    load_db()
     host, port = listener.getsockname()[:2]
     print(Ready(model, host, port, os.getpid()).line(), flush=True)
 
