@@ -190,6 +190,12 @@ def build_parser() -> Parser:
     target.add_argument("--pid", type=_count, help="the server rooted at this process")
     trace.add_argument("--seconds", type=_seconds, help="stop after this long (default: until Ctrl-C)")
     trace.add_argument("--json", action="store_true", help="one JSON object per event")
+    trace.add_argument(
+        "--kernel",
+        action="store_true",
+        help="the kernel's own tracepoints instead of strace (root): the server is never stopped, "
+        "so it runs at full speed; events say fds and results, not the bytes or the peers",
+    )
 
     blast = commands.add_parser("blast", help="open N connections as fast as possible (the serviceblaster)")
     blast.add_argument("count", type=_count, metavar="N")

@@ -2,7 +2,9 @@
 
 One event per line as it happens (`4242 accept4(3) = 5 (127.0.0.1:50140)`), or one JSON
 object per line. Ends after S seconds, on SIGINT/SIGTERM, or when the tree exits; either
-way strace detaches first, so the server is left untraced (TracerPid 0).
+way strace detaches first, so the server is left untraced (TracerPid 0). With --kernel the
+kernel's tracepoints record the calls instead (trace/kernel.py), and the tracefs instance
+is removed on the way out.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from argparse import Namespace
 from pathlib import Path
 
 from svcviz.observe.observer import ObserveError, Observer
+from svcviz.trace.kernel import KernelTracer
 from svcviz.trace.strace import TraceError, Tracer, strace_binary
 
 
@@ -50,8 +53,8 @@ def root_pid(pid: int | None, port: int | None) -> int:
     return observer.root_pid
 
 
-async def trace(pids: list[int], seconds: float | None, as_json: bool) -> int:
-    tracer = Tracer.attach(pids)
+async def trace(pids: list[int], seconds: float | None, as_json: bool, kernel: bool = False) -> int:
+    tracer: Tracer | KernelTracer = KernelTracer.attach(pids) if kernel else Tracer.attach(pids)
     await tracer.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -81,9 +84,10 @@ async def trace(pids: list[int], seconds: float | None, as_json: bool) -> int:
 
 def main(args: Namespace) -> int:
     try:
-        strace_binary()
+        if not args.kernel:
+            strace_binary()
         pids = descendants(root_pid(args.pid, args.port))
-        return asyncio.run(trace(pids, args.seconds, args.json))
+        return asyncio.run(trace(pids, args.seconds, args.json, args.kernel))
     except (TraceError, ObserveError) as exc:
         print(f"svcviz trace: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,119 @@
+"""The kernel's own trace lines (tracefs `trace_pipe`) into TraceEvents: the one place that
+knows their format. A call is two lines, its entry and its return, from the thread that
+made it (other threads' lines can come between):
+
+      python3-4242    [001] .....  8123.504120: sys_accept4(fd: 0x00000003, upeer_sockaddr: ...)
+      python3-4242    [001] .....  8123.504398: sys_accept4 -> 0x5
+      python3-4250    [000] .....  8123.610002: sys_exit_group(error_code: 0x00000000)
+      python3-4242    [000] d..1.  8123.610480: signal_deliver: sig=17 errno=0 code=1 ...
+
+Arguments are raw register values in hex (a pointer is only an address: the kernel's
+syscall events do not copy what it points to), so an event says which fd, which call and
+what it returned, but not the bytes read nor an accepted peer (strace's -s and sockaddr).
+Times are CLOCK_MONOTONIC seconds (the instance's trace_clock is `mono`).
+"""
+
+from __future__ import annotations
+
+import errno
+import re
+import signal
+import time
+
+from svcviz.trace.events import TraceEvent
+
+# `comm-TID [CPU] FLAGS TIME: EVENT...`; a comm may hold dashes and spaces: the tid is the
+# `-digits` just before the CPU.
+LINE = re.compile(r"-(\d+) +\[\d+\] \S+ +(\d+\.\d+): (\w+)(.*)")
+FIELD = re.compile(r"(\w+): (0x[0-9a-f]+|-?\d+)")  # ints in decimal, pointers and longs in hex
+FIRST_FIELD = re.compile(r"\(\w+: (0x[0-9a-f]+|-?\d+)")
+SIGNAL_NUMBER = re.compile(r"sig=(\d+)")
+
+# The kernel's own codes for a call a signal interrupted (it restarts it): as strace names them.
+RESTART = {512: "ERESTARTSYS", 513: "ERESTARTNOINTR", 514: "ERESTARTNOHAND", 516: "ERESTART_RESTARTBLOCK"}
+NO_RETURN = {"exit", "exit_group"}  # the entry is the event
+FORKS = {"clone", "clone3", "fork", "vfork"}
+# Calls whose return is all that is shown: the kernel is asked for their return only.
+NO_ARGS = FORKS | {"epoll_wait", "epoll_pwait", "select", "pselect6", "poll", "ppoll"}
+
+
+def signed(value: int) -> int:
+    """A register as the signed long the kernel returned (-EAGAIN is 0xfff...f5)."""
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def result_text(value: int) -> str:
+    """strace's way: `5`, or `-1 EAGAIN` for a failed call."""
+    number = signed(value)
+    if -4096 < number < 0:
+        return f"-1 {RESTART.get(-number) or errno.errorcode.get(-number, str(-number))}"
+    return str(number)
+
+
+def as_int(value: int) -> int:
+    """A C int argument from its register (only the low 32 bits are the int's)."""
+    low = value & 0xFFFFFFFF  # a negative decimal too
+    return low - (1 << 32) if low >= 1 << 31 else low
+
+
+def args_text(syscall: str, entry: str) -> str:
+    """The argument that says what the call is about, as a C int: its fd (the first), or
+    the pid waited for (-1: any child), or the exit code."""
+    if syscall == "waitid":
+        fields = dict(FIELD.findall(entry))
+        return str(as_int(int(fields["upid"], 0))) if "upid" in fields else ""
+    first = FIRST_FIELD.match(entry)
+    return str(as_int(int(first.group(1), 0))) if first else ""
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:  # a real-time signal
+        return f"signal {number}"
+
+
+class KernelTraceParser:
+    """Feed trace_pipe lines in order; get a TraceEvent when a call completes."""
+
+    def __init__(self, monotonic_to_epoch: float | None = None) -> None:
+        self.entries: dict[int, tuple[str, str, float]] = {}  # tid -> (call, args, began)
+        self.offset = time.time() - time.monotonic() if monotonic_to_epoch is None else monotonic_to_epoch
+
+    def blocked_in(self, tid: int, syscall: str, args: str) -> None:
+        """tid is in this call as tracing begins (its entry will never be traced): its
+        return will be an event, timed from now."""
+        if syscall not in NO_ARGS and syscall not in NO_RETURN:
+            self.entries[tid] = (syscall, args, time.time())
+
+    def feed(self, line: str) -> TraceEvent | None:
+        match = LINE.search(line)
+        if match is None:
+            return None  # `CPU:1 [LOST 12 EVENTS]`, blank lines
+        tid, event, rest = int(match.group(1)), match.group(3), match.group(4)
+        if event == "signal_deliver":
+            number = SIGNAL_NUMBER.search(rest)
+            if number is None:
+                return None
+            return TraceEvent(self._epoch(match), tid, signal_name(int(number.group(1))), kind="signal")
+        if not event.startswith("sys_"):
+            return None
+        syscall = event[4:]
+        if rest.startswith(" -> 0x"):
+            result = result_text(int(rest[6:], 16))
+            if syscall in NO_ARGS:  # only its return is traced (the call began at an unknown time)
+                if syscall in FORKS and result == "0":
+                    return None  # the new child's side of the fork: strace shows the parent's only
+                return TraceEvent(self._epoch(match), tid, syscall, "", result)
+            entry = self.entries.pop(tid, None)
+            if entry is None or entry[0] != syscall:
+                return None  # its entry came before tracing began
+            return TraceEvent(entry[2], tid, syscall, entry[1], result)
+        args = args_text(syscall, rest)
+        if syscall in NO_RETURN:
+            return TraceEvent(self._epoch(match), tid, syscall, args, "?")
+        self.entries[tid] = (syscall, args, self._epoch(match))
+        return None
+
+    def _epoch(self, match: re.Match[str]) -> float:
+        return float(match.group(2)) + self.offset
