@@ -180,16 +180,29 @@ class SvcvizApp(App[int]):
         yield Static(id="too-small")
         yield Footer()
 
+    def _picture_from_start(self, width: int, height: int) -> bool:
+        """On from the start for the lecture's models when there is room for it."""
+        wanted = self._picture_at_start
+        if wanted is None:
+            wanted = not self.watching and width >= PICTURE_DEFAULT[0] and height >= PICTURE_DEFAULT[1]
+        return wanted and picture_fits(width, height)
+
+    def get_default_screen(self) -> Screen[object]:
+        """The screen born with the classes its size gives it: each class set later restyles
+        every widget (~40 ms a class on this machine, three of them before the first frame)."""
+        width, height = self.size
+        classes = {
+            "wide": width >= WIDE,
+            "too-small": width < MIN_WIDTH or height < MIN_HEIGHT,
+            "picture": self._picture_from_start(width, height),
+        }
+        return Screen(id="_default", classes=" ".join(name for name, on in classes.items() if on))
+
     def on_mount(self) -> None:
         self.query_one(ClientTable).focus()
         self._check_size(self.size.width, self.size.height)
-        # On from the start for the lecture's models when there is room for it.
         width, height = self.size
-        self.picture = (
-            self._picture_at_start
-            if self._picture_at_start is not None
-            else not self.watching and width >= PICTURE_DEFAULT[0] and height >= PICTURE_DEFAULT[1]
-        ) and picture_fits(width, height)
+        self.picture = self._picture_from_start(width, height)
         if self.handle_signals:
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGTERM, lambda: self.run_worker(self.action_quit()))
