@@ -204,7 +204,13 @@ LAB_SCRIPT = textwrap.dedent("""
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGHUP, signal.SIGTERM])
 def test_killing_svcviz_leaves_nothing(sig):
-    proc = subprocess.Popen([sys.executable, "-c", LAB_SCRIPT], stdout=subprocess.PIPE, text=True)
+    # The default SIGHUP, whatever ours is: under nohup it is ignored, and inherited so.
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LAB_SCRIPT],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
+    )
     try:
         server_pid, port = map(int, proc.stdout.readline().split())
         assert len(session_pids(server_pid)) == 21
