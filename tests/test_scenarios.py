@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from svcviz.lab import Lab
-from svcviz.scenarios import BY_NAME, SCENARIOS
+from svcviz.scenarios.command import BY_NAME, SCENARIOS
 from svcviz.scenarios.probes import no_process_but
 from svcviz.servers.config import ServerConfig
 

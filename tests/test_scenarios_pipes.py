@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from svcviz.scenarios import BY_NAME
+from svcviz.scenarios.command import BY_NAME
 
 
 async def test_streaming_fails_for_a_stage_that_needs_eof():

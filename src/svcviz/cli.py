@@ -330,7 +330,7 @@ def dispatch(args: argparse.Namespace) -> int:
 
         return blast_main(args)
     if args.command == "scenario":
-        from svcviz.scenarios import main as scenario_main
+        from svcviz.scenarios.command import main as scenario_main
 
         return scenario_main(args)
     if args.command == "web":

@@ -34,9 +34,6 @@ from textual.widgets import Footer, Static
 from svcviz.lab import Lab, LabError, LabUpdate
 from svcviz.observe.snapshot import Event, Snapshot
 from svcviz.plain import plain
-from svcviz.record.reader import Recording
-from svcviz.record.recording_lab import with_recording
-from svcviz.record.writer import RecordError
 from svcviz.servers.config import ServerConfig
 from svcviz.servers.registry import LEAK_FD_LIMIT, MODELS, SIGCHLD_MODEL, model_of
 from svcviz.tui.messages import LabUpdated
@@ -58,6 +55,8 @@ from svcviz.tui.widgets.events import KEEP
 
 if TYPE_CHECKING:  # what a key opens (t: tracing, |: the pipelines) is imported by its key, not by the first frame
     from svcviz.observe.observer import Observer
+    from svcviz.record.reader import Recording
+    from svcviz.record.recording_lab import RecordingLab
     from svcviz.tui.tracing import SyscallTrace
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
@@ -548,19 +547,29 @@ def _run(app: SvcvizApp) -> int:
     return app.return_code or 0
 
 
+def recorded(lab: Lab, path: str | None, command: str) -> Lab | RecordingLab | None:
+    """The lab, or one recording to path; None when path cannot be written (said on stderr).
+    The recorder's modules are imported only then: not by every first frame."""
+    if path is None:
+        return lab
+    from svcviz.record.recording_lab import with_recording
+    from svcviz.record.writer import RecordError
+
+    try:
+        return with_recording(lab, path)
+    except RecordError as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
+        return None
+
+
 def main(args: argparse.Namespace) -> int:
     """`svcviz [--model M] [--port P] ...`: start a model and open the dashboard on it."""
     if not sys.stdout.isatty() and os.environ.get("TEXTUAL_DRIVER") != WEB_DRIVER:
         print(NO_TTY, file=sys.stderr)
         return 2
-    try:
-        lab = with_recording(
-            Lab(ServerConfig.from_args(args.model, args), port_fallback=(args.port is None)), args.record
-        )
-    except RecordError as exc:
-        print(f"svcviz: {exc}", file=sys.stderr)
-        return 2
-    return _run(SvcvizApp(lab, handle_signals=True))
+    config = ServerConfig.from_args(args.model, args)
+    lab = recorded(Lab(config, port_fallback=(args.port is None)), args.record, "svcviz")
+    return 2 if lab is None else _run(SvcvizApp(lab, handle_signals=True))
 
 
 def watch_main(args: argparse.Namespace, observer: Observer | None = None) -> int:
@@ -569,22 +578,16 @@ def watch_main(args: argparse.Namespace, observer: Observer | None = None) -> in
     if not sys.stdout.isatty():
         print(NO_TTY, file=sys.stderr)
         return 2
-    try:
-        lab = with_recording(
-            Lab.attach(
-                pid=getattr(args, "pid", None),
-                port=getattr(args, "port", None),
-                addr=getattr(args, "addr", None),
-                netns=getattr(args, "netns", None),
-                client_protocol=getattr(args, "client_protocol", None),
-                observer=observer,
-            ),
-            getattr(args, "record", None),
-        )
-    except RecordError as exc:
-        print(f"svcviz watch: {exc}", file=sys.stderr)
-        return 2
-    return _run(SvcvizApp(lab, handle_signals=True))
+    attached = Lab.attach(
+        pid=getattr(args, "pid", None),
+        port=getattr(args, "port", None),
+        addr=getattr(args, "addr", None),
+        netns=getattr(args, "netns", None),
+        client_protocol=getattr(args, "client_protocol", None),
+        observer=observer,
+    )
+    lab = recorded(attached, getattr(args, "record", None), "svcviz watch")
+    return 2 if lab is None else _run(SvcvizApp(lab, handle_signals=True))
 
 
 def replay_main(recording: Recording) -> int:
