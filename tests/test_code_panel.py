@@ -227,7 +227,7 @@ async def test_t_traces_the_fork_model_into_the_log_and_off_detaches():
         await until(
             pilot, lambda a: any(re.match(rf"{child[0]} recvfrom\(", t) for t in traced(a)), what="child's read"
         )
-        # The syscall lines are in the log panel, dimmed; e hides them, e shows them again.
+        # The syscall lines are in the log panel, dimmed; y hides them, y shows them again.
         events = app.query_one(EventsPanel)
         assert "recvfrom(" in events.render().plain
         await pilot.press("y")
@@ -252,6 +252,36 @@ async def test_quitting_while_tracing_leaves_nothing_attached():
         await app.action_quit()
         assert tracer_of(server) in (0, None)  # detached, or the server is gone with the lab
         assert not os.path.exists(f"/proc/{strace}") or open(f"/proc/{strace}/stat").read().split()[2] == "Z"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the kernel's tracepoints need root (tracefs)")
+async def test_t_on_a_watched_server_uses_the_kernels_tracepoints_and_removes_them(serve):
+    """A server svcviz did not start may be serving for real: t does not stop it (no
+    strace attached), its calls come from a tracefs instance, gone again after t."""
+    from svcviz.trace.kernel import PREFIX, tracefs
+
+    def instances() -> set[str]:
+        return {e.name for e in (tracefs() / "instances").iterdir() if e.name.startswith(PREFIX)}
+
+    server = serve("fork", "--sigchld", "reap")
+    before = instances()
+    async with dashboard("watch", watch_port=server.port) as pilot:
+        app = pilot.app
+        await pilot.press("t")
+        await until(pilot, lambda a: a._trace is not None, what="tracing on")
+        assert app._trace.kernel and tracer_of(server.pid) == 0  # nothing attached to the server
+        assert len(instances() - before) == 1
+        await pilot.press("c")
+        await until(
+            pilot, lambda a: any(re.match(rf"{server.pid} accept4\(3\) = \d+", t) for t in traced(a)), what="accept4"
+        )
+        await until(
+            pilot, lambda a: any(re.match(rf"{server.pid} clone\(\) = \d+", t) for t in traced(a)), what="clone"
+        )
+        await pilot.press("t")
+        await until(pilot, lambda a: a._trace is None, what="tracing off")
+        assert instances() == before
+        assert any("the kernel's tracepoints removed" in str(n.message) for n in app._notifications)
 
 
 async def test_t_without_strace_says_how_to_get_it(monkeypatch):

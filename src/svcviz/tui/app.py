@@ -384,12 +384,14 @@ class SvcvizApp(App[int]):
         events.show_syscalls = not events.show_syscalls
 
     def action_trace(self) -> None:
-        """strace on the server's tree, or off again."""
+        """The server tree's system calls, or off again: strace on the lab's models; the
+        kernel's tracepoints on a watched server when root (it is never stopped)."""
 
         async def toggle() -> None:
             if self._trace is not None:
+                kernel = self._trace.kernel
                 await self._stop_trace()
-                self.notify("tracing off: strace detached")
+                self.notify("tracing off: " + ("the kernel's tracepoints removed" if kernel else "strace detached"))
                 return
             from svcviz.tui.tracing import SyscallTrace, TraceError
 
@@ -397,7 +399,8 @@ class SvcvizApp(App[int]):
             if not isinstance(pid, int):  # no server yet, or a replay's lab (which refuses every call)
                 self.notify("t: no live server process to trace", severity="warning")
                 return
-            trace = SyscallTrace(pid, ended=lambda why: self.run_worker(self._trace_ended(trace, why)))
+            kernel = self.watching and os.geteuid() == 0
+            trace = SyscallTrace(pid, ended=lambda why: self.run_worker(self._trace_ended(trace, why)), kernel=kernel)
             try:
                 await trace.start()
             except TraceError as exc:
@@ -405,7 +408,12 @@ class SvcvizApp(App[int]):
                 return
             self._trace = trace
             self._trace_timer = self.set_interval(0.1, self._take_calls)
-            self.notify(f"tracing pid {pid} and its children: their calls join the log (t stops, e hides them)")
+            how = (
+                "with the kernel's tracepoints (the server is not slowed; calls and fds, not the bytes)"
+                if kernel
+                else "with strace"
+            )
+            self.notify(f"tracing pid {pid} and its children {how}: their calls join the log (t stops, y hides them)")
 
         self._control(toggle)
 

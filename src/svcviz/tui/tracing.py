@@ -1,9 +1,14 @@
-"""`t`: strace on the lab's server tree, its calls handed to the dashboard in batches.
+"""`t`: the server tree's system calls, handed to the dashboard in batches.
 
-strace attaches to the server and every process below it (-p each, -f for what they start
-later). Its events arrive as fast as the server makes calls; the dashboard takes them ten
+On the lab's own models, strace: it attaches to the server and every process below it (-p
+each, -f for what they start later), and shows the bytes read and written and each
+client's address, at the price of stopping the server at every call. On a watched server
+(nginx, a student's C program: something that may be serving for real), the kernel's own
+tracepoints when svcviz is root (trace/kernel.py): the server is never stopped, and the
+events say the calls, fds and results without the bytes. Events arrive as fast as the server makes calls; the dashboard takes them ten
 times a second as one batch (the newest KEEP of them), so a busy server cannot flood the
-app with repaints. Stopping detaches strace: the kernel's TracerPid of each is 0 again.
+app with repaints. Stopping detaches strace (the kernel's TracerPid of each is 0 again), or
+removes the tracefs instance.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Callable
 from svcviz.observe.snapshot import Event
 from svcviz.trace.command import descendants
 from svcviz.trace.events import TraceEvent
+from svcviz.trace.kernel import KernelTracer
 from svcviz.trace.strace import TraceError, Tracer, strace_binary
 
 KEEP = 500  # per batch: more than a log shows
@@ -25,23 +31,29 @@ def as_event(call: TraceEvent) -> Event:
 
 class SyscallTrace:
     """One tracing of one server tree: start() (TraceError says why it cannot), batches
-    via take(), stop(). ended() is called once if strace ends by itself (the tree exited)."""
+    via take(), stop(). ended() is called once if tracing ends by itself (the tree exited).
+    kernel: the kernel's tracepoints rather than strace."""
 
-    def __init__(self, root: int, ended: Callable[[str], None]) -> None:
+    def __init__(self, root: int, ended: Callable[[str], None], kernel: bool = False) -> None:
         self.root = root
+        self.kernel = kernel
         self._ended = ended
-        self._tracer: Tracer | None = None
+        self._tracer: Tracer | KernelTracer | None = None
         self._reader: asyncio.Task | None = None
         self._waiting: list[TraceEvent] = []
         self._stopping = False
 
     async def start(self) -> None:
-        strace_binary()  # the install hint, before anything is started
-        self._tracer = Tracer.attach(descendants(self.root))
+        if self.kernel:
+            self._tracer = KernelTracer.attach(descendants(self.root))
+        else:
+            strace_binary()  # the install hint, before anything is started
+            self._tracer = Tracer.attach(descendants(self.root))
         await self._tracer.start()
         self._reader = asyncio.ensure_future(self._read())
 
     async def _read(self) -> None:
+        assert self._tracer is not None  # start() made it
         try:
             async for call in self._tracer.events():
                 self._waiting.append(call)
