@@ -5,10 +5,10 @@ each, -f for what they start later), and shows the bytes read and written and ea
 client's address, at the price of stopping the server at every call. On a watched server
 (nginx, a student's C program: something that may be serving for real), the kernel's own
 tracepoints when svcviz is root (trace/kernel.py): the server is never stopped, and the
-events say the calls, fds and results without the bytes. Events arrive as fast as the server makes calls; the dashboard takes them ten
-times a second as one batch (the newest KEEP of them), so a busy server cannot flood the
-app with repaints. Stopping detaches strace (the kernel's TracerPid of each is 0 again), or
-removes the tracefs instance.
+events say the calls, fds and results without the bytes. Events arrive as fast as the
+server makes calls; the dashboard takes them ten times a second as one batch (the newest
+KEEP of them), so a busy server cannot flood the app with repaints. Stopping detaches
+strace (the kernel's TracerPid of each is 0 again), or removes the tracefs instance.
 """
 
 from __future__ import annotations
