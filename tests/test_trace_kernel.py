@@ -67,7 +67,23 @@ def test_odd_names_lost_events_and_negative_ints():
         "  w-78  [000] d..1. 11.7: signal_deliver: sig=40 errno=0 code=-1 sa_handler=0 sa_flags=0",
         "  w-79  [000] ..... 11.8: sys_read -> 0x3",  # its entry came before tracing began
     ]
-    assert parsed("\n".join(lines)) == ["77 close(5) = -1 EBADF", "78 wait4(-1) = 79", "78 --- signal 40"]
+    assert parsed("\n".join(lines)) == [
+        "77 close(5) = -1 EBADF",
+        "--- 12 events lost: the kernel's buffer for CPU 1 was full ---",
+        "78 wait4(-1) = 79",
+        "78 --- signal 40",
+    ]
+
+
+def test_lost_events_forget_the_calls_begun_before_them():
+    parser = KernelTraceParser(monotonic_to_epoch=0.0)
+    assert (
+        parser.feed("  a-5  [000] ..... 1.0: sys_accept4(fd: 3, upeer_sockaddr: 0, upeer_addrlen: 0, flags: 0)") is None
+    )
+    lost = parser.feed("CPU:0 [LOST 3 EVENTS]")
+    assert lost is not None and lost.kind == "lost" and lost.as_json()["kind"] == "lost"
+    # this return may be another accept4's, whose entry was among the lost: no event
+    assert parser.feed("  a-5  [000] ..... 2.0: sys_accept4 -> 0x6") is None
 
 
 def test_event_times_are_the_calls_beginnings_on_the_epoch_clock():

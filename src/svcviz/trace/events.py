@@ -30,11 +30,13 @@ class TraceEvent:
     args: str = ""  # the arguments that say what it is about: fds as bare numbers
     result: str = ""  # "5", "-1 EAGAIN", "?" (never returns), "" for signals and exits
     detail: str = ""  # the peer of an accepted connection, the bytes read or written, ...
-    kind: str = "call"  # "call" | "signal" | "exit"
+    kind: str = "call"  # "call" | "signal" | "exit" | "lost" (events the kernel's buffer had no room for)
     fd_target: str = ""  # what the call's fd is, from -yy: "TCP:[...]", "pipe:[42]", "/etc/services"
 
     def line(self) -> str:
-        if self.kind == "signal":
+        if self.kind == "lost":  # kernel tracing only: no pid, the calls are simply missing
+            text = f"--- {self.syscall} ---"
+        elif self.kind == "signal":
             text = f"{self.pid} --- {self.syscall}"
         elif self.kind == "exit":
             text = f"{self.pid} +++ {self.syscall} {self.result} +++"

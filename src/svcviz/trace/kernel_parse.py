@@ -28,6 +28,7 @@ LINE = re.compile(r"-(\d+) +\[\d+\] \S+ +(\d+\.\d+): (\w+)(.*)")
 FIELD = re.compile(r"(\w+): (0x[0-9a-f]+|-?\d+)")  # ints in decimal, pointers and longs in hex
 FIRST_FIELD = re.compile(r"\(\w+: (0x[0-9a-f]+|-?\d+)")
 SIGNAL_NUMBER = re.compile(r"sig=(\d+)")
+LOST = re.compile(r"CPU:(\d+) \[LOST (\d+) EVENTS\]")
 
 # The kernel's own codes for a call a signal interrupted (it restarts it): as strace names them.
 RESTART = {512: "ERESTARTSYS", 513: "ERESTARTNOINTR", 514: "ERESTARTNOHAND", 516: "ERESTART_RESTARTBLOCK"}
@@ -89,7 +90,13 @@ class KernelTraceParser:
     def feed(self, line: str) -> TraceEvent | None:
         match = LINE.search(line)
         if match is None:
-            return None  # `CPU:1 [LOST 12 EVENTS]`, blank lines
+            lost = LOST.match(line)
+            if lost is None:
+                return None  # blank lines
+            # The ring buffer was full (a busy server, a slow reader): said, never hidden.
+            self.entries.clear()  # the returns of calls whose entries were lost would pair wrongly
+            what = f"{lost.group(2)} events lost: the kernel's buffer for CPU {lost.group(1)} was full"
+            return TraceEvent(time.time(), 0, what, kind="lost")
         tid, event, rest = int(match.group(1)), match.group(3), match.group(4)
         if event == "signal_deliver":
             number = SIGNAL_NUMBER.search(rest)
