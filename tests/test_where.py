@@ -138,6 +138,34 @@ def test_a_server_in_another_namespace_is_seen_there(namespace):
     assert result.stderr.count("\n") == 1
 
 
+def test_blast_from_inside_a_namespace_reaches_its_server_and_counts_its_side(namespace):
+    name = namespace[0]
+    server = serve_in(namespace, "fork", "--backlog", "64")
+    blast = [sys.executable, "-m", "svcviz", "blast", "20", "--port", str(server.port), "--json"]
+    done = subprocess.run([*blast, "--netns", name], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert (result["connected"], result["refused"], result["server_established"]) == (20, 0, 20)
+    text = subprocess.run([*blast[:-1], "--netns", name], capture_output=True, text=True, timeout=60).stdout
+    assert text.startswith(f"svcviz blast 127.0.0.1:{server.port} in netns ") and f"({name})" in text
+    # From our own namespace the same address is another machine's loopback: nothing there.
+    if not ss_in_ours("-ltn", f"sport = :{server.port}"):
+        done = subprocess.run(blast, capture_output=True, text=True, timeout=60)
+        assert json.loads(done.stdout)["refused"] == 20 and done.returncode == 1
+    bad = subprocess.run([*blast, "--netns", "svcviz-no-such-namespace"], capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert (
+        bad.stderr.startswith("svcviz blast: --netns svcviz-no-such-namespace: cannot read")
+        and bad.stderr.count("\n") == 1
+    )
+
+
+def ss_in_ours(*args: str) -> list[str]:
+    return [
+        line for line in subprocess.run(["ss", "-H", *args], capture_output=True, text=True).stdout.splitlines() if line
+    ]
+
+
 def test_without_cap_sys_admin_the_namespace_tables_still_show(namespace):
     """As nobody, setns is refused: one line says so; /proc/PID/net still gives the rows."""
     if not readable_by_nobody():

@@ -206,6 +206,11 @@ def build_parser() -> Parser:
     blast.add_argument("--rate", type=float, help="connections per second (default: as fast as possible)")
     blast.add_argument("--timeout", type=_seconds, default=5.0, help="connect timeout (default: %(default)s)")
     blast.add_argument("--json", action="store_true")
+    blast.add_argument(
+        "--netns",
+        metavar="PATH|PID|NAME",
+        help="connect from inside this network namespace (a container's: its pid, or `ip netns` name)",
+    )
 
     web = commands.add_parser("web", help="the dashboard in a browser: one dashboard and lab per tab")
     web.add_argument("--host", default="127.0.0.1", help="address to serve on (default: %(default)s; 0.0.0.0: the LAN)")

@@ -29,6 +29,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
+from svcviz.observe.netns import NamespaceError, named
 from svcviz.observe.sockdiag import ALL_STATES, SockDiag
 from svcviz.observe.sockets import TcpRow, addr_host, read_proc_net_tcp
 
@@ -380,20 +381,37 @@ def blast_main(args: Namespace) -> int:
     note = raise_fd_limit(args.count + SPARE_FDS)
     if note:
         print(f"svcviz blast: {note}", file=sys.stderr)
+    try:
+        netns = named(args.netns) if getattr(args, "netns", None) else None
+    except NamespaceError as exc:
+        print(f"svcviz blast: {exc}", file=sys.stderr)
+        return 2
     progress = Progress(args.count, sys.stdout) if sys.stdout.isatty() and not args.json else None
     blaster = Blaster(
         family, address, args.count, timeout=args.timeout, rate=args.rate, payload=payload, progress=progress
     )
-    try:
+
+    def connect_and_count() -> BlastResult:
         result = blaster.run()
         blaster.count_server_side(args.port)
+        return result
+
+    try:
+        # In another namespace the whole blast runs on a thread inside it: each socket, and
+        # the sock_diag socket that counts the server's side, belongs to where it was made.
+        try:
+            result = netns.run(connect_and_count) if netns else connect_and_count()
+        except NamespaceError as exc:
+            print(f"svcviz blast: {exc}", file=sys.stderr)
+            return 2
         if progress:
             progress.clear()
         # Said before the hold, so a script can look at the held connections meanwhile.
         if args.json:
             print(json.dumps(result.as_json()), flush=True)
         else:
-            print(summary(result, f"{args.host}:{args.port}"), flush=True)
+            where = f" in {netns.title}" if netns else ""
+            print(summary(result, f"{args.host}:{args.port}{where}"), flush=True)
             if args.hold and result.connected:
                 print(f"  holding {result.connected} connections for {args.hold:g} s", flush=True)
         if args.hold:
