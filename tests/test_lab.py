@@ -100,6 +100,21 @@ async def test_explicit_busy_port_is_a_lab_error():
             await lab.start()
 
 
+async def test_a_python_that_may_not_be_run_is_a_lab_error(tmp_path, monkeypatch):
+    """As a user who may not run svcviz's interpreter (nobody, a venv under /root), the
+    server cannot start: one LabError the dashboard says in a line, not a traceback."""
+    unrunnable = tmp_path / "python3"
+    unrunnable.write_text("#!/bin/sh\n")
+    unrunnable.chmod(0o600)
+    monkeypatch.setattr("svcviz.lab.supervisor.sys.executable", str(unrunnable))
+    lab = Lab(ServerConfig(model="serial", port=0))
+    try:
+        with pytest.raises(LabError, match=r"cannot start the server \(.*python3\): Permission denied"):
+            await lab.start()
+    finally:
+        await lab.stop()
+
+
 async def test_clients_are_seen_by_the_observer(lab_of):
     lab = await lab_of("serial")
     await lab.add_clients(3)

@@ -141,18 +141,21 @@ class Supervisor:
         self._proc.send_signal(sig)
 
     async def _spawn(self, config: ServerConfig) -> ServerConfig:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "svcviz",
-            "serve",
-            *config.as_args(),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "svcviz",
+                "serve",
+                *config.as_args(),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        except OSError as exc:  # EACCES: a user who may not run this Python; EAGAIN: no processes left
+            raise LabError(f"cannot start the server ({sys.executable}): {exc.strerror or exc}") from None
         self.spawned.add(proc.pid)
         self._starting = proc
         stdout, stderr = proc.stdout, proc.stderr
