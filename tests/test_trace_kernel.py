@@ -20,6 +20,7 @@ import pytest
 from conftest import wait_until
 from svcviz.trace.kernel import PREFIX, remove_leftovers, tracefs
 from svcviz.trace.kernel_parse import KernelTraceParser
+from test_trace_live import trace_as_nobody
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tracefs_fork_thread.txt"
 SVCVIZ = [sys.executable, "-m", "svcviz"]
@@ -98,15 +99,11 @@ def test_event_times_are_the_calls_beginnings_on_the_epoch_clock():
 
 def test_without_root_one_line_says_so(serve):
     server = serve("serial")
-    result = subprocess.run(
-        [
-            *(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"] if ROOT else []),
-            *[*SVCVIZ, "trace", "--kernel", "--pid", str(server.pid), "--seconds", "1"],
-        ],
-        capture_output=True,
-        text=True,
-        timeout=20,
-    )
+    args = ("--kernel", "--pid", str(server.pid), "--seconds", "1")
+    if ROOT:
+        result = trace_as_nobody(*args)
+    else:
+        result = subprocess.run([*SVCVIZ, "trace", *args], capture_output=True, text=True, timeout=20)
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip() == (
         "svcviz trace: kernel tracing needs root (tracefs): run as root, or trace with strace (without --kernel)"

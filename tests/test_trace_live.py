@@ -22,6 +22,12 @@ pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="strace i
 SVCVIZ = [sys.executable, "-m", "svcviz"]
 
 
+def trace_as_nobody(*args: str) -> subprocess.CompletedProcess:
+    """`svcviz trace ARGS` run as user nobody (setpriv drops root and every capability)."""
+    nobody = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
+    return subprocess.run([*nobody, *SVCVIZ, "trace", *args], capture_output=True, text=True, timeout=20)
+
+
 def start_trace(*args: str) -> subprocess.Popen:
     return subprocess.Popen([*SVCVIZ, "trace", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -174,15 +180,7 @@ def test_a_port_whose_process_may_not_be_read_is_one_line_exit_2(serve):
     """Watching by port, another user's server is found by its socket alone (no process):
     there is no pid to attach strace to, and that is said in one line, not strace's words."""
     server = serve("serial")
-    result = subprocess.run(
-        [
-            *["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"],
-            *[*SVCVIZ, "trace", "--port", str(server.port), "--seconds", "1"],
-        ],
-        capture_output=True,
-        text=True,
-        timeout=20,
-    )
+    result = trace_as_nobody("--port", str(server.port), "--seconds", "1")
     assert result.returncode == 2, result.stderr
     assert f"cannot trace port {server.port}" in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
