@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 import socket
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import wait_until
 from svcviz import procstat
 from svcviz.observe import procfs, syscalls, titles
 from svcviz.observe.sockdiag import (
@@ -332,3 +336,38 @@ def test_the_tcp_mib_values_line_is_found_whole():
     )
     assert tcp_mib_values(text.replace("Tcp:", "Xcp:")) is None
     assert tcp_mib_values("") is None
+
+
+def test_children_and_descendants_come_from_the_kernels_lists_zombies_included():
+    """A fork server counts its children with procstat.children (one read, not a stat per
+    child): a child that exited unreaped still holds its slot, and is listed."""
+    tree = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, time\n"
+            "a = os.fork()\n"
+            "if a == 0:\n"
+            "    b = os.fork()\n"
+            "    if b == 0: time.sleep(30)\n"
+            "    time.sleep(30)\n"
+            "z = os.fork()\n"
+            "if z == 0: os._exit(0)\n"  # a zombie: never waited for
+            "print(a, z, flush=True)\n"
+            "time.sleep(30)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        live, zombie = map(int, tree.stdout.readline().split())
+        assert sorted(procstat.children(tree.pid)) == sorted([live, zombie])
+        grandchild = wait_until(lambda: procstat.children(live))  # the child forks it after we were told
+        assert len(grandchild) == 1
+        assert procstat.descendants(tree.pid)[0] == tree.pid
+        assert sorted(procstat.descendants(tree.pid)) == sorted([tree.pid, live, zombie, *grandchild])
+        assert procstat.children(2**22 + 7) == []  # no such process: no children, no error
+    finally:
+        os.killpg(tree.pid, signal.SIGKILL)
+        tree.wait()

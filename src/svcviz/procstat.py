@@ -1,4 +1,5 @@
-"""/proc/PID/stat, parsed in this one place: the bottom of the layering, imported by all.
+"""/proc/PID/stat, parsed in this one place (and who a process's children are): the bottom
+of the layering, imported by all.
 
 The servers (counting their children), the lab (its session, the zombies it adopted), the
 observer, the benchmarks and the tests all read the same line; each names the fields it
@@ -109,3 +110,27 @@ def all_stats() -> Iterator[Stat]:
     for name in os.listdir("/proc"):
         if name.isdigit() and (stat := read_stat(name)) is not None:
             yield stat
+
+
+def children(pid: int) -> list[int]:
+    """pid's children, zombies included (the kernel's /proc/PID/task/TID/children of each
+    of its threads: readable by anyone, one read a thread instead of a stat per process)."""
+    found: list[int] = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in tids:
+        text = read_text(f"/proc/{pid}/task/{tid}/children")
+        found += [int(child) for child in text.split()] if text else []
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    """pid and every process below it, parents before their children."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop(0)
+        found.append(current)
+        todo += children(current)
+    return found

@@ -34,6 +34,7 @@ from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
 
 from svcviz.lab.supervisor import kill_session
+from svcviz.procstat import descendants
 
 log = logging.getLogger("svcviz.web")
 DEFAULT_PORT = 8000
@@ -57,17 +58,6 @@ FULL_PAGE = """<!DOCTYPE html>
 def offline_template(directory: Path) -> str:
     """textual-serve's page, with its web font link swapped for the font it bundles."""
     return WEB_FONT.sub(LOCAL_FONT, (directory / "app_index.html").read_text())
-
-
-def tab_pids(pid: int) -> list[int]:
-    """The tab's dashboard and every process below it (its lab server's session included)."""
-    found = [pid]
-    with contextlib.suppress(OSError):
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/children") as f:
-                for child in f.read().split():
-                    found += tab_pids(int(child))
-    return found
 
 
 async def _exited(process: asyncio.subprocess.Process, timeout: float) -> bool:
@@ -100,7 +90,7 @@ class Tab(AppService):
 
     @staticmethod
     def kill(pid: int) -> None:
-        for each in tab_pids(pid):
+        for each in descendants(pid):
             kill_session(each)  # a lab server leads its own session: it and all it forked
             with contextlib.suppress(ProcessLookupError):
                 os.kill(each, signal.SIGKILL)

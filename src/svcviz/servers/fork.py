@@ -81,7 +81,6 @@ def serve(config: ServerConfig) -> None:
             except BaseException:  # whatever happens, never return into the parent's loop
                 os._exit(1)
             os._exit(0)  # syscall: exit
-        children.add(pid)
         if config.close_fd:
             cfd.close()  # syscall: close
         else:

@@ -48,7 +48,6 @@ def start_worker(pool: Children, fd: socket.socket, delay: float) -> None:
             serve_clients(fd, delay)
         finally:  # it never returns: a worker ends by a signal, or here on an error
             os._exit(1)  # syscall: exit
-    pool.add(pid)
 
 
 def _how(status: int) -> str:

@@ -15,30 +15,11 @@ import os
 import signal
 import sys
 from argparse import Namespace
-from pathlib import Path
 
 from svcviz.observe.observer import ObserveError, Observer
+from svcviz.procstat import descendants
 from svcviz.trace.kernel import KernelTracer
 from svcviz.trace.strace import TraceError, Tracer, strace_binary
-
-
-def descendants(pid: int) -> list[int]:
-    """pid and every process below it, from /proc/PID/task/TID/children: readable
-    without ptrace rights, so a refusal is strace's to report, in its own words."""
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop(0)
-        found.append(current)
-        try:
-            tasks = os.listdir(f"/proc/{current}/task")
-        except OSError:
-            continue
-        for tid in tasks:
-            try:
-                todo += [int(c) for c in Path(f"/proc/{current}/task/{tid}/children").read_text().split()]
-            except OSError:
-                pass
-    return found
 
 
 def root_pid(pid: int | None, port: int | None) -> int:

@@ -15,7 +15,6 @@ descriptor of ours leaks into the server it launches (strace opens -o close-on-e
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
 import os
 import shutil
@@ -25,6 +24,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO
 
+from svcviz import procstat
 from svcviz.trace.events import TraceEvent
 from svcviz.trace.parse import StraceParser
 
@@ -196,10 +196,8 @@ class Tracer:
         """A launched server's pid: strace's child."""
         if not self.argv or self.proc is None:
             return None
-        with contextlib.suppress(OSError):
-            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-            return int(children[0]) if children else None
-        return None
+        children = procstat.children(self.proc.pid)
+        return children[0] if children else None
 
     async def events(self, files: bool = False) -> AsyncIterator[TraceEvent]:
         """Each call as strace completes it, until strace ends. files: also the reads and

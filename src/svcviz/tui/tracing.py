@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import Callable
 
 from svcviz.observe.snapshot import Event
-from svcviz.trace.command import descendants
+from svcviz.procstat import descendants
 from svcviz.trace.events import TraceEvent
 from svcviz.trace.kernel import KernelTracer
 from svcviz.trace.strace import TraceError, Tracer, strace_binary
