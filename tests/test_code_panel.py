@@ -30,6 +30,7 @@ CALLS_ON_LINE = {
     "wait": r"os\.wait(pid)?\(",
     "clone": r"os\.fork\(\)|\.start\(\)",
     "sleep": r"sleep\(|wait_for_room\(\)",
+    "sigwait": r"wait_for_room\(\)",
     "pause": r"signal\.pause\(\)",
     "exit": r"os\._exit\(",
     "close": r"\.close\(\)",
@@ -98,12 +99,12 @@ def test_place_puts_each_thread_on_its_calls_line():
     assert texts["while data := conn.recv(65536):  # syscall: read"] == [101]
     assert texts["os._exit(0)  # syscall: exit"] == [102]
     assert placed.elsewhere == ((103, "futex"), (104, "running"))
-    # The parent sleeping at the process cap is on its own line, a child's --delay on handle_connection's.
+    # The parent waiting for SIGCHLD at the process cap is on its own line, a child's --delay on handle_connection's.
     sleeping = Snapshot(
         time=0.0,
         root_pid=100,
         processes=(
-            Process(100, 1, "svcviz", "S", (Thread(100, "S", syscall="clock_nanosleep"),)),
+            Process(100, 1, "svcviz", "S", (Thread(100, "S", syscall="rt_sigtimedwait"),)),
             Process(101, 100, "svcviz", "S", (Thread(101, "S", syscall="clock_nanosleep"),)),
         ),
     )
@@ -111,7 +112,7 @@ def test_place_puts_each_thread_on_its_calls_line():
         sections[s].lines[i].text.strip(): [h.tid for h in here]
         for (s, i), here in source.place(sections, sleeping).at.items()
     }
-    assert texts["children.wait_for_room()  # syscall: sleep (main)"] == [100]
+    assert texts["children.wait_for_room()  # syscall: sigwait (main)"] == [100]
     assert texts["time.sleep(delay)  # syscall: sleep"] == [101]
 
 

@@ -14,7 +14,10 @@ import pytest
 
 from conftest import wait_until
 from kernel import ask, children, connect, listen_queue, readline, socket_fds, tcp_states, threads, zombies
+from svcviz.observe.syscalls import NUMBERS
 from svcviz.servers.notice import CAP, ERROR, parse_notice
+
+NUMBERS_BY_NAME = {name: number for number, (name, _) in NUMBERS.items()}
 
 
 @pytest.fixture
@@ -200,6 +203,26 @@ def test_fork_process_cap_is_never_exceeded(serve, clients):
     assert listen_queue(server.port)[0] == 5
     server.proc.terminate()
     assert any(text.startswith("process cap (4 processes) reached (3)") for text in notices(server, CAP))
+
+
+@pytest.mark.parametrize("mode", ["reap", "ignore", "default"])
+def test_fork_at_its_cap_sleeps_until_a_child_goes_then_serves_the_next(serve, clients, mode):
+    """At --max-children the parent blocks for SIGCHLD (no polling: it stays still for the
+    observer and the tracer), and the next client is served once a child's slot is free:
+    at its exit (reap, ignore), or once its zombie is reaped (default, SIGUSR2)."""
+    server = serve("fork", "--max-children", "2", "--sigchld", mode)
+    first, second, third = (clients(server.port) for _ in range(3))
+    assert wait_until(lambda: len(children(server.pid)) == 2 and listen_queue(server.port)[0] == 1)
+    syscall = open(f"/proc/{server.pid}/syscall").read().split()[0]
+    assert syscall == str(NUMBERS_BY_NAME["rt_sigtimedwait"])
+    first.close()
+    if mode == "default":  # its zombie keeps the slot until someone reaps it
+        assert wait_until(lambda: zombies(server.pid) == 1)
+        time.sleep(0.3)
+        assert listen_queue(server.port)[0] == 1
+        os.kill(server.pid, signal.SIGUSR2)
+    assert ask(third, "discard") == "discard,9"
+    assert ask(second, "discard") == "discard,9"
 
 
 def test_thread_adds_a_thread_per_client(serve, clients):

@@ -71,7 +71,7 @@ def serve(config: ServerConfig) -> None:
     announce(config.model, fd)
     acceptor = Acceptor()
     while True:
-        children.wait_for_room()  # syscall: sleep (main)
+        children.wait_for_room()  # syscall: sigwait (main)
         cfd = acceptor.accept(fd)  # syscall: accept
         pid = os.fork()  # syscall: clone
         if pid == 0:  # the child: serve this one client, then exit

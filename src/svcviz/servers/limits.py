@@ -53,7 +53,7 @@ class Children:
     """The children a server forked, counted from the kernel's side (zombies included:
     they hold a process slot too)."""
 
-    POLL = 0.05
+    RECHECK = 0.25  # room can come without a SIGCHLD: SIGUSR2 reaping the zombies of `default`
 
     def __init__(self, cap: int, what: str) -> None:
         self.cap = cap
@@ -67,12 +67,24 @@ class Children:
         return len(procstat.children(self.server))
 
     def wait_for_room(self) -> None:
-        """Block while the cap is reached; say so once each time it is."""
+        """Block while the cap is reached, woken by SIGCHLD; say so once each time it is.
+
+        SIGCHLD is blocked meanwhile, so the kernel keeps it for sigtimedwait() whatever
+        its disposition (it discards an ignored signal only while unblocked), and the
+        server sleeps until a child exits instead of polling. Taken here, the signal does
+        not reach the handler: its work (reap mode's waitpid) is done here instead."""
         if self.count() < self.cap:
             return
         notify(CAP, f"{self.what} reached ({self.cap}); waiting for a child to go")
-        while self.count() >= self.cap:
-            time.sleep(self.POLL)
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+        try:
+            while self.count() >= self.cap:
+                if signal.sigtimedwait({signal.SIGCHLD}, self.RECHECK) is not None:
+                    handler = signal.getsignal(signal.SIGCHLD)
+                    if callable(handler):
+                        handler(signal.SIGCHLD, None)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
         notify(NOTE, f"below the {self.what} again")
 
     def child_setup(self) -> None:

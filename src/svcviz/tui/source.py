@@ -32,6 +32,7 @@ CALLS: dict[str, frozenset[str]] = {
     "wait": frozenset({"wait4", "waitid"}),
     "clone": frozenset({"clone", "clone3", "fork", "vfork"}),
     "sleep": frozenset({"nanosleep", "clock_nanosleep"}),
+    "sigwait": frozenset({"rt_sigtimedwait"}),
     "pause": frozenset({"pause", "rt_sigsuspend"}),
     "exit": frozenset({"exit", "exit_group"}),
     "close": frozenset({"close"}),
