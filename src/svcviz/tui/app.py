@@ -174,7 +174,7 @@ class SvcvizApp(App[int]):
             yield CodePanel(id="code").data_bind(latest)
             with Vertical(id="right"):
                 yield ClientsPanel(id="clients").data_bind(latest)
-                yield EventsPanel(id="events").data_bind(log=SvcvizApp.event_log, syscalls=SvcvizApp.syscall_log)
+                yield EventsPanel(id="events").data_bind(entries=SvcvizApp.event_log, syscalls=SvcvizApp.syscall_log)
         with Horizontal(id="bottom"):
             yield LessonPanel(id="lesson").data_bind(latest)
             yield SparksPanel(id="sparks").data_bind(latest)
