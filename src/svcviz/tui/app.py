@@ -5,8 +5,8 @@ the app is busy, and sets the app's reactive `latest`, which every panel is boun
 (data_bind): a panel repaints when the part it draws changed. Keys call the lab in
 workers, serialized by a lock, so a restart never blocks drawing.
 
-The lab is anything shaped like svcviz.lab.Lab: start/stop, an async stream of
-LabUpdates, the control calls (tests feed recorded updates through a fake one).
+The lab is anything shaped like svcviz.lab.Lab (the LabLike protocol): start/stop, an
+async stream of LabUpdates, the control calls (tests feed recorded updates through a fake one).
 """
 
 from __future__ import annotations
