@@ -1,12 +1,14 @@
 """A lab-shaped source of recorded LabUpdates, for tests of the dashboard.
 
 The app consumes it exactly as it consumes a real Lab (start, the updates stream, stop),
-so what a test pushes reaches the panels through the app's own path. It steers nothing:
-every control call fails with a LabError, which the app shows as a notice."""
+so what a test pushes reaches the panels through the app's own path: it is a LabLike
+(svcviz.lab.shape). It steers nothing: every control call fails with a LabError, which
+the app shows as a notice."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 from svcviz.lab import LabError, LabUpdate
 from svcviz.servers.config import ServerConfig
@@ -20,13 +22,14 @@ class ReplayLab:
         self.controls_server = controls_server
         self.status = "replaying"
         self.paused = False
+        self.server_pid: int | None = None  # no server process: t has nothing to trace
         self._queue: asyncio.Queue[LabUpdate] = asyncio.Queue()
 
     def push(self, *updates: LabUpdate) -> None:
         for update in updates:
             self._queue.put_nowait(update)
 
-    async def updates(self):
+    async def updates(self) -> AsyncIterator[LabUpdate]:
         while True:
             update = await self._queue.get()
             self.config = update.config
@@ -47,10 +50,10 @@ class ReplayLab:
     def resume(self) -> None:
         self.paused = False
 
-    async def _refuse(self, *args, **kwargs) -> None:
+    async def _refuse(self, *args: object, **kwargs: object) -> None:
         raise LabError("a replay steers no server")
 
-    add_clients = blast = close_client = close_all_clients = send_line = _refuse
+    add_clients = blast = close_client = close_all_clients = forget_finished_clients = send_line = _refuse
     switch_model = restart = kill_server = cycle_sigchld = reap_now = _refuse
 
 

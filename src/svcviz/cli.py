@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from typing import TYPE_CHECKING, NoReturn
 
 from svcviz.servers.config import (
     DEFAULT_BACKLOG,
@@ -21,18 +22,23 @@ from svcviz.servers.config import (
 )
 from svcviz.servers.registry import MODELS, NAMES
 
+if TYPE_CHECKING:
+    from svcviz.record.reader import Recording
+
 
 class Parser(argparse.ArgumentParser):
     """Bad arguments: one clear line on stderr, exit 2 (argparse's usage block is noise)."""
 
-    def error(self, message: str) -> None:
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: {message} (try --help)\n")
 
     def _get_formatter(self) -> argparse.HelpFormatter:
         """argparse's, without its import of shutil (and with it bz2, lzma, zlib) for the
         terminal width, done on every add_argument: a one-shot `svcviz watch --once` paid
         more for that import than for its sample."""
-        return self.formatter_class(prog=self.prog, width=_columns() - 2)
+        # typeshed's _FormatterClass names only prog; formatter_class is argparse's default
+        # HelpFormatter here (no parser is given another), which takes width.
+        return self.formatter_class(prog=self.prog, width=_columns() - 2)  # type: ignore[call-arg]
 
 
 def _columns() -> int:
@@ -41,8 +47,9 @@ def _columns() -> int:
         columns = int(os.environ.get("COLUMNS", ""))
     except ValueError:
         try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
-        except (AttributeError, ValueError, OSError):
+            stdout = sys.__stdout__  # None when Python started without one
+            columns = os.get_terminal_size(stdout.fileno()).columns if stdout is not None else 0
+        except (ValueError, OSError):
             columns = 0
     return columns if columns > 0 else 80
 
@@ -286,13 +293,13 @@ def watch(args: argparse.Namespace) -> int:
         observer.close()
 
 
-def _replay_dashboard(recording) -> int:
+def _replay_dashboard(recording: Recording) -> int:
     from svcviz.tui.app import replay_main  # Textual only when a dashboard opens
 
     return replay_main(recording)
 
 
-def _replay_handout(recording, directory: str, every: float | None) -> list[tuple[str, int]]:
+def _replay_handout(recording: Recording, directory: str, every: float | None) -> list[tuple[str, int]]:
     from svcviz.tui.handout import write_handout  # Textual only when a dashboard is drawn
 
     return write_handout(recording, directory, every)

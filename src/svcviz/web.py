@@ -15,6 +15,7 @@ static files; the Google Fonts link of its template is replaced by the bundled f
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -151,11 +152,15 @@ class WebServer(Server):
             return websocket
         width = to_int(request.query.get("width", "80"), 80)
         height = to_int(request.query.get("height", "24"), 24)
+
+        async def close() -> None:  # what the Tab calls when its process ends (close's own result unread)
+            await websocket.close()
+
         tab = Tab(
             self.command,
             write_bytes=websocket.send_bytes,
             write_str=websocket.send_str,
-            close=websocket.close,
+            close=close,
             download_manager=self.download_manager,
             debug=self.debug,
         )
@@ -188,7 +193,7 @@ def tab_command(dashboard_args: list[str]) -> str:
     return shlex.join(["exec", sys.executable, "-m", "svcviz", *dashboard_args])
 
 
-def main(args, dashboard_args: list[str]) -> int:
+def main(args: argparse.Namespace, dashboard_args: list[str]) -> int:
     server = WebServer(tab_command(dashboard_args), args.host, args.port, args.public_url, args.max_tabs)
     try:
         server.serve()

@@ -16,10 +16,12 @@ Each of the lab's jobs is one module; lab.Lab composes them:
     caps        the last cap hit, and the lab's own check that stops a tree past its cap
     hung        clients whose server process is gone while another still holds the connection
     halfopen    clients connected on their side that the server's side has no connection for
+    shape       LabLike: the part of Lab the dashboard drives, which a recording or a replay also offers
 """
 
 from svcviz.lab.errors import LabError
 from svcviz.lab.lab import Lab, LabUpdate
+from svcviz.lab.shape import LabLike
 from svcviz.lab.supervisor import session_pids
 
-__all__ = ["Lab", "LabError", "LabUpdate", "session_pids"]
+__all__ = ["Lab", "LabError", "LabLike", "LabUpdate", "session_pids"]

@@ -24,6 +24,7 @@ SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 class ReplayLab:
     controls_server = False
+    server_pid: int | None = None  # no server process runs: nothing to trace (t)
 
     def __init__(self, recording: Recording, *, playing: bool = True) -> None:
         self.recording = recording

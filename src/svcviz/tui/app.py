@@ -5,8 +5,8 @@ the app is busy, and sets the app's reactive `latest`, which every panel is boun
 (data_bind): a panel repaints when the part it draws changed. Keys call the lab in
 workers, serialized by a lock, so a restart never blocks drawing.
 
-The lab is anything shaped like svcviz.lab.Lab: start/stop, an async stream of
-LabUpdates, the control calls (tests feed recorded updates through a fake one).
+The lab is anything shaped like svcviz.lab.Lab (the LabLike protocol): start/stop, an
+async stream of LabUpdates, the control calls (tests feed recorded updates through a fake one).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import events
@@ -31,7 +31,7 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from svcviz.lab import Lab, LabError, LabUpdate
+from svcviz.lab import Lab, LabError, LabLike, LabUpdate
 from svcviz.observe.snapshot import Event, Snapshot
 from svcviz.plain import plain
 from svcviz.servers.config import ServerConfig
@@ -56,7 +56,6 @@ from svcviz.tui.widgets.events import KEEP
 if TYPE_CHECKING:  # what a key opens (t: tracing, |: the pipelines) is imported by its key, not by the first frame
     from svcviz.observe.observer import Observer
     from svcviz.record.reader import Recording
-    from svcviz.record.recording_lab import RecordingLab
     from svcviz.tui.tracing import SyscallTrace
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
@@ -93,7 +92,10 @@ def model_bindings() -> list[Binding]:
 class SvcvizApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "svcviz"
-    BINDINGS = [
+    # Textual types BINDINGS as list[BindingType] (tuples allowed too): this app's are all
+    # Binding, whose fields the help screen and the command palette read. Textual only
+    # reads the list, so the narrower (invariant) list type is safe to declare.
+    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
         Binding("c", "add_clients(1)", "Add client"),
         Binding("C", "add_clients(10)", "Add ten", show=False),
         Binding("b", "blast", "Blast 100", show=False),
@@ -138,7 +140,7 @@ class SvcvizApp(App[int]):
     REPLAY = False  # a recording played back (ReplayApp), not a lab
     svg_dir = "."  # where S saves the screen
 
-    def __init__(self, lab: Lab, *, handle_signals: bool = False, picture: bool | None = None) -> None:
+    def __init__(self, lab: LabLike, *, handle_signals: bool = False, picture: bool | None = None) -> None:
         """picture: the picture panel on or off from the start; None: on for the lecture's
         models in a terminal of PICTURE_DEFAULT or more."""
         super().__init__()
@@ -172,7 +174,7 @@ class SvcvizApp(App[int]):
             yield CodePanel(id="code").data_bind(latest)
             with Vertical(id="right"):
                 yield ClientsPanel(id="clients").data_bind(latest)
-                yield EventsPanel(id="events").data_bind(log=SvcvizApp.event_log, syscalls=SvcvizApp.syscall_log)
+                yield EventsPanel(id="events").data_bind(entries=SvcvizApp.event_log, syscalls=SvcvizApp.syscall_log)
         with Horizontal(id="bottom"):
             yield LessonPanel(id="lesson").data_bind(latest)
             yield SparksPanel(id="sparks").data_bind(latest)
@@ -513,7 +515,7 @@ class SvcvizApp(App[int]):
             self.lab.stop_now()
         os._exit(128 + signal.SIGHUP)
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for binding in self.BINDINGS:
             name = binding.action.split("(")[0]
@@ -555,7 +557,7 @@ def _run(app: SvcvizApp) -> int:
     return app.return_code or 0
 
 
-def recorded(lab: Lab, path: str | None, command: str) -> Lab | RecordingLab | None:
+def recorded(lab: Lab, path: str | None, command: str) -> LabLike | None:
     """The lab, or one recording to path; None when path cannot be written (said on stderr).
     The recorder's modules are imported only then: not by every first frame."""
     if path is None:

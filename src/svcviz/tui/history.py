@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections import deque
 
+from svcviz.observe.snapshot import Snapshot
+
 WINDOW = 60  # seconds, one bar's worth of data each (the Sparkline groups them to its width)
 SERIES = ("processes", "zombies", "threads", "queue")
 
 
-def figures(snapshot) -> dict[str, int]:
+def figures(snapshot: Snapshot) -> dict[str, int]:
     return {
         "processes": len(snapshot.processes),
         "zombies": len(snapshot.zombies),
@@ -26,7 +28,7 @@ class History:
         self.seconds: deque[tuple[int, dict[str, int]]] = deque()
         self.last: dict[str, int] = dict.fromkeys(SERIES, 0)
 
-    def add(self, snapshot) -> None:
+    def add(self, snapshot: Snapshot) -> None:
         self.last = figures(snapshot)
         second = int(snapshot.time)
         if self.seconds and second < self.seconds[-1][0]:

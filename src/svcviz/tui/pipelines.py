@@ -75,7 +75,8 @@ class RunningPipeline:
 
     async def _read_out(self) -> None:
         """Counts the lines out as they come: sort's 400,000 after a minute are read in chunks."""
-        stdout = self.pipeline.proc.stdout
+        stdout = self.pipeline.started.stdout
+        assert stdout is not None  # Pipeline.start() asked for a pipe
         partial = b""
         while chunk := await stdout.read(65536):
             self.lines_out += chunk.count(b"\n")

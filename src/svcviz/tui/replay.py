@@ -7,6 +7,7 @@ back and forth, start/end, speed) and draws the event log as it was at that samp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from textual.actions import SkipAction
@@ -45,8 +46,8 @@ class ReplayApp(SvcvizApp):
         ),
     ]
 
-    def __init__(self, lab: ReplayLab, **kwargs) -> None:
-        super().__init__(lab, **kwargs)
+    def __init__(self, lab: ReplayLab, *, handle_signals: bool = False, picture: bool | None = None) -> None:
+        super().__init__(lab, handle_signals=handle_signals, picture=picture)
         self.lab: ReplayLab = lab
         self._index = {id(update): i for i, update in enumerate(lab.samples)}
 
@@ -76,7 +77,7 @@ class ReplayApp(SvcvizApp):
         """The position of the sample on the screen."""
         return self._index[id(self.latest)] if self.latest is not None else -1
 
-    def _move(self, move) -> None:
+    def _move(self, move: Callable[[], None]) -> None:
         if len(self.screen_stack) > 1:
             raise SkipAction()  # a dialog is open: the key is its own
         move()
@@ -84,7 +85,7 @@ class ReplayApp(SvcvizApp):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return True  # every key answers: a server's own ones say there is none to steer
 
-    def _nothing_to_steer(self, *args: object) -> None:
+    def _nothing_to_steer(self, *args: object, **kwargs: object) -> None:  # whatever the action's arguments
         self.notify(NOTHING_TO_STEER, severity="warning")
 
     # The keys that steer the server (SERVER_ACTIONS): the model picker does not even open.

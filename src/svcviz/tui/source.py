@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import inspect
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FunctionType, ModuleType
@@ -75,7 +76,7 @@ def _section(source: str, first: int, path: str, title: str, function: str = "")
     return Section(path, title, lines, function)
 
 
-def _helpers(source: str, namespace: dict, own: str) -> list[FunctionType]:
+def _helpers(source: str, namespace: Mapping[str, object], own: str) -> list[FunctionType]:
     """The functions of other servers modules this source calls by name, in first-use order."""
     found: list[FunctionType] = []
     for node in ast.walk(ast.parse(source)):
@@ -105,6 +106,7 @@ def document(module: ModuleType) -> tuple[Section, ...]:
         lines, first = inspect.getsourcelines(func)
         text = "".join(lines)
         home = inspect.getmodule(func)
+        assert home is not None  # _helpers found func in an imported svcviz.servers module
         section = _section(text, first, _path_of(home), f"{_path_of(home)}: {func.__name__}", func.__name__)
         reached = _helpers(text, vars(home), module.__name__)
         if any(line.words for line in section.lines):
@@ -161,9 +163,9 @@ def place(sections: tuple[Section, ...], snapshot: Snapshot) -> Placed:
             continue
         for thread in process.threads:
             call = thread.syscall
-            word = WORD_OF.get(call or "")
+            word = WORD_OF.get(call) if call else None
             spot = line_for(sections, word, main=thread.tid == snapshot.root_pid) if word else None
-            if spot is None:
+            if call is None or spot is None:
                 elsewhere.append((thread.tid, call or ("running" if thread.state == "R" else "?")))
             else:
                 at.setdefault(spot, []).append(Here(thread.tid, call))

@@ -34,12 +34,12 @@ class SyscallTrace:
     via take(), stop(). ended() is called once if tracing ends by itself (the tree exited).
     kernel: the kernel's tracepoints rather than strace."""
 
-    def __init__(self, root: int, ended: Callable[[str], None], kernel: bool = False) -> None:
+    def __init__(self, root: int, ended: Callable[[str], object], kernel: bool = False) -> None:
         self.root = root
         self.kernel = kernel
         self._ended = ended
         self._tracer: Tracer | KernelTracer | None = None
-        self._reader: asyncio.Task | None = None
+        self._reader: asyncio.Task[None] | None = None
         self._waiting: list[TraceEvent] = []
         self._stopping = False
 

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.coordinate import Coordinate
 from textual.reactive import var
+from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from svcviz.clients.colours import STATE_COLOURS
-from svcviz.clients.view import HALF_OPEN
-from svcviz.observe.snapshot import CONN_STATE_WORDS
+from svcviz.clients.view import HALF_OPEN, ClientView
+from svcviz.observe.snapshot import CONN_STATE_WORDS, Connection
 from svcviz.plain import plain
 from svcviz.tui.widgets.text import Panel
+
+if TYPE_CHECKING:
+    from svcviz.lab import LabUpdate
+
+# A row of the table: a client, and its connection as the kernel has it (None: none seen).
+Row = tuple[ClientView, Connection | None]
 
 EMPHASIS = frozenset({"hung", "error", "half-open"})  # states a student must not miss: bold in the table
 
@@ -23,7 +33,7 @@ def state_style(state: str) -> str:
     return "dim" if colour == "grey50" else f"bold {colour}" if state in EMPHASIS else colour
 
 
-def server_side(client, conn) -> Text:
+def server_side(client: ClientView, conn: Connection | None) -> Text:
     """The line from a client to the process that owns its connection: the point of the tool."""
     if not client.open or not client.local_port:
         return Text("")
@@ -46,7 +56,7 @@ def server_side(client, conn) -> Text:
     return text
 
 
-def cells(client, conn) -> tuple[Text, ...]:
+def cells(client: ClientView, conn: Connection | None) -> tuple[Text, ...]:
     """One client's row: id, state, local port, who serves it, its last reply or error."""
     note = Text()
     if client.last_reply:
@@ -68,7 +78,7 @@ def cells(client, conn) -> tuple[Text, ...]:
 COLUMNS = ("id", "state", "port", "server", "note")
 
 
-class ClientTable(DataTable):
+class ClientTable(DataTable[Text]):
     """The clients, one row each, newest last.
 
     The selection follows the newest open client (x closes it) until the user chooses one
@@ -103,7 +113,9 @@ class ClientTable(DataTable):
     def _choose_row(self, row: int) -> None:
         if self.row_count:
             row = max(0, min(row, self.row_count - 1))
-            self.chosen = int(self.coordinate_to_cell_key((row, 0)).row_key.value)
+            key = self.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value
+            assert key is not None  # show_rows keys each row by its client's id
+            self.chosen = int(key)
             self._point()
 
     def _row_of_selection(self) -> int | None:
@@ -144,10 +156,10 @@ class ClientTable(DataTable):
         above = round(self.scroll_y)
         below = max(0, self.row_count - above - self.scrollable_content_region.height)
         parts = [f"… {count} {where}" for count, where in ((above, "above"), (below, "below")) if count]
-        if self.parent is not None:
+        if isinstance(self.parent, Widget):  # the clients panel
             self.parent.border_subtitle = " · ".join(parts)
 
-    def show_rows(self, old: tuple, new: tuple) -> None:
+    def show_rows(self, old: tuple[Row, ...], new: tuple[Row, ...]) -> None:
         """From the rows drawn (old) to the rows wanted (new): only what changed is touched,
         so a thousand clients cost a comparison each."""
         before = {row[0].id: row for row in old}
@@ -179,8 +191,7 @@ class ClientsPanel(Panel):
     """
     BORDER_TITLE = "clients (up/down select)"
 
-    # (client, its connection as the kernel has it): the rows of the table, in order.
-    rows = var(())
+    rows: var[tuple[Row, ...]] = var(())  # the rows of the table, in order
 
     def compose(self) -> ComposeResult:
         yield Static(Text("no clients yet: press c", style="dim"))
@@ -190,12 +201,15 @@ class ClientsPanel(Panel):
     def selected_id(self) -> int | None:
         return self.query_one(ClientTable).selected_id
 
-    def watch_latest(self, update) -> None:
+    def watch_latest(self, update: LabUpdate | None) -> None:
         if update is not None:
             # Watching a busy server with no clients of ours: skip indexing its connections.
-            by_port = {c.client_port: c for c in update.snapshot.connections} if update.clients else {}
+            # Keyed by int | None: a client not connected yet has no port, and finds none.
+            by_port: dict[int | None, Connection] = (
+                {c.client_port: c for c in update.snapshot.connections} if update.clients else {}
+            )
             self.rows = tuple((client, by_port.get(client.local_port)) for client in update.clients)
 
-    def watch_rows(self, old: tuple, new: tuple) -> None:
+    def watch_rows(self, old: tuple[Row, ...], new: tuple[Row, ...]) -> None:
         self.query_one(Static).display = not new
         self.query_one(ClientTable).show_rows(old, new)

@@ -10,6 +10,8 @@ svcviz did not start there is no source: the panel lists each process's threads 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from rich.style import Style
 from rich.text import Text
@@ -23,6 +25,14 @@ from svcviz.plain import plain
 from svcviz.servers.registry import model_of
 from svcviz.tui import source
 from svcviz.tui.widgets.text import row_strip
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from svcviz.lab import LabUpdate
+    from svcviz.observe.snapshot import Snapshot
+    from svcviz.trace.events import TraceEvent
+    from svcviz.tui.widgets.text import WidgetOptions
 
 THEME = "monokai"
 FLASH_SECONDS = 0.8
@@ -63,7 +73,7 @@ def mark_text(here: tuple[source.Here, ...], inside: str = "", width: int = 0) -
         shown -= 1
 
 
-def waits_by_process(snapshot) -> list[Text]:
+def waits_by_process(snapshot: Snapshot) -> list[Text]:
     """Watch mode: no source, so each process (thread group) and its threads' waits."""
     lines = [Text("no source: svcviz did not start this server", style="bold"), Text("")]
     for process in snapshot.processes:
@@ -93,11 +103,11 @@ class CodePanel(ScrollView):
     """
     BORDER_TITLE = "code"
 
-    latest = var(None)
-    model = reactive(None)  # the model's name; None until the first sample
-    placed = reactive(None)  # source.Placed of the newest sample
+    latest: var[LabUpdate | None] = var(None)
+    model: reactive[str | None] = reactive(None)  # the model's name; None until the first sample
+    placed: reactive[source.Placed | None] = reactive(None)  # of the newest sample
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Unpack[WidgetOptions]) -> None:
         super().__init__(**kwargs)
         self.sections: tuple[source.Section, ...] = ()
         self.rows: list[tuple[int, int] | Text] = []  # (section, line) of the source, or a plain row
@@ -108,14 +118,14 @@ class CodePanel(ScrollView):
     def on_mount(self) -> None:
         self.set_interval(0.2, self._fade)
 
-    def watch_latest(self, update) -> None:
+    def watch_latest(self, update: LabUpdate | None) -> None:
         if update is None:
             return
         self.model = update.config.model
         if not self.display:
             return  # hidden: nothing to place (show() places the newest at once)
         if not self.sections:
-            self._watch_rows = waits_by_process(update.snapshot) if model_of(self.model) is None else []
+            self._watch_rows = waits_by_process(update.snapshot) if model_of(update.config.model) is None else []
             self._rows()
             self.refresh()
             return
@@ -136,7 +146,7 @@ class CodePanel(ScrollView):
         self.placed = None
         self._rows()
 
-    def watch_placed(self, placed) -> None:
+    def watch_placed(self, placed: source.Placed | None) -> None:
         self._rows()
         if placed is not None and placed.at and self.is_mounted:
             # After the layout: a panel just shown has no height yet to scroll in.
@@ -167,7 +177,7 @@ class CodePanel(ScrollView):
         if not (top <= y < top + height):
             self.scroll_to(y=max(0, y - height // 3), animate=False)
 
-    def flash(self, events) -> None:
+    def flash(self, events: Iterable[TraceEvent]) -> None:
         """Traced calls: light their lines for a moment (the pid decides main-only lines)."""
         root = self.latest.snapshot.root_pid if self.latest else None
         until = time.monotonic() + FLASH_SECONDS
@@ -204,7 +214,7 @@ class CodePanel(ScrollView):
         inside = self.placed.inside.get(row) if self.placed and not here else None
         if here or inside:
             budget = max(12, width // 2) if width else 0
-            mark = mark_text(here, width=budget) if here else mark_text(inside, self._callee(s, i), budget)
+            mark = mark_text(here, width=budget) if here else mark_text(inside or (), self._callee(s, i), budget)
             if width:
                 line.truncate(max(NUMBER_WIDTH + 1, width - mark.cell_len - 1), overflow="ellipsis")
             line.append(" ")

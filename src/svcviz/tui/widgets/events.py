@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import heapq
 import time
+from collections.abc import Sequence
 
 from rich.text import Text
 from textual.reactive import reactive
 
+from svcviz.observe.snapshot import Event
 from svcviz.plain import plain
 from svcviz.tui.widgets.text import Panel, one_per_row
 
@@ -39,8 +41,10 @@ COLOURS = {
 class EventsPanel(Panel):
     BORDER_TITLE = "events"
 
-    log = reactive(())  # the newest KEEP events, oldest first: bound to the app's event_log
-    syscalls = reactive(())  # the newest KEEP traced calls, as events of kind "syscall"
+    # The newest KEEP events, oldest first: bound to the app's event_log. Not named `log`:
+    # that is Textual's logger, which Textual itself calls on a widget (timers, warnings).
+    entries: reactive[tuple[Event, ...]] = reactive(())
+    syscalls: reactive[tuple[Event, ...]] = reactive(())  # the newest KEEP traced calls, as events of kind "syscall"
     show_syscalls = reactive(True)
 
     def watch_show_syscalls(self, shown: bool) -> None:
@@ -48,7 +52,7 @@ class EventsPanel(Panel):
 
     def render(self) -> Text:
         height, width = self.content_size.height, self.content_size.width
-        log = self.log
+        log: Sequence[Event] = self.entries
         if self.show_syscalls and self.syscalls:
             tail = height or KEEP
             log = list(heapq.merge(log[-tail:], self.syscalls[-tail:], key=lambda e: e.time))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.reactive import reactive, var
 from textual.widget import Widget
@@ -12,6 +14,13 @@ from svcviz.servers.ready import address_text
 from svcviz.servers.registry import model_of
 from svcviz.tui.widgets.text import one_per_row
 
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from svcviz.lab import LabUpdate
+    from svcviz.servers.config import ServerConfig
+    from svcviz.tui.widgets.text import WidgetOptions
+
 
 class LabHeader(Widget):
     DEFAULT_CSS = """
@@ -21,25 +30,27 @@ class LabHeader(Widget):
     }
     """
 
-    latest = var(None)
+    latest: var[LabUpdate | None] = var(None)
     paused = reactive(False)
     moment = reactive("")  # the past or a replay's position, said where "live" would be
-    config = reactive(None)
-    server_pid = reactive(None)
+    config: reactive[ServerConfig | None] = reactive(None)
+    server_pid: reactive[int | None] = reactive(None)
     status = reactive("")
-    backlogs = reactive(())  # as the kernel has them: what a watched server's header shows
-    program = reactive(None)  # a watched server's (name, cmdline), as it set them
+    backlogs: reactive[tuple[int, ...]] = reactive(())  # as the kernel has them: what a watched server's header shows
+    program: reactive[tuple[str, str] | None] = reactive(None)  # a watched server's (name, cmdline), as it set them
     still = reactive(False)  # the lab samples slowly: nothing moved for a while
-    netns = reactive(None)  # "netns 4026532290 (web1)": a container's server, where its sockets live
-    notes = reactive(())  # what cannot be seen from here, and what would show it
+    netns: reactive[str | None] = reactive(
+        None
+    )  # "netns 4026532290 (web1)": a container's server, where its sockets live
+    notes: reactive[tuple[str, ...]] = reactive(())  # what cannot be seen from here, and what would show it
     client_protocol = reactive("line")  # what the clients speak, and why
 
-    def __init__(self, *, watching: bool, replay: bool = False, **kwargs) -> None:
+    def __init__(self, *, watching: bool, replay: bool = False, **kwargs: Unpack[WidgetOptions]) -> None:
         super().__init__(**kwargs)
         self.watching = watching and not replay  # a replay shows the recorded settings
         self.replay = replay
 
-    def watch_latest(self, update) -> None:
+    def watch_latest(self, update: LabUpdate | None) -> None:
         if update is not None:
             self.config, self.server_pid, self.status = update.config, update.server_pid, update.status
             self.still = update.still

@@ -6,6 +6,8 @@ it come first, the done ones fold into one line, and `l` shows it all (LessonScr
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -18,6 +20,12 @@ from svcviz.scenarios.checklist import Checklist
 from svcviz.servers.registry import model_of
 from svcviz.tui.lessons import lesson_for
 from svcviz.tui.widgets.text import Panel
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from svcviz.lab import LabUpdate
+    from svcviz.tui.widgets.text import WidgetOptions
 
 DONE, NOW, LATER = "✓", "→", "·"
 
@@ -65,12 +73,12 @@ class LessonPanel(Panel):
     model = reactive("")
     done = reactive(0)  # steps ticked: a repaint when one ticks
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Unpack[WidgetOptions]) -> None:
         super().__init__(**kwargs)
         self.checklist: Checklist | None = None
         self._clients = 0
 
-    def watch_latest(self, update) -> None:
+    def watch_latest(self, update: LabUpdate | None) -> None:
         if update is None:
             return
         # A new lesson: another model, or the same one started over (its clients are gone).

@@ -3,28 +3,37 @@ own), who waits in them, who is half-open on the server's side, who knocks at a 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.reactive import reactive
 
-from svcviz.observe.snapshot import CONN_STATE_WORDS
+from svcviz.observe.snapshot import CONN_STATE_WORDS, Connection, ListenSocket
 from svcviz.tui.widgets.text import Panel, fit, ids_by_port, port_of
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from svcviz.lab import LabUpdate
+    from svcviz.tui.widgets.text import WidgetOptions
 
 GAUGE = 20
 ROWS = 4  # besides one per socket (or the notice that none listens): waiting, half-open, knocking, drops
 MAX_SOCKETS = 8  # sockets drawn one by one; a server with more scrolls its JSON, not this box
 
 
-def names(connections, client_ids: dict[int, int], limit: int = 8) -> str:
-    words = []
+def names(connections: Sequence[Connection], client_ids: Mapping[int, int], limit: int = 8) -> str:
+    words: list[str] = []
     for conn in connections[:limit]:
         port = port_of(conn.client)
-        words.append(f"#{client_ids[port]}" if port in client_ids else f":{port}")
+        words.append(f"#{client_ids[port]}" if port is not None and port in client_ids else f":{port}")
     if len(connections) > limit:
         words.append(f"+{len(connections) - limit}")
     return " ".join(words) or "none"
 
 
-def holder(sock, several: bool) -> Text:
+def holder(sock: ListenSocket, several: bool) -> Text:
     """Who takes connections from this socket: the pid holding it, or (reuseport, every
     worker holding every socket) the workers whose epoll watches it."""
     text = Text()
@@ -45,18 +54,18 @@ class ListenPanel(Panel):
     """
     BORDER_TITLE = "listen sockets"
 
-    listen = reactive(None)  # None until the first sample
-    connections = reactive(())
+    listen: reactive[tuple[ListenSocket, ...] | None] = reactive(None)  # None until the first sample
+    connections: reactive[tuple[Connection, ...]] = reactive(())
     drops = reactive(0)
-    client_ids = reactive({})
+    client_ids: reactive[dict[int, int]] = reactive({})
     status = reactive("")  # the lab's: a watched server that is gone says so here
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Unpack[WidgetOptions]) -> None:
         super().__init__(**kwargs)
         # ListenDrops counts for the whole machine since boot: shown from the server's start.
         self._drops_at_start: tuple[int | None, int] = (None, 0)
 
-    def watch_latest(self, update) -> None:
+    def watch_latest(self, update: LabUpdate | None) -> None:
         if update is None:
             return
         total = update.snapshot.counters.listen_drops
@@ -66,7 +75,7 @@ class ListenPanel(Panel):
         # comparing them is cheap, rebuilding the text for a thousand of them is not.
         self.listen, self.connections = update.snapshot.listen, update.snapshot.connections
         # A row per socket: four reuseport sockets make the box taller, not the rows fewer.
-        height = 2 + ROWS + min(MAX_SOCKETS, max(1, len(self.listen)))
+        height = 2 + ROWS + min(MAX_SOCKETS, max(1, len(update.snapshot.listen)))
         if self.styles.height is None or self.styles.height.value != height:
             self.styles.height = height
         self.drops = total - self._drops_at_start[1]
@@ -94,7 +103,7 @@ class ListenPanel(Panel):
             line.append(f" fd {sock.fd if sock.fd is not None else '-'}", style="dim")
             line.append_text(holder(sock, len(self.listen) > 1))
             lines.append(line)
-        by_state: dict[str, list] = {}
+        by_state: dict[str, list[Connection]] = {}
         for conn in self.connections:
             by_state.setdefault(conn.state, []).append(conn)
         lines.append(Text(f"waiting in it: {names(by_state.get('queued', []), self.client_ids)}"))

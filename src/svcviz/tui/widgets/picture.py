@@ -10,6 +10,7 @@ out for a moment, so the eye can follow it; a timer fades that, never the sampli
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from textual.strip import Strip
@@ -17,7 +18,13 @@ from textual.strip import Strip
 from svcviz.tui.widgets.text import Panel
 
 if TYPE_CHECKING:  # svcviz.picture is imported once the panel is first drawn: off, it costs the start nothing
+    from typing import Unpack
+
+    from svcviz.clients import ClientView
+    from svcviz.lab import LabUpdate
+    from svcviz.observe.snapshot import Snapshot
     from svcviz.picture.layout import Picture
+    from svcviz.tui.widgets.text import WidgetOptions
 
 FRESH_SECONDS = 1.5  # how long a new or moved item stands out
 FADE_TICK = 0.25
@@ -50,10 +57,10 @@ class PicturePanel(Panel):
     """
     BORDER_TITLE = "the picture: clients, the listening socket, processes and their fds (g: the panels)"
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Unpack[WidgetOptions]) -> None:
         super().__init__(**kwargs)
-        self._data = None  # (snapshot, clients, model)
-        self._key = None
+        self._data: tuple[Snapshot, tuple[ClientView, ...], str] | None = None  # (snapshot, clients, model)
+        self._key: tuple[object, ...] | None = None  # drawn_key of the picture laid out
         self.picture: Picture | None = None
         self._fresh: dict[str, float] = {}  # key -> when it stops standing out
         self._strips: list[Strip] = []
@@ -62,11 +69,11 @@ class PicturePanel(Panel):
     def on_mount(self) -> None:
         self.set_interval(FADE_TICK, self._fade)
 
-    def watch_latest(self, update) -> None:
+    def watch_latest(self, update: LabUpdate | None) -> None:
         if update is not None:
             self.show(update.snapshot, update.clients, update.config.model)
 
-    def show(self, snapshot, clients, model: str) -> None:
+    def show(self, snapshot: Snapshot, clients: Iterable[ClientView], model: str) -> None:
         self._data = (snapshot, tuple(clients), model)
         self._rebuild()
 
@@ -110,6 +117,7 @@ class PicturePanel(Panel):
     def _paint(self) -> None:
         from svcviz.picture.draw import paint
 
+        assert self.picture is not None  # painted only once laid out
         width = self.picture.width
         self._strips = [Strip(row, width) for row in paint(self.picture, frozenset(self._fresh)).segments()]
         self.refresh()

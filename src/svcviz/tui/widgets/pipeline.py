@@ -9,6 +9,8 @@ own: the cats' inputs it feeds (`feed a`) and the last stage's output it reads (
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.style import Style
 from rich.text import Text
 from textual.reactive import reactive
@@ -18,6 +20,11 @@ from svcviz.observe.pipes import End, Member, Pipe, PipelineView
 from svcviz.plain import plain
 from svcviz.tui.pipelines import is_parser
 from svcviz.tui.widgets.text import one_per_row
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from svcviz.tui.widgets.text import WidgetOptions
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 COLOURS = 6  # pipeline--pipe-0 .. -5 in app.tcss; the seventh pipe takes the first colour again
@@ -68,7 +75,7 @@ class PipelinePanel(Widget, can_focus=False):
 
     view: reactive[PipelineView | None] = reactive(None, always_update=True)
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Unpack[WidgetOptions]) -> None:
         super().__init__(**kwargs)
         self.root = -1  # the pipeline's shell
         self.feeds: dict[int, int] = {}  # inode of a cat's input -> the cat

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from rich.style import Style
 from rich.text import Text
@@ -24,6 +26,14 @@ from svcviz.observe.waits import LINK_WORDS, wait_text
 from svcviz.plain import plain
 from svcviz.tui.widgets.text import ids_by_port, port_of, row_strip
 
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from svcviz.lab import LabUpdate
+    from svcviz.observe.architecture import Architecture
+    from svcviz.observe.snapshot import Fd, Process, Snapshot, Thread
+    from svcviz.tui.widgets.text import WidgetOptions
+
 MAX_BADGES = 6  # connection badges on a process row; the rest is a count
 MAX_TITLE = 36  # characters of a process's title on its row
 MAX_NAMED = 4  # clients named on a grouped thread row
@@ -33,16 +43,16 @@ MARKS = {"epoll": "black on magenta", "eventfd": "black on magenta", "pipe": "bl
 TRAILING_NUMBER = re.compile(r"[-_ ]?\d+$")
 
 
-def tree_order(root_pid: int, processes) -> list[tuple[int, object]]:
+def tree_order(root_pid: int | None, processes: Sequence[Process]) -> list[tuple[int, Process]]:
     """(depth, process) depth-first from the root; processes whose parent is not in the
     tree (adopted orphans) come last, at depth 0."""
-    by_parent: dict[int, list] = {}
+    by_parent: dict[int, list[Process]] = {}
     pids = {p.pid for p in processes}
     for process in processes:
         by_parent.setdefault(process.ppid, []).append(process)
-    ordered: list[tuple[int, object]] = []
+    ordered: list[tuple[int, Process]] = []
 
-    def walk(process, depth: int) -> None:
+    def walk(process: Process, depth: int) -> None:
         ordered.append((depth, process))
         for child in sorted(by_parent.get(process.pid, ()), key=lambda p: p.pid):
             walk(child, depth + 1)
@@ -53,13 +63,13 @@ def tree_order(root_pid: int, processes) -> list[tuple[int, object]]:
     return ordered
 
 
-def who(peer: str | None, client_ids: dict[int, int]) -> str:
+def who(peer: str | None, client_ids: Mapping[int, int]) -> str:
     """A connection's client: `#2` for one of ours, `:40000` for another."""
     port = port_of(peer)
-    return f"#{client_ids[port]}" if port in client_ids else f":{port}"
+    return f"#{client_ids[port]}" if port is not None and port in client_ids else f":{port}"
 
 
-def fd_mark(fd) -> str | None:
+def fd_mark(fd: Fd) -> str | None:
     """`epoll`, `eventfd`, `pipe` for the fds that show a server's shape, else None."""
     if fd.link in LINK_WORDS:
         word = LINK_WORDS[fd.link]
@@ -67,7 +77,7 @@ def fd_mark(fd) -> str | None:
     return "pipe" if fd.link.startswith("pipe:") else None
 
 
-def fd_badges(process, client_ids: dict[int, int]) -> Text:
+def fd_badges(process: Process, client_ids: Mapping[int, int]) -> Text:
     """epoll/eventfd/pipe marks first (short, and they tell the shape), the listening
     sockets, then the connections; with many, `N conns` before all of them (a worker's
     count must not be cut off the row) and the first few connections after."""
@@ -98,7 +108,7 @@ def fd_badges(process, client_ids: dict[int, int]) -> Text:
     return badges
 
 
-def wait_label(thread, process, client_ids: dict[int, int]) -> str:
+def wait_label(thread: Thread, process: Process, client_ids: Mapping[int, int]) -> str:
     """What the thread waits in, its connection named by client: `read(4 <- #2)`."""
     if thread.syscall and thread.syscall_fd is not None and thread.state not in ("R", "Z"):
         fd = next((f for f in process.fds if f.fd == thread.syscall_fd), None)
@@ -112,17 +122,17 @@ class ThreadGroup:
 
     def __init__(self, pid: int, name: str, wait: str) -> None:
         self.pid, self.name, self.wait = pid, name, wait
-        self.threads: list = []
+        self.threads: list[Thread] = []
         self.names: set[str] = set()
         self.clients: list[str] = []  # `4 <- #2` for each connection its threads read
         self.first_wait = ""  # the first thread's own wait, fd and all: what a group of one shows
 
 
-def thread_groups(process, client_ids: dict[int, int]) -> list[ThreadGroup]:
+def thread_groups(process: Process, client_ids: Mapping[int, int]) -> list[ThreadGroup]:
     """The process's threads, grouped by name (its trailing number aside: io_thd_1, io_thd_2)
     and wait; threads each blocked on their own connection group as one `read(<- conn)`.
     The main thread (tid == pid) first."""
-    groups: dict[tuple, ThreadGroup] = {}
+    groups: dict[tuple[bool, str, str], ThreadGroup] = {}  # (main thread, name, wait)
     for thread in sorted(process.threads, key=lambda t: (t.tid != process.pid, t.tid)):
         name = plain(thread.name)
         wait = own = wait_label(thread, process, client_ids)
@@ -148,7 +158,7 @@ def thread_groups(process, client_ids: dict[int, int]) -> list[ThreadGroup]:
     return rows
 
 
-def _alone(process, thread, client_ids: dict[int, int]) -> ThreadGroup:
+def _alone(process: Process, thread: Thread, client_ids: Mapping[int, int]) -> ThreadGroup:
     group = ThreadGroup(process.pid, plain(thread.name), wait_label(thread, process, client_ids))
     group.threads.append(thread)
     group.names.add(group.name)
@@ -156,7 +166,7 @@ def _alone(process, thread, client_ids: dict[int, int]) -> ThreadGroup:
     return group
 
 
-def architecture_line(architecture, evidence_shown: bool) -> list[Text]:
+def architecture_line(architecture: Architecture, evidence_shown: bool) -> list[Text]:
     line = Text("architecture: ", style="bold")
     line.append(architecture.name, style="bold magenta")
     if architecture.reuseport:
@@ -190,25 +200,26 @@ class ServerPanel(ScrollView, can_focus=True):
         Binding("end", "scroll_end", "Bottom", show=False),
     ]
 
-    latest = var(None)
+    latest: var[LabUpdate | None] = var(None)
     evidence_shown = reactive(False)
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Unpack[WidgetOptions]) -> None:
         super().__init__(**kwargs)
         # (depth, process, None) for a process row, (depth, process, group) for a thread group,
         # (0, None, Text) for the architecture's lines.
-        self.rows: list[tuple[int, object, object]] = []
-        self.processes = None  # None until the first sample
-        self.architecture = None
+        self.rows: list[tuple[int, Process | None, ThreadGroup | Text | None]] = []
+        self.processes: tuple[Process, ...] | None = None  # None until the first sample
+        self.architecture: Architecture | None = None
         self.client_ids: dict[int, int] = {}
-        self._drawn: tuple = ()  # what the rows were made from
+        self._drawn: tuple[tuple[object, ...], ...] = ()  # what the rows were made from
+        self._snapshot: Snapshot  # the sample they were made from: set with _drawn
         self._base = Style()
         self._width = 0
         # id(process) -> (process, depth, strip): a process row as last drawn, and what it depended on
-        self._strips: dict[int, tuple[object, int, Strip]] = {}
-        self._strips_for: tuple = ()
+        self._strips: dict[int, tuple[Process, int, Strip]] = {}
+        self._strips_for: tuple[object, ...] = ()
 
-    def watch_latest(self, update) -> None:
+    def watch_latest(self, update: LabUpdate | None) -> None:
         if update is None:
             return
         snapshot = update.snapshot
@@ -242,7 +253,7 @@ class ServerPanel(ScrollView, can_focus=True):
             self.tooltip = "\n".join(plain(s) for s in self.architecture.evidence) or None
         shown = {id(process) for process in self.processes or ()}
         self._strips = {key: kept for key, kept in self._strips.items() if key in shown}
-        for depth, process in tree_order(snapshot.root_pid, self.processes):
+        for depth, process in tree_order(snapshot.root_pid, snapshot.processes):
             self.rows.append((depth, process, None))
             if not process.zombie and len(process.threads) > 1:
                 self.rows.extend((depth, process, group) for group in thread_groups(process, self.client_ids))
@@ -288,10 +299,11 @@ class ServerPanel(ScrollView, can_focus=True):
         if index >= len(self.rows):
             return Strip.blank(self._width, self._base)
         depth, process, row = self.rows[index]
-        if process is None:  # the architecture's lines
+        if isinstance(row, Text):  # the architecture's lines
             return self._strip(row.copy())
-        if row is not None:  # a thread group
+        if isinstance(row, ThreadGroup):
             return self._strip(group_line(row, depth))
+        assert process is not None  # a process row: (depth, process, None)
         # A process row is kept while its Process is the same object (the observer hands back
         # the same one while nothing of it changed): rows persist between scans, htop's way.
         kept = self._strips.get(id(process))
@@ -304,7 +316,7 @@ class ServerPanel(ScrollView, can_focus=True):
         return row_strip(line, self._width, self._base, self.app.console)
 
 
-def process_line(process, depth: int, client_ids: dict[int, int]) -> Text:
+def process_line(process: Process, depth: int, client_ids: Mapping[int, int]) -> Text:
     line = Text("  " * depth + ("└ " if depth else ""))
     line.append(f"{process.pid} ", style="bold")
     if process.adopted:  # before the title: a long one must not hide it

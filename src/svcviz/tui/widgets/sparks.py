@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.reactive import reactive
@@ -10,6 +12,12 @@ from textual.widgets import Label, Sparkline
 
 from svcviz.tui.history import SERIES, History
 from svcviz.tui.widgets.text import Panel
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from svcviz.lab import LabUpdate
+    from svcviz.tui.widgets.text import WidgetOptions
 
 
 class Figure(Widget):
@@ -52,7 +60,7 @@ class SparksPanel(Panel):
     """
     BORDER_TITLE = "last minute"
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Unpack[WidgetOptions]) -> None:
         super().__init__(**kwargs)
         self.history = History()
         self._model: str | None = None
@@ -64,7 +72,7 @@ class SparksPanel(Panel):
                 yield Sparkline((), id=f"spark-{name}")
                 yield Figure(id=f"figure-{name}")
 
-    def watch_latest(self, update) -> None:
+    def watch_latest(self, update: LabUpdate | None) -> None:
         if update is None:
             return
         if update.config.model != self._model:  # a new lesson: its own minute, not the last model's

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, TypedDict
+
 from rich.console import Console
 from rich.style import Style
 from rich.text import Text
 from textual.reactive import var
 from textual.strip import Strip
 from textual.widget import Widget
+
+if TYPE_CHECKING:
+    from svcviz.clients import ClientView
+    from svcviz.lab import LabUpdate
+
+
+class WidgetOptions(TypedDict, total=False):
+    """The keywords every Textual widget takes, which a panel passes on to Widget's
+    __init__ as they came (`**options: Unpack[WidgetOptions]`)."""
+
+    name: str | None
+    id: str | None
+    classes: str | None
+    disabled: bool
 
 
 def row_strip(line: Text, width: int, base: Style, console: Console) -> Strip:
@@ -43,7 +60,7 @@ def port_of(address: str | None) -> int | None:
         return None
 
 
-def ids_by_port(clients) -> dict[int, int]:
+def ids_by_port(clients: Iterable[ClientView]) -> dict[int, int]:
     """Local port -> client id: how a panel names the connection of one of our clients."""
     return {c.local_port: c.id for c in clients if c.local_port}
 
@@ -66,4 +83,4 @@ class Panel(Widget):
     }
     """
 
-    latest = var(None)
+    latest: var[LabUpdate | None] = var(None)

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
 from svcviz.tui.widgets.events import COLOURS
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from svcviz.tui.widgets.text import WidgetOptions
 
 # Which event of a column gives it its mark: the ones a lesson is about first.
 LOUDEST = ("exit", "dropped", "cap", "error", "reaped", "fork", "accept", "queued", "server", "client")
@@ -25,7 +33,7 @@ class Timeline(Widget):
     playing = reactive(False)
     speed = reactive(1.0)
 
-    def __init__(self, event_times: list[tuple[float, str]], **kwargs) -> None:
+    def __init__(self, event_times: Sequence[tuple[float, str]], **kwargs: Unpack[WidgetOptions]) -> None:
         super().__init__(**kwargs)
         self.event_times = event_times  # (seconds from the first sample, kind), in order
 
