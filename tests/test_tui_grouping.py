@@ -110,6 +110,20 @@ def test_a_process_with_many_connections_shows_a_count_and_the_first_badges():
     assert " 16 :40006" not in badges
 
 
+def test_the_epoll_a_single_threaded_worker_waits_on_is_named_once():
+    """`sleeping in epoll_wait(3 epoll)` already says the epoll: no ` epoll ` mark besides
+    (an nginx worker's row at 160 columns lost its listeners to it); an epoll it does not
+    wait on keeps its mark."""
+    fds = (Fd(3, "other", link="anon_inode:[eventpoll]"), Fd(4, "other", link="anon_inode:[eventfd]"))
+    fds += tuple(Fd(5 + i, "listen") for i in range(4))
+    waiting = Process(1, 0, "nginx", "S", (Thread(1, "S", "nginx", "epoll_wait", 3),), fds=fds)
+    row = process_line(waiting, 1, {}).plain
+    assert "sleeping in epoll_wait(3 epoll)" in row and " epoll " not in row
+    assert " eventfd " in row and " 5-8 listen ×4 " in row
+    accepting = Process(1, 0, "nginx", "S", (Thread(1, "S", "nginx", "accept4", 5),), fds=fds)
+    assert " epoll " in process_line(accepting, 1, {}).plain
+
+
 def test_a_worker_count_comes_before_its_marks_and_listeners():
     """An nginx worker: epoll, eventfd, four reuseport listeners, 300 connections. The count
     is what a row cut at the panel's edge must keep."""

@@ -77,15 +77,16 @@ def fd_mark(fd: Fd) -> str | None:
     return "pipe" if fd.link.startswith("pipe:") else None
 
 
-def fd_badges(process: Process, client_ids: Mapping[int, int]) -> Text:
+def fd_badges(process: Process, client_ids: Mapping[int, int], waited_on: int | None = None) -> Text:
     """epoll/eventfd/pipe marks first (short, and they tell the shape), the listening
     sockets, then the connections; with many, `N conns` before all of them (a worker's
-    count must not be cut off the row) and the first few connections after."""
+    count must not be cut off the row) and the first few connections after. waited_on:
+    the fd the process's wait already names (`epoll_wait(10 epoll)`): no mark of its own."""
     badges = Text()
     conns = [fd for fd in process.fds if fd.kind == "conn"]
     if len(conns) > MAX_BADGES:
         badges.append(f"{len(conns)} conns ", style="bold")
-    marks = Counter(mark for fd in process.fds if (mark := fd_mark(fd)))
+    marks = Counter(mark for fd in process.fds if fd.fd != waited_on and (mark := fd_mark(fd)))
     for mark, count in sorted(marks.items()):
         badges.append(f" {mark}{f' ×{count}' if count > 1 else ''} ", style=MARKS[mark])
         badges.append(" ")
@@ -331,17 +332,20 @@ def process_line(process: Process, depth: int, client_ids: Mapping[int, int]) ->
         line.append("zombie", style="bold white on red")
         line.append(" <defunct>", style="red")
     else:
+        waited_on = None
         if len(process.threads) == 1:  # one thread: its wait is the process's
             line.append(STATES.get(process.state, process.state), style="green" if process.state == "R" else "")
             wait = wait_label(process.threads[0], process, client_ids)
             if wait != "running":
                 line.append(f" in {wait}", style="yellow")
+                waited_on = process.threads[0].syscall_fd
         else:  # its threads say what each waits in, on the rows below
             if process.state != "S":
                 line.append(f"{STATES.get(process.state, process.state)} ", style="bold")
             line.append(f"threads {process.thread_count}", style="dim")
         line.append("  ")
-        line.append_text(fd_badges(process, client_ids))
+        # An nginx worker's row at 160 columns: `sleeping in epoll_wait(10 epoll)` says the epoll.
+        line.append_text(fd_badges(process, client_ids, waited_on))
     if not process.readable:
         line.append(" (not readable)", style="dim")
     return line
