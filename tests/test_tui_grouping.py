@@ -119,7 +119,7 @@ def test_the_epoll_a_single_threaded_worker_waits_on_is_named_once():
     waiting = Process(1, 0, "nginx", "S", (Thread(1, "S", "nginx", "epoll_wait", 3),), fds=fds)
     row = process_line(waiting, 1, {}).plain
     assert "sleeping in epoll_wait(3 epoll)" in row and " epoll " not in row
-    assert " eventfd " in row and " 5-8 listen ×4 " in row
+    assert " eventfd " in row and " 5-8 listen " in row
     accepting = Process(1, 0, "nginx", "S", (Thread(1, "S", "nginx", "accept4", 5),), fds=fds)
     assert " epoll " in process_line(accepting, 1, {}).plain
 
@@ -131,10 +131,10 @@ def test_a_worker_count_comes_before_its_marks_and_listeners():
     fds += tuple(Fd(5 + i, "listen") for i in range(4))
     fds += tuple(Fd(20 + i, "conn", peer=f"127.0.0.1:{40000 + i}") for i in range(300))
     badges = fd_badges(Process(1, 0, "nginx", "S", fds=fds), {}).plain
-    assert badges.startswith("300 conns ") and badges.index(" epoll ") < badges.index(" 5-8 listen ×4 ")
+    assert badges.startswith("300 conns ") and badges.index(" epoll ") < badges.index(" 5-8 listen ")
     assert " 6 listen " not in badges  # four listeners, one badge: room for the connections
     apart = tuple(Fd(n, "listen") for n in (3, 5, 9))
-    assert " 3,5,9 listen ×3 " in fd_badges(Process(1, 0, "nginx", "S", fds=apart), {}).plain
+    assert " 3,5,9 listen " in fd_badges(Process(1, 0, "nginx", "S", fds=apart), {}).plain
 
 
 async def test_a_wide_terminal_gives_the_server_panel_the_room():

@@ -94,7 +94,7 @@ def fd_badges(process: Process, client_ids: Mapping[int, int], waited_on: int | 
     if len(listening) > 2:  # reuseport (nginx: one per worker, all in each): one badge, room for the connections
         consecutive = listening[-1] - listening[0] == len(listening) - 1
         numbers = f"{listening[0]}-{listening[-1]}" if consecutive else ",".join(map(str, listening))
-        badges.append(f" {numbers} listen ×{len(listening)} ", style="black on cyan")
+        badges.append(f" {numbers} listen ", style="black on cyan")  # the numbers say how many
         badges.append(" ")
     else:
         for number in listening:
