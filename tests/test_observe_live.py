@@ -14,7 +14,7 @@ from conftest import wait_until
 from kernel import children, connect, listen_queue, socket_fds, tcp_states, threads
 from svcviz.observe.events import diff
 from svcviz.observe.observer import Observer
-from svcviz.observe.sockdiag import ALL_STATES, SockDiag
+from svcviz.observe.sockdiag import ALL_STATES, TABLED_STATES, SockDiag
 from svcviz.procstat import all_stats
 
 
@@ -344,6 +344,9 @@ def test_the_port_filtered_dump_returns_what_an_unfiltered_one_has_on_the_port()
             held.append(listener.accept()[0])  # one accepted, one left in the queue
         held[0].close()  # a client gone: its server side in CLOSE_WAIT, its own in FIN_WAIT2
         ports = [listener.getsockname()[1] for listener in listeners]
+        bound = socket.socket()  # merely bound to the first port (on another address): no connection
+        held.append(bound)
+        bound.bind(("127.0.0.2", ports[0]))
         key = lambda row: (row.local, row.remote, row.state, row.inode)  # noqa: E731
         with SockDiag() as diag:
             every = diag.dump(socket.AF_INET, ALL_STATES)
@@ -353,6 +356,12 @@ def test_the_port_filtered_dump_returns_what_an_unfiltered_one_has_on_the_port()
                 assert sorted(map(key, filtered)) == sorted(map(key, expected))
                 assert {row.state for row in filtered} >= {"LISTEN", "ESTABLISHED", "CLOSE_WAIT"}
                 assert all(row.local_port in asked for row in filtered)
+                # What the observer asks for: the same less the merely bound socket (CLOSE, no
+                # peer: the kernel's bind table is not walked for it).
+                tabled = diag.dump(socket.AF_INET, TABLED_STATES, sports=tuple(asked))
+                bound_only = [row for row in expected if row.state == "CLOSE" and not row.remote_port]
+                assert sorted(map(key, tabled)) == sorted(map(key, (row for row in expected if row not in bound_only)))
+            assert any(row.local == f"127.0.0.2:{ports[0]}" and row.state == "CLOSE" for row in every)
     finally:
         for sock in held + listeners:
             sock.close()

@@ -21,7 +21,7 @@ from svcviz import procstat
 from svcviz.observe import choose, procfs, syscalls, titles
 from svcviz.observe.netns import NamespaceError, Place
 from svcviz.observe.snapshot import Connection, Counters, Fd, ListenSocket, Process, Snapshot, Thread
-from svcviz.observe.sockdiag import SockDiag
+from svcviz.observe.sockdiag import TABLED_STATES, SockDiag
 from svcviz.observe.sockets import LISTEN, SYN_SENT, TcpRow, addr_host
 
 ESTABLISHED = 1
@@ -447,7 +447,7 @@ class Observer:
         while they stand where they were when no client waited, none does."""
         if self._diag is not None:
             try:
-                rows = [row for family in families for row in self._diag.dump(family, sports=ports)]
+                rows = [row for family in families for row in self._diag.dump(family, TABLED_STATES, sports=ports)]
                 knocking: list[TcpRow] = []
                 if drops != self._no_knocking_at:
                     knocks = {*families, socket.AF_INET} if self._dual_stack else families
@@ -623,7 +623,7 @@ class Observer:
         """(our connections' rows in order, inode -> row). Ours: on one of our listeners'
         addresses, or held by our processes (the listener may be closed, and the port
         someone else's now). A row with no peer is a socket merely bound to the port
-        (state CLOSE), not a connection."""
+        (state CLOSE), not a connection (the netlink dump does not ask for those: TABLED_STATES)."""
         belongs = _Belongs(listening)
         served = sorted(
             (row for row in served if row.remote_port and (belongs(row.local) or row.inode in holders)),

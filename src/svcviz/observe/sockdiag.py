@@ -24,6 +24,11 @@ NLMSG_ERROR = 2
 NLMSG_DONE = 3
 NO_COOKIE = 0xFFFFFFFF
 ALL_STATES = 0xFFFFFFFF
+# Every state a socket has in the kernel's listener and connection tables (ESTABLISHED 1 ..
+# NEW_SYN_RECV 12), without TCP_BOUND_INACTIVE (13): asking for that one makes the dump walk
+# the bind table too, every bound socket of the machine (~1.5 ms with 2,000 sockets), to
+# return sockets merely bound to a port (state CLOSE, no peer), which are not connections.
+TABLED_STATES = (1 << 13) - 1
 DUMP_TIMEOUT = 2.0
 
 # linux/inet_diag.h: the request's bytecode attribute and the ops used here.
