@@ -93,7 +93,6 @@ class _Record:
     adopted: bool = False
     cmdline: str | None = None
     process: Process | None = None  # what a sample made of it, while stat and fds stay the same
-    samples: int = 0  # how many times it was looked at in the tree
     stat_fd: int | None = None  # /proc/PID/stat and schedstat kept open (keep_open), or None
     schedstat_fd: int | None = None
 
@@ -154,10 +153,13 @@ class _Record:
         if fds != self.fds or readable != self.readable or links != self.links:
             self.fds, self.links, self.readable, self.process = fds, links, readable, None
 
-    def command_line(self, pid: int) -> str:
+    def names(self, pid: int) -> tuple[str, str]:
+        """(command line, title), from one read of its cmdline: the command line as first
+        read (until an exec), the title as it is now (setproctitle rewrites it)."""
+        raw = procfs.read_cmdline_raw(pid)
         if self.cmdline is None:
-            self.cmdline = procfs.read_cmdline(pid)
-        return self.cmdline
+            self.cmdline = procfs.command_of(raw)
+        return self.cmdline, titles.title_of(raw)
 
 
 def _can_tell(stat: procstat.Stat) -> bool:
@@ -382,13 +384,14 @@ class Observer:
         tree = {}
         for pid, adopted in order:
             record = records[pid]
+            # Kept open from its first look in the tree: a one-shot `watch --once` looks
+            # twice (the Observer, then its sample), and open + 2 preads + close is fewer
+            # calls than two reads by path (open, read, close each).
+            if record.stat_fd is None and self._files_left >= 2 and record.keep_open(pid):
+                self._files_left -= 2
             record.update_fds(pid)
             if record.adopted != adopted:
                 record.adopted, record.process = adopted, None
-            record.samples += 1
-            # From its third look on (not for a one-shot `watch --once`, which looks twice).
-            if record.samples == 3 and self._files_left >= 2 and record.keep_open(pid):
-                self._files_left -= 2
             tree[pid] = record
         for pid, record in known.items():
             if tree.get(pid) is not record and record.stat_fd is not None:
@@ -699,6 +702,7 @@ class Observer:
             if fds != kept.fds:
                 kept = record.process = dataclasses.replace(kept, fds=fds)
             return kept
+        command, title = record.names(pid)
         record.process = Process(
             pid,
             stat.ppid,
@@ -709,8 +713,8 @@ class Observer:
             self._fds(record.fds or {}, record.links or {}, listen_inodes, conns),
             record.readable,
             record.adopted,
-            record.command_line(pid),
-            titles.title_of(procfs.read_cmdline_raw(pid)),
+            command,
+            title,
             titles.user_name(procfs.read_real_uid(pid)),
         )
         return record.process
