@@ -123,7 +123,8 @@ class _Record:
 
     def update(self, pid: int) -> bool:
         """Bring stat up to date (False: the process is gone) and tell if it is quiet."""
-        text = self._read(pid, self.stat_fd, "stat")
+        # (Run for every process of the tree in every sample: the kept-open reads inline.)
+        text = procfs.reread(self.stat_fd) if self.stat_fd is not None else self._read(pid, None, "stat")
         if text != self.stat_text:
             stat = procstat.stat_of(text)
             if text is None or stat is None:
@@ -131,8 +132,13 @@ class _Record:
             if stat.name != self.stat.name:  # exec: another program, another command line
                 self.cmdline = None
             self.stat_text, self.stat, self.process = text, stat, None
-        self.ran_now = self._read(pid, self.schedstat_fd, "schedstat") if _can_tell(self.stat) else None
-        self.quiet = self.ran_now is not None and self.ran_now == self.ran and self.fds is not None
+        stat = self.stat
+        if stat.threads == 1 and stat.state not in ("R", "Z"):  # _can_tell
+            fd = self.schedstat_fd
+            self.ran_now = procfs.reread(fd) if fd is not None else self._read(pid, None, "schedstat")
+            self.quiet = self.ran_now is not None and self.ran_now == self.ran and self.fds is not None
+        else:
+            self.ran_now, self.quiet = None, False
         return True
 
     def update_fds(self, pid: int) -> None:
@@ -217,6 +223,10 @@ class Observer:
         self._holders = _Kept()
         self._served = _Kept()
         self._connections_kept = _Kept()
+        self._split = _Kept()  # the ports' dump: (listeners, the other sockets)
+        self._half_open = _Kept()
+        self._listening_kept = _Kept()
+        self._unreadable = _Kept()
         self._unheld: frozenset[int] = frozenset()  # inodes of connections no process of the tree held
         self._processes: tuple[Process, ...] = ()  # the last sample's, and its listening sockets
         self._listen: tuple[ListenSocket, ...] = ()
@@ -238,7 +248,7 @@ class Observer:
             tree = self._tree()
             if self.root_pid is not None and self.root_pid not in tree:  # it exited while we looked
                 raise TargetError(f"process {self.root_pid} is gone")
-            listening = self._listening(tree, _socket_holders(tree), self._all_listeners())
+            listening = self._listening(tree, _socket_holders(tree), self._all_listeners(), _tree_key(tree))
             if pid is not None and self.root_pid is not None:
                 _check_is_server(self.root_pid, tree, listening)
             if not listening:
@@ -371,7 +381,9 @@ class Observer:
                     continue
                 seen.add(pid)
                 order.append((pid, adopted and pid == top))
-                stack.extend(sorted(children.get(pid, ()), reverse=True))
+                below = children.get(pid)
+                if below:
+                    stack.extend(sorted(below, reverse=True))
 
         root = records.get(self.root_pid) if self.root_pid is not None else None
         if root is not None and root.stat.start == self._root_start:  # not a later process with its pid
@@ -450,7 +462,8 @@ class Observer:
         while they stand where they were when no client waited, none does."""
         if self._diag is not None:
             try:
-                rows = [row for family in families for row in self._diag.dump(family, TABLED_STATES, sports=ports)]
+                dumps = tuple(self._diag.dump(family, TABLED_STATES, sports=ports) for family in families)
+                listen_rows, others = self._split.get(dumps, lambda: _split_listeners(dumps))
                 knocking: list[TcpRow] = []
                 if drops != self._no_knocking_at:
                     knocks = {*families, socket.AF_INET} if self._dual_stack else families
@@ -458,11 +471,7 @@ class Observer:
                         for family in sorted(knocks):
                             knocking += self._diag.dump(family, 1 << SYN_SENT, dport=port)
                     self._no_knocking_at = None if knocking else drops
-                return (
-                    [row for row in rows if row.state == "LISTEN"],
-                    [row for row in rows if row.state != "LISTEN"],
-                    knocking,
-                )
+                return listen_rows, others, knocking
             except OSError:
                 self._drop_netlink()
         rows = self.place.tcp_rows(frozenset(ports))
@@ -492,7 +501,9 @@ class Observer:
         """(server, client) of half-open server rows whose local client is ESTABLISHED: the
         handshake is done, and the server holds it back until the first bytes come
         (TCP_DEFER_ACCEPT). Asked only when there are SYN_RECV rows."""
-        half_open = {(row.local, row.remote) for row in served if row.state == "SYN_RECV"}
+        half_open = self._half_open.get(
+            served, lambda: {(row.local, row.remote) for row in served if row.state == "SYN_RECV"}
+        )
         if not half_open:
             return frozenset()
         ports = sorted({row.local_port for row in served if row.state == "SYN_RECV"})
@@ -509,6 +520,23 @@ class Observer:
         return frozenset((row.remote, row.local) for row in clients if (row.remote, row.local) in half_open)
 
     def _listening(
+        self,
+        tree: dict[int, _Record],
+        holders: dict[int, list[tuple[int, int]]],
+        rows: list[TcpRow],
+        tree_key: tuple[object, ...],
+    ) -> list[ListenSocket]:
+        """The listening sockets of the rows that the tree holds. Who holds each (every child
+        of a fork server: 200 holders here, ordered by start time) is kept while the rows and
+        the tree's fds and start times (tree_key, which holders derive from) stay equal."""
+        sockets = self._listening_kept.get(
+            (rows, tree_key, self.root_pid, self._unowned_port), lambda: self._held_listeners(tree, holders, rows)
+        )
+        if len({sock.addr for sock in sockets}) < len(sockets):  # reuseport: who serves which socket
+            sockets = _with_pollers(tree, sockets)  # read again each sample: epoll_ctl changes no fd
+        return sockets
+
+    def _held_listeners(
         self, tree: dict[int, _Record], holders: dict[int, list[tuple[int, int]]], rows: list[TcpRow]
     ) -> list[ListenSocket]:
         sockets = []
@@ -525,8 +553,6 @@ class Observer:
                     )
                 )
         sockets.sort(key=lambda s: (s.port, s.addr, s.fd if s.fd is not None else -1))
-        if len({sock.addr for sock in sockets}) < len(sockets):  # reuseport: who serves which socket
-            sockets = _with_pollers(tree, sockets)
         return sockets
 
     # -- the sample -----------------------------------------------------------------
@@ -555,8 +581,7 @@ class Observer:
         now = time.time()
         self._calls = {}
         tree = self._tree()
-        # The fds of the tree, and who came first (start time): all that holders depend on.
-        tree_key = tuple([(pid, record.stat.start, record.fds) for pid, record in tree.items()])
+        tree_key = _tree_key(tree)
         holders = self._holders.get(tree_key, lambda: _socket_holders(tree))
         families = tuple(sorted(self._families)) or FAMILIES
         totals = self.place.netstat()
@@ -565,7 +590,7 @@ class Observer:
         still = tuple(tree) if readable and all(record.quiet for record in tree.values()) else None
         listen_rows, served, knocking = self._port_rows(self._ports, families, totals, still)
         deferred = self._deferred(served, families)
-        listening = self._listening(tree, holders, self._listeners_now(listen_rows, served, holders))
+        listening = self._listening(tree, holders, self._listeners_now(listen_rows, served, holders), tree_key)
         self._ports = tuple(sorted(set(self.ports) | {sock.port for sock in listening}))
         self._families = {_family(sock.addr) for sock in listening}
         self._dual_stack = any(sock.addr.startswith("[::]:") for sock in listening)
@@ -597,11 +622,7 @@ class Observer:
         if listen == self._listen:  # a few sockets: equality is cheap, and the old tuple goes on
             listen = self._listen
         self._listen = listen
-        unreadable = tuple(f"pid {pid} fds: permission denied" for pid, r in tree.items() if not r.readable) + tuple(
-            f"pid {p.pid} thread waits: permission denied"
-            for p in processes
-            if any(not t.syscall_readable for t in p.threads)
-        )
+        unreadable = self._unreadable.get(processes, lambda: _unreadable(processes))
         if len(self._objects) > OBJECTS_KEPT:
             self._previous_objects, self._objects = self._objects, {}
         snapshot = Snapshot(
@@ -826,6 +847,26 @@ class Observer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _tree_key(tree: dict[int, _Record]) -> tuple[tuple[int, int, object], ...]:
+    """The fds of the tree, and who came first (start time): all that holders depend on."""
+    return tuple([(pid, record.stat.start, record.fds) for pid, record in tree.items()])
+
+
+def _split_listeners(dumps: tuple[list[TcpRow], ...]) -> tuple[list[TcpRow], list[TcpRow]]:
+    """(the listening sockets, the others) of the dumps."""
+    rows = [row for dump in dumps for row in dump]
+    return [row for row in rows if row.state == "LISTEN"], [row for row in rows if row.state != "LISTEN"]
+
+
+def _unreadable(processes: tuple[Process, ...]) -> tuple[str, ...]:
+    """What could not be read of them, one line each."""
+    return tuple(f"pid {p.pid} fds: permission denied" for p in processes if not p.readable) + tuple(
+        f"pid {p.pid} thread waits: permission denied"
+        for p in processes
+        if any(not t.syscall_readable for t in p.threads)
+    )
 
 
 def _socket_holders(tree: dict[int, _Record]) -> dict[int, list[tuple[int, int]]]:

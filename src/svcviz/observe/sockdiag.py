@@ -160,7 +160,8 @@ class SockDiag:
         self._buffer = bytearray(1 << 17)
         self._hosts = _Hosts()
         self._seqs: dict[tuple[object, ...], int] = {}  # per kind of dump: its sequence number
-        self._known: dict[tuple[object, ...], list[_Chunk]] = {}  # per kind of dump: what the last one received
+        # per kind of dump: what the last one received, and the rows it returned
+        self._known: dict[tuple[object, ...], tuple[list[_Chunk], list[TcpRow]]] = {}
         self._answered = True  # the last dump was read to its end
 
     def dump(
@@ -169,30 +170,37 @@ class SockDiag:
         """The sockets asked for (sports: local port one of these, filtered in the kernel).
         Each kind of dump keeps its sequence number, so that an unchanged answer comes back
         as the same bytes: a received chunk equal to the last dump's is not parsed again
-        (most of a server's sockets stay as they were)."""
+        (most of a server's sockets stay as they were), and an answer equal to the last one
+        is the same list (what a caller derives from it can be kept by identity: it must
+        not change it)."""
         key = (family, states, sport, dport, sports)
         seq = self._seqs.setdefault(key, len(self._seqs) + 1)
         if not self._answered:
             self._drain()
         self._answered = False
         self.sock.send(request(family, states, sport, dport, seq, source_port_filter(sports) if sports else b""))
-        known = self._known.pop(key, [])
+        known, known_rows = self._known.pop(key, ([], []))
         chunks: list[_Chunk] = []
-        rows: list[TcpRow] = []
+        seen: dict[bytes, TcpRow] | None = None  # the last answer's rows by message, made when first needed
         view = memoryview(self._buffer)
         while True:
             size = self.sock.recv_into(self._buffer)
-            data = bytes(view[:size])
             index = len(chunks)
-            chunk = known[index] if index < len(known) and known[index].data == data else None
+            chunk = known[index] if index < len(known) and view[:size] == known[index].data else None
             if chunk is None:
-                chunk = self._parse(data, seq, known)
+                if seen is None:
+                    seen = {raw: row for old in known for raw, row in old.by_message.items()}
+                chunk = self._parse(bytes(view[:size]), seq, seen)
             chunks.append(chunk)
-            rows += chunk.rows
             if chunk.done:
-                self._known[key] = chunks
-                self._answered = True
-                return rows
+                break
+        self._answered = True
+        if len(chunks) == len(known) and all(a is b for a, b in zip(chunks, known, strict=True)):
+            rows = known_rows
+        else:
+            rows = [row for chunk in chunks for row in chunk.rows]
+        self._known[key] = (chunks, rows)
+        return rows
 
     def _drain(self) -> None:
         """Drop whatever an earlier dump left unread (one cut short by an error), so that
@@ -206,12 +214,9 @@ class SockDiag:
         finally:
             self.sock.settimeout(DUMP_TIMEOUT)
 
-    def _parse(self, data: bytes, seq: int, known: list[_Chunk]) -> _Chunk:
-        """The rows of one received chunk; a message seen in the last dump is not parsed
-        again either (the same bytes, the same row)."""
-        by_message: dict[bytes, TcpRow] = {}
-        for chunk in known:
-            by_message.update(chunk.by_message)
+    def _parse(self, data: bytes, seq: int, by_message: dict[bytes, TcpRow]) -> _Chunk:
+        """The rows of one received chunk; a message seen in the last dump (by_message) is
+        not parsed again either (the same bytes, the same row)."""
         chunk = _Chunk(data, [], {}, False)
         hosts, header, message, offset = self._hosts, NLMSG_HEADER.unpack_from, MESSAGE.size, 0
         while offset + NLMSG_HEADER.size <= len(data):
