@@ -895,8 +895,8 @@ def _with_pollers(tree: dict[int, _Record], sockets: list[ListenSocket]) -> list
 
 def _first_holder(tree: dict[int, _Record], holders: list[tuple[int, int]]) -> tuple[int | None, int | None]:
     """The oldest process holding it (for a listening socket: the server, not its children)."""
-    if not holders:
-        return None, None
+    if len(holders) < 2:  # most connections: one holder
+        return holders[0] if holders else (None, None)
     return min(holders, key=lambda h: (tree[h[0]].stat.start, h[0], h[1]))
 
 
@@ -904,6 +904,8 @@ def _owner(tree: dict[int, _Record], holders: list[tuple[int, int]], root: int |
     """Who serves a connection: the oldest holder other than the root. A fork server's child
     serving connection k was forked before the later children that inherit k's leaked fd;
     the root holds it only because it accepted it (and perhaps forgot to close it)."""
+    if len(holders) == 1 and holders[0][0] != root:  # most connections: held by their child only
+        return holders[0]
     others = [h for h in holders if h[0] != root]
     return _first_holder(tree, others or holders)
 

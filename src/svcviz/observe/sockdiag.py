@@ -41,9 +41,11 @@ BC_OP = struct.Struct("=BBH")  # struct inet_diag_bc_op: code, yes, no (jumps in
 # struct inet_diag_req_v2: family, protocol, ext, pad, states; then inet_diag_sockid.
 REQUEST = struct.Struct("=BBBBI")
 SOCKID_PORTS = struct.Struct("!HH")
-# nlmsghdr, then struct inet_diag_msg: family, state, timer, retrans; sockid (ports in
-# network order, src, dst, ifindex and cookie skipped); expires, rqueue, wqueue, uid, inode.
-MESSAGE = struct.Struct("=IHHII4B2H16s16s12x5I")
+# After the nlmsghdr, struct inet_diag_msg as parse_message reads it: family, state, (timer,
+# retrans), sockid's sport and dport in network order (swapped on reading), src, dst,
+# (ifindex, cookie; then expires), rqueue, wqueue, uid, inode.
+BODY = struct.Struct("=BB2xHH16s16s16x4I")
+MESSAGE_SIZE = NLMSG_HEADER.size + BODY.size  # what a message is at least (attributes may follow)
 ADDR_LEN: dict[int, int] = {socket.AF_INET: 4, socket.AF_INET6: 16}
 SWAP_PORTS = sys.byteorder == "little"
 
@@ -82,10 +84,6 @@ def request(family: int, states: int, sport: int = 0, dport: int = 0, seq: int =
     )
 
 
-def _port(raw: int) -> int:
-    return ((raw & 0xFF) << 8) | (raw >> 8) if SWAP_PORTS else raw
-
-
 class _Hosts(dict[tuple[int, bytes], str]):
     """(family, packed address) -> text, remembered: a server's sockets share few addresses."""
 
@@ -104,33 +102,17 @@ def parse_message(
 ) -> TcpRow:
     """The socket in one netlink message (header included) at offset."""
     hosts = _Hosts() if hosts is None else hosts
-    (
-        _len,
-        _kind,
-        _flags,
-        _seq,
-        _pid,
-        family,
-        state,
-        _timer,
-        _retrans,
-        sport,
-        dport,
-        src,
-        dst,
-        _expires,
-        rqueue,
-        wqueue,
-        uid,
-        inode,
-    ) = MESSAGE.unpack_from(message, offset)
-    sport, dport = _port(sport), _port(dport)
+    family, state, sport, dport, src, dst, rqueue, wqueue, uid, inode = BODY.unpack_from(
+        message, offset + NLMSG_HEADER.size
+    )
+    if SWAP_PORTS:
+        sport, dport = ((sport & 0xFF) << 8) | (sport >> 8), ((dport & 0xFF) << 8) | (dport >> 8)
     return TcpRow(
         f"{hosts[family, src]}:{sport}",
         sport,
         f"{hosts[family, dst]}:{dport}",
         dport,
-        TCP_STATES.get(state, str(state)),
+        TCP_STATES.get(state) or str(state),
         rqueue,
         wqueue,
         inode,
@@ -217,24 +199,34 @@ class SockDiag:
     def _parse(self, data: bytes, seq: int, by_message: dict[bytes, TcpRow]) -> _Chunk:
         """The rows of one received chunk; a message seen in the last dump (by_message) is
         not parsed again either (the same bytes, the same row)."""
-        chunk = _Chunk(data, [], {}, False)
-        hosts, header, message, offset = self._hosts, NLMSG_HEADER.unpack_from, MESSAGE.size, 0
-        while offset + NLMSG_HEADER.size <= len(data):
+        rows: list[TcpRow] = []
+        mine: dict[bytes, TcpRow] = {}
+        chunk = _Chunk(data, rows, mine, False)
+        hosts, header, known, head, message, end = (
+            self._hosts,
+            NLMSG_HEADER.unpack_from,
+            by_message.get,
+            NLMSG_HEADER.size,
+            MESSAGE_SIZE,
+            len(data),
+        )
+        offset = 0
+        while offset + head <= end:
             length, kind, _flags, msg_seq, _pid = header(data, offset)
-            if length < NLMSG_HEADER.size:
+            if length < head:
                 chunk.done = True
                 return chunk
             if msg_seq == seq:
                 if kind == SOCK_DIAG_BY_FAMILY and length >= message:
-                    raw = data[offset + NLMSG_HEADER.size : offset + length]
-                    row = by_message.get(raw) or parse_message(data, offset, hosts)
-                    chunk.by_message[raw] = row
-                    chunk.rows.append(row)
+                    raw = data[offset + head : offset + length]
+                    row = known(raw) or parse_message(data, offset, hosts)
+                    mine[raw] = row
+                    rows.append(row)
                 elif kind == NLMSG_DONE:
                     chunk.done = True
                     return chunk
                 elif kind == NLMSG_ERROR:
-                    error = -struct.unpack_from("=i", data, offset + NLMSG_HEADER.size)[0]
+                    error = -struct.unpack_from("=i", data, offset + head)[0]
                     raise OSError(error, f"sock_diag: {os.strerror(error)}")
             offset += (length + 3) & ~3
         return chunk
