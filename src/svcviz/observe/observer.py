@@ -97,20 +97,32 @@ class _Record:
     schedstat_fd: int | None = None
 
     @classmethod
-    def read(cls, pid: int, ino: int) -> _Record | None:
-        """A process not seen before (or a new one with a seen pid): its stat; None if gone."""
-        text = procstat.read_text(f"/proc/{pid}/stat")
+    def read(cls, pid: int, ino: int, keep: bool) -> _Record | None:
+        """A process not seen before (or a new one with a seen pid): its stat; None if gone.
+        keep: read it through an fd kept open (see keep_open), if it can be opened."""
+        fd = procfs.open_file(f"/proc/{pid}/stat") if keep else None
+        text = procfs.reread(fd) if fd is not None else procstat.read_text(f"/proc/{pid}/stat")
         stat = procstat.stat_of(text)
-        return None if text is None or stat is None else cls(ino, text, stat)
+        if text is None or stat is None:
+            if fd is not None:
+                os.close(fd)
+            return None
+        return cls(ino, text, stat, stat_fd=fd)
 
-    def keep_open(self, pid: int) -> bool:
-        """Keep its stat and schedstat open: each sample reads them again (pread) without
-        opening them, which halves what reading them costs."""
-        self.stat_fd = procfs.open_file(f"/proc/{pid}/stat")
-        self.schedstat_fd = procfs.open_file(f"/proc/{pid}/schedstat")
+    @property
+    def files(self) -> int:
+        """How many files it keeps open."""
+        return (self.stat_fd is not None) + (self.schedstat_fd is not None)
+
+    def keep_open(self, pid: int) -> None:
+        """Keep its stat and schedstat open (those not yet): each sample reads them again
+        (pread) without opening them, which halves what reading them costs."""
+        if self.stat_fd is None:
+            self.stat_fd = procfs.open_file(f"/proc/{pid}/stat")
+        if self.schedstat_fd is None:
+            self.schedstat_fd = procfs.open_file(f"/proc/{pid}/schedstat")
         if self.stat_fd is None or self.schedstat_fd is None:
             self.close()
-        return self.stat_fd is not None
 
     def close(self) -> None:
         for fd in (self.stat_fd, self.schedstat_fd):
@@ -336,9 +348,8 @@ class Observer:
         self.root_pid, self._root_start = pid, stat.start
         self._outsiders = {}
         for record in self._records.values():
-            if record.stat_fd is not None:
-                record.close()
-                self._files_left += 2
+            self._files_left += record.files
+            record.close()
         self._records = {}
         return True
 
@@ -361,7 +372,11 @@ class Observer:
                 continue
             record = known.get(pid)
             if record is None or record.ino != ino:
-                record = _Record.read(pid, ino)
+                # Its stat through a kept fd from the first read, while the files allowed
+                # last (a record found outside the tree closes it below).
+                record = _Record.read(pid, ino, self._files_left >= 2)
+                if record is not None:
+                    self._files_left -= record.files
             elif not record.update(pid):
                 record = None
             if record is not None:
@@ -391,7 +406,11 @@ class Observer:
         for pid in sorted(known):
             if pid in records and records[pid] is known[pid] and pid not in seen:
                 descend(pid, True)
-        self._outsiders.update((pid, listed[pid]) for pid in records.keys() - seen)
+        outside = records.keys() - seen
+        self._outsiders.update((pid, listed[pid]) for pid in outside)
+        for pid in outside:
+            self._files_left += records[pid].files
+            records[pid].close()
 
         tree = {}
         for pid, adopted in order:
@@ -399,16 +418,18 @@ class Observer:
             # Kept open from its first look in the tree: a one-shot `watch --once` looks
             # twice (the Observer, then its sample), and open + 2 preads + close is fewer
             # calls than two reads by path (open, read, close each).
-            if record.stat_fd is None and self._files_left >= 2 and record.keep_open(pid):
-                self._files_left -= 2
+            if record.files < 2 and self._files_left >= 2 - record.files:
+                self._files_left += record.files
+                record.keep_open(pid)
+                self._files_left -= record.files
             record.update_fds(pid)
             if record.adopted != adopted:
                 record.adopted, record.process = adopted, None
             tree[pid] = record
         for pid, record in known.items():
-            if tree.get(pid) is not record and record.stat_fd is not None:
+            if tree.get(pid) is not record and record.files:
+                self._files_left += record.files
                 record.close()  # gone, or out of the tree
-                self._files_left += 2
         self._records = tree
         return tree
 
