@@ -669,9 +669,10 @@ class Observer:
         addresses, or held by our processes (the listener may be closed, and the port
         someone else's now). A row with no peer is a socket merely bound to the port
         (state CLOSE), not a connection (the netlink dump does not ask for those: TABLED_STATES)."""
-        belongs = _Belongs(listening)
+        # A thousand rows share a handful of addresses: each is judged once.
+        ours = {local for local in {row.local for row in served} if _belongs(listening, local)}
         served = sorted(
-            (row for row in served if row.remote_port and (belongs(row.local) or row.inode in holders)),
+            [row for row in served if row.remote_port and (row.local in ours or row.inode in holders)],
             key=BY_SERVER_THEN_CLIENT_PORT,
         )
         return served, {row.inode: row for row in served if row.inode}
@@ -943,23 +944,11 @@ def _host_matches(listen_host: str, host: str) -> bool:
     return listen_host in WILDCARDS or listen_host == host or (host.startswith("::ffff:") and listen_host == host[7:])
 
 
-class _Belongs:
-    """Whether a connection on a port belongs to one of our listeners, not to another one
-    sharing the port number on another address. Remembered per address: a thousand rows
-    share a handful."""
-
-    def __init__(self, listening: list[ListenSocket]) -> None:
-        self.listening = listening
-        self.known: dict[str, bool] = {}
-
-    def __call__(self, local: str) -> bool:
-        answer = self.known.get(local)
-        if answer is None:
-            port = int(local.rsplit(":", 1)[1])
-            mine = [sock for sock in self.listening if sock.port == port]
-            answer = any(_host_matches(addr_host(sock.addr), addr_host(local)) for sock in mine)
-            self.known[local] = answer
-        return answer
+def _belongs(listening: list[ListenSocket], local: str) -> bool:
+    """Whether a connection on local's port belongs to one of our listeners, not to another
+    one sharing the port number on another address."""
+    port = int(local.rsplit(":", 1)[1])
+    return any(_host_matches(addr_host(sock.addr), addr_host(local)) for sock in listening if sock.port == port)
 
 
 def _family(addr: str) -> int:
