@@ -550,7 +550,7 @@ class Observer:
         """The listening sockets of the rows that the tree holds. Who holds each (every child
         of a fork server: 200 holders here, ordered by start time) is kept while the rows and
         the tree's fds and start times (tree_key, which holders derive from) stay equal."""
-        sockets = self._listening_kept.get(
+        sockets: list[ListenSocket] = self._listening_kept.get(
             (rows, tree_key, self.root_pid, self._unowned_port), lambda: self._held_listeners(tree, holders, rows)
         )
         if len({sock.addr for sock in sockets}) < len(sockets):  # reuseport: who serves which socket
