@@ -14,7 +14,7 @@ from conftest import wait_until
 from kernel import children, connect, listen_queue, socket_fds, tcp_states, threads
 from svcviz.observe.events import diff
 from svcviz.observe.observer import Observer
-from svcviz.observe.sockdiag import ALL_STATES, SockDiag
+from svcviz.observe.sockdiag import ALL_STATES, TABLED_STATES, SockDiag
 from svcviz.procstat import all_stats
 
 
@@ -344,6 +344,9 @@ def test_the_port_filtered_dump_returns_what_an_unfiltered_one_has_on_the_port()
             held.append(listener.accept()[0])  # one accepted, one left in the queue
         held[0].close()  # a client gone: its server side in CLOSE_WAIT, its own in FIN_WAIT2
         ports = [listener.getsockname()[1] for listener in listeners]
+        bound = socket.socket()  # merely bound to the first port (on another address): no connection
+        held.append(bound)
+        bound.bind(("127.0.0.2", ports[0]))
         key = lambda row: (row.local, row.remote, row.state, row.inode)  # noqa: E731
         with SockDiag() as diag:
             every = diag.dump(socket.AF_INET, ALL_STATES)
@@ -353,6 +356,12 @@ def test_the_port_filtered_dump_returns_what_an_unfiltered_one_has_on_the_port()
                 assert sorted(map(key, filtered)) == sorted(map(key, expected))
                 assert {row.state for row in filtered} >= {"LISTEN", "ESTABLISHED", "CLOSE_WAIT"}
                 assert all(row.local_port in asked for row in filtered)
+                # What the observer asks for: the same less the merely bound socket (CLOSE, no
+                # peer: the kernel's bind table is not walked for it).
+                tabled = diag.dump(socket.AF_INET, TABLED_STATES, sports=tuple(asked))
+                bound_only = [row for row in expected if row.state == "CLOSE" and not row.remote_port]
+                assert sorted(map(key, tabled)) == sorted(map(key, (row for row in expected if row not in bound_only)))
+            assert any(row.local == f"127.0.0.2:{ports[0]}" and row.state == "CLOSE" for row in every)
     finally:
         for sock in held + listeners:
             sock.close()
@@ -389,3 +398,38 @@ def accepted_ports(port: int) -> set[int]:
     """Client ports of the connections the server holds an fd for (ss -p names a process)."""
     rows = subprocess.run(["ss", "-Htnp", f"sport = :{port}"], capture_output=True, text=True).stdout.splitlines()
     return {int(row.split()[4].rsplit(":", 1)[1]) for row in rows if "users:" in row and "ESTAB" in row}
+
+
+def kept_proc_files() -> dict[int, set[str]]:
+    """pid -> the /proc/PID files this process holds open (the observer's kept stat and schedstat)."""
+    held: dict[int, set[str]] = {}
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:
+            continue
+        parts = target.split("/")
+        if len(parts) == 4 and parts[1] == "proc" and parts[2].isdigit():
+            held.setdefault(int(parts[2]), set()).add(parts[3])
+    return held
+
+
+def test_kept_files_are_the_trees_own_and_closed_with_it(serve, clients, observe):
+    """Every process's stat is read through a kept fd from its first read, the machine's
+    included: those found outside the tree close theirs at once, a child that exits its
+    own, and close() the rest. Only the tree's stat and schedstat stay open."""
+    server = serve("fork")
+    mine = [clients(server.port) for _ in range(3)]
+    before = kept_proc_files()
+    observer = observe(pid=server.pid)
+    snapshot = sample_until(observer, lambda s: len(s.processes) == 4)
+    pids = {p.pid for p in snapshot.processes}
+    held = {pid: files for pid, files in kept_proc_files().items() if pid not in before}
+    assert held == {pid: {"stat", "schedstat"} for pid in pids}
+    mine[0].close()  # its child serves EOF and exits
+    snapshot = sample_until(observer, lambda s: len([p for p in s.processes if p.state != "Z"]) == 3)
+    live = {p.pid for p in snapshot.processes}
+    held = {pid: files for pid, files in kept_proc_files().items() if pid not in before}
+    assert set(held) <= live and set(held) >= {p.pid for p in snapshot.processes if p.state != "Z"}
+    observer.close()
+    assert {pid for pid in kept_proc_files() if pid not in before} == set()

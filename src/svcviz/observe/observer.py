@@ -21,7 +21,7 @@ from svcviz import procstat
 from svcviz.observe import choose, procfs, syscalls, titles
 from svcviz.observe.netns import NamespaceError, Place
 from svcviz.observe.snapshot import Connection, Counters, Fd, ListenSocket, Process, Snapshot, Thread
-from svcviz.observe.sockdiag import SockDiag
+from svcviz.observe.sockdiag import TABLED_STATES, SockDiag
 from svcviz.observe.sockets import LISTEN, SYN_SENT, TcpRow, addr_host
 
 ESTABLISHED = 1
@@ -93,25 +93,36 @@ class _Record:
     adopted: bool = False
     cmdline: str | None = None
     process: Process | None = None  # what a sample made of it, while stat and fds stay the same
-    samples: int = 0  # how many times it was looked at in the tree
     stat_fd: int | None = None  # /proc/PID/stat and schedstat kept open (keep_open), or None
     schedstat_fd: int | None = None
 
     @classmethod
-    def read(cls, pid: int, ino: int) -> _Record | None:
-        """A process not seen before (or a new one with a seen pid): its stat; None if gone."""
-        text = procstat.read_text(f"/proc/{pid}/stat")
+    def read(cls, pid: int, ino: int, keep: bool) -> _Record | None:
+        """A process not seen before (or a new one with a seen pid): its stat; None if gone.
+        keep: read it through an fd kept open (see keep_open), if it can be opened."""
+        fd = procfs.open_file(f"/proc/{pid}/stat") if keep else None
+        text = procfs.reread(fd) if fd is not None else procstat.read_text(f"/proc/{pid}/stat")
         stat = procstat.stat_of(text)
-        return None if text is None or stat is None else cls(ino, text, stat)
+        if text is None or stat is None:
+            if fd is not None:
+                os.close(fd)
+            return None
+        return cls(ino, text, stat, stat_fd=fd)
 
-    def keep_open(self, pid: int) -> bool:
-        """Keep its stat and schedstat open: each sample reads them again (pread) without
-        opening them, which halves what reading them costs."""
-        self.stat_fd = procfs.open_file(f"/proc/{pid}/stat")
-        self.schedstat_fd = procfs.open_file(f"/proc/{pid}/schedstat")
+    @property
+    def files(self) -> int:
+        """How many files it keeps open."""
+        return (self.stat_fd is not None) + (self.schedstat_fd is not None)
+
+    def keep_open(self, pid: int) -> None:
+        """Keep its stat and schedstat open (those not yet): each sample reads them again
+        (pread) without opening them, which halves what reading them costs."""
+        if self.stat_fd is None:
+            self.stat_fd = procfs.open_file(f"/proc/{pid}/stat")
+        if self.schedstat_fd is None:
+            self.schedstat_fd = procfs.open_file(f"/proc/{pid}/schedstat")
         if self.stat_fd is None or self.schedstat_fd is None:
             self.close()
-        return self.stat_fd is not None
 
     def close(self) -> None:
         for fd in (self.stat_fd, self.schedstat_fd):
@@ -124,7 +135,8 @@ class _Record:
 
     def update(self, pid: int) -> bool:
         """Bring stat up to date (False: the process is gone) and tell if it is quiet."""
-        text = self._read(pid, self.stat_fd, "stat")
+        # (Run for every process of the tree in every sample: the kept-open reads inline.)
+        text = procfs.reread(self.stat_fd) if self.stat_fd is not None else self._read(pid, None, "stat")
         if text != self.stat_text:
             stat = procstat.stat_of(text)
             if text is None or stat is None:
@@ -132,8 +144,13 @@ class _Record:
             if stat.name != self.stat.name:  # exec: another program, another command line
                 self.cmdline = None
             self.stat_text, self.stat, self.process = text, stat, None
-        self.ran_now = self._read(pid, self.schedstat_fd, "schedstat") if _can_tell(self.stat) else None
-        self.quiet = self.ran_now is not None and self.ran_now == self.ran and self.fds is not None
+        stat = self.stat
+        if stat.threads == 1 and stat.state not in ("R", "Z"):  # _can_tell
+            fd = self.schedstat_fd
+            self.ran_now = procfs.reread(fd) if fd is not None else self._read(pid, None, "schedstat")
+            self.quiet = self.ran_now is not None and self.ran_now == self.ran and self.fds is not None
+        else:
+            self.ran_now, self.quiet = None, False
         return True
 
     def update_fds(self, pid: int) -> None:
@@ -154,10 +171,13 @@ class _Record:
         if fds != self.fds or readable != self.readable or links != self.links:
             self.fds, self.links, self.readable, self.process = fds, links, readable, None
 
-    def command_line(self, pid: int) -> str:
+    def names(self, pid: int) -> tuple[str, str]:
+        """(command line, title), from one read of its cmdline: the command line as first
+        read (until an exec), the title as it is now (setproctitle rewrites it)."""
+        raw = procfs.read_cmdline_raw(pid)
         if self.cmdline is None:
-            self.cmdline = procfs.read_cmdline(pid)
-        return self.cmdline
+            self.cmdline = procfs.command_of(raw)
+        return self.cmdline, titles.title_of(raw)
 
 
 def _can_tell(stat: procstat.Stat) -> bool:
@@ -215,6 +235,10 @@ class Observer:
         self._holders = _Kept()
         self._served = _Kept()
         self._connections_kept = _Kept()
+        self._split = _Kept()  # the ports' dump: (listeners, the other sockets)
+        self._half_open = _Kept()
+        self._listening_kept = _Kept()
+        self._unreadable = _Kept()
         self._unheld: frozenset[int] = frozenset()  # inodes of connections no process of the tree held
         self._processes: tuple[Process, ...] = ()  # the last sample's, and its listening sockets
         self._listen: tuple[ListenSocket, ...] = ()
@@ -236,7 +260,7 @@ class Observer:
             tree = self._tree()
             if self.root_pid is not None and self.root_pid not in tree:  # it exited while we looked
                 raise TargetError(f"process {self.root_pid} is gone")
-            listening = self._listening(tree, _socket_holders(tree), self._all_listeners())
+            listening = self._listening(tree, _socket_holders(tree), self._all_listeners(), _tree_key(tree))
             if pid is not None and self.root_pid is not None:
                 _check_is_server(self.root_pid, tree, listening)
             if not listening:
@@ -324,9 +348,8 @@ class Observer:
         self.root_pid, self._root_start = pid, stat.start
         self._outsiders = {}
         for record in self._records.values():
-            if record.stat_fd is not None:
-                record.close()
-                self._files_left += 2
+            self._files_left += record.files
+            record.close()
         self._records = {}
         return True
 
@@ -349,7 +372,11 @@ class Observer:
                 continue
             record = known.get(pid)
             if record is None or record.ino != ino:
-                record = _Record.read(pid, ino)
+                # Its stat through a kept fd from the first read, while the files allowed
+                # last (a record found outside the tree closes it below).
+                record = _Record.read(pid, ino, self._files_left >= 2)
+                if record is not None:
+                    self._files_left -= record.files
             elif not record.update(pid):
                 record = None
             if record is not None:
@@ -369,7 +396,9 @@ class Observer:
                     continue
                 seen.add(pid)
                 order.append((pid, adopted and pid == top))
-                stack.extend(sorted(children.get(pid, ()), reverse=True))
+                below = children.get(pid)
+                if below:
+                    stack.extend(sorted(below, reverse=True))
 
         root = records.get(self.root_pid) if self.root_pid is not None else None
         if root is not None and root.stat.start == self._root_start:  # not a later process with its pid
@@ -377,23 +406,30 @@ class Observer:
         for pid in sorted(known):
             if pid in records and records[pid] is known[pid] and pid not in seen:
                 descend(pid, True)
-        self._outsiders.update((pid, listed[pid]) for pid in records.keys() - seen)
+        outside = records.keys() - seen
+        self._outsiders.update((pid, listed[pid]) for pid in outside)
+        for pid in outside:
+            self._files_left += records[pid].files
+            records[pid].close()
 
         tree = {}
         for pid, adopted in order:
             record = records[pid]
+            # Kept open from its first look in the tree: a one-shot `watch --once` looks
+            # twice (the Observer, then its sample), and open + 2 preads + close is fewer
+            # calls than two reads by path (open, read, close each).
+            if record.files < 2 and self._files_left >= 2 - record.files:
+                self._files_left += record.files
+                record.keep_open(pid)
+                self._files_left -= record.files
             record.update_fds(pid)
             if record.adopted != adopted:
                 record.adopted, record.process = adopted, None
-            record.samples += 1
-            # From its third look on (not for a one-shot `watch --once`, which looks twice).
-            if record.samples == 3 and self._files_left >= 2 and record.keep_open(pid):
-                self._files_left -= 2
             tree[pid] = record
         for pid, record in known.items():
-            if tree.get(pid) is not record and record.stat_fd is not None:
+            if tree.get(pid) is not record and record.files:
+                self._files_left += record.files
                 record.close()  # gone, or out of the tree
-                self._files_left += 2
         self._records = tree
         return tree
 
@@ -447,7 +483,8 @@ class Observer:
         while they stand where they were when no client waited, none does."""
         if self._diag is not None:
             try:
-                rows = [row for family in families for row in self._diag.dump(family, sports=ports)]
+                dumps = tuple(self._diag.dump(family, TABLED_STATES, sports=ports) for family in families)
+                listen_rows, others = self._split.get(dumps, lambda: _split_listeners(dumps))
                 knocking: list[TcpRow] = []
                 if drops != self._no_knocking_at:
                     knocks = {*families, socket.AF_INET} if self._dual_stack else families
@@ -455,11 +492,7 @@ class Observer:
                         for family in sorted(knocks):
                             knocking += self._diag.dump(family, 1 << SYN_SENT, dport=port)
                     self._no_knocking_at = None if knocking else drops
-                return (
-                    [row for row in rows if row.state == "LISTEN"],
-                    [row for row in rows if row.state != "LISTEN"],
-                    knocking,
-                )
+                return listen_rows, others, knocking
             except OSError:
                 self._drop_netlink()
         rows = self.place.tcp_rows(frozenset(ports))
@@ -489,7 +522,9 @@ class Observer:
         """(server, client) of half-open server rows whose local client is ESTABLISHED: the
         handshake is done, and the server holds it back until the first bytes come
         (TCP_DEFER_ACCEPT). Asked only when there are SYN_RECV rows."""
-        half_open = {(row.local, row.remote) for row in served if row.state == "SYN_RECV"}
+        half_open = self._half_open.get(
+            served, lambda: {(row.local, row.remote) for row in served if row.state == "SYN_RECV"}
+        )
         if not half_open:
             return frozenset()
         ports = sorted({row.local_port for row in served if row.state == "SYN_RECV"})
@@ -506,6 +541,23 @@ class Observer:
         return frozenset((row.remote, row.local) for row in clients if (row.remote, row.local) in half_open)
 
     def _listening(
+        self,
+        tree: dict[int, _Record],
+        holders: dict[int, list[tuple[int, int]]],
+        rows: list[TcpRow],
+        tree_key: tuple[object, ...],
+    ) -> list[ListenSocket]:
+        """The listening sockets of the rows that the tree holds. Who holds each (every child
+        of a fork server: 200 holders here, ordered by start time) is kept while the rows and
+        the tree's fds and start times (tree_key, which holders derive from) stay equal."""
+        sockets: list[ListenSocket] = self._listening_kept.get(
+            (rows, tree_key, self.root_pid, self._unowned_port), lambda: self._held_listeners(tree, holders, rows)
+        )
+        if len({sock.addr for sock in sockets}) < len(sockets):  # reuseport: who serves which socket
+            sockets = _with_pollers(tree, sockets)  # read again each sample: epoll_ctl changes no fd
+        return sockets
+
+    def _held_listeners(
         self, tree: dict[int, _Record], holders: dict[int, list[tuple[int, int]]], rows: list[TcpRow]
     ) -> list[ListenSocket]:
         sockets = []
@@ -522,8 +574,6 @@ class Observer:
                     )
                 )
         sockets.sort(key=lambda s: (s.port, s.addr, s.fd if s.fd is not None else -1))
-        if len({sock.addr for sock in sockets}) < len(sockets):  # reuseport: who serves which socket
-            sockets = _with_pollers(tree, sockets)
         return sockets
 
     # -- the sample -----------------------------------------------------------------
@@ -552,8 +602,7 @@ class Observer:
         now = time.time()
         self._calls = {}
         tree = self._tree()
-        # The fds of the tree, and who came first (start time): all that holders depend on.
-        tree_key = tuple([(pid, record.stat.start, record.fds) for pid, record in tree.items()])
+        tree_key = _tree_key(tree)
         holders = self._holders.get(tree_key, lambda: _socket_holders(tree))
         families = tuple(sorted(self._families)) or FAMILIES
         totals = self.place.netstat()
@@ -562,7 +611,7 @@ class Observer:
         still = tuple(tree) if readable and all(record.quiet for record in tree.values()) else None
         listen_rows, served, knocking = self._port_rows(self._ports, families, totals, still)
         deferred = self._deferred(served, families)
-        listening = self._listening(tree, holders, self._listeners_now(listen_rows, served, holders))
+        listening = self._listening(tree, holders, self._listeners_now(listen_rows, served, holders), tree_key)
         self._ports = tuple(sorted(set(self.ports) | {sock.port for sock in listening}))
         self._families = {_family(sock.addr) for sock in listening}
         self._dual_stack = any(sock.addr.startswith("[::]:") for sock in listening)
@@ -594,11 +643,7 @@ class Observer:
         if listen == self._listen:  # a few sockets: equality is cheap, and the old tuple goes on
             listen = self._listen
         self._listen = listen
-        unreadable = tuple(f"pid {pid} fds: permission denied" for pid, r in tree.items() if not r.readable) + tuple(
-            f"pid {p.pid} thread waits: permission denied"
-            for p in processes
-            if any(not t.syscall_readable for t in p.threads)
-        )
+        unreadable = self._unreadable.get(processes, lambda: _unreadable(processes))
         if len(self._objects) > OBJECTS_KEPT:
             self._previous_objects, self._objects = self._objects, {}
         snapshot = Snapshot(
@@ -623,10 +668,11 @@ class Observer:
         """(our connections' rows in order, inode -> row). Ours: on one of our listeners'
         addresses, or held by our processes (the listener may be closed, and the port
         someone else's now). A row with no peer is a socket merely bound to the port
-        (state CLOSE), not a connection."""
-        belongs = _Belongs(listening)
+        (state CLOSE), not a connection (the netlink dump does not ask for those: TABLED_STATES)."""
+        # A thousand rows share a handful of addresses: each is judged once.
+        ours = {local for local in {row.local for row in served} if _belongs(listening, local)}
         served = sorted(
-            (row for row in served if row.remote_port and (belongs(row.local) or row.inode in holders)),
+            [row for row in served if row.remote_port and (row.local in ours or row.inode in holders)],
             key=BY_SERVER_THEN_CLIENT_PORT,
         )
         return served, {row.inode: row for row in served if row.inode}
@@ -699,6 +745,7 @@ class Observer:
             if fds != kept.fds:
                 kept = record.process = dataclasses.replace(kept, fds=fds)
             return kept
+        command, title = record.names(pid)
         record.process = Process(
             pid,
             stat.ppid,
@@ -709,8 +756,8 @@ class Observer:
             self._fds(record.fds or {}, record.links or {}, listen_inodes, conns),
             record.readable,
             record.adopted,
-            record.command_line(pid),
-            titles.title_of(procfs.read_cmdline_raw(pid)),
+            command,
+            title,
             titles.user_name(procfs.read_real_uid(pid)),
         )
         return record.process
@@ -824,6 +871,26 @@ class Observer:
         self.close()
 
 
+def _tree_key(tree: dict[int, _Record]) -> tuple[tuple[int, int, object], ...]:
+    """The fds of the tree, and who came first (start time): all that holders depend on."""
+    return tuple([(pid, record.stat.start, record.fds) for pid, record in tree.items()])
+
+
+def _split_listeners(dumps: tuple[list[TcpRow], ...]) -> tuple[list[TcpRow], list[TcpRow]]:
+    """(the listening sockets, the others) of the dumps."""
+    rows = [row for dump in dumps for row in dump]
+    return [row for row in rows if row.state == "LISTEN"], [row for row in rows if row.state != "LISTEN"]
+
+
+def _unreadable(processes: tuple[Process, ...]) -> tuple[str, ...]:
+    """What could not be read of them, one line each."""
+    return tuple(f"pid {p.pid} fds: permission denied" for p in processes if not p.readable) + tuple(
+        f"pid {p.pid} thread waits: permission denied"
+        for p in processes
+        if any(not t.syscall_readable for t in p.threads)
+    )
+
+
 def _socket_holders(tree: dict[int, _Record]) -> dict[int, list[tuple[int, int]]]:
     """socket inode -> [(pid, fd), ...] over the tree."""
     holders: dict[int, list[tuple[int, int]]] = {}
@@ -850,8 +917,8 @@ def _with_pollers(tree: dict[int, _Record], sockets: list[ListenSocket]) -> list
 
 def _first_holder(tree: dict[int, _Record], holders: list[tuple[int, int]]) -> tuple[int | None, int | None]:
     """The oldest process holding it (for a listening socket: the server, not its children)."""
-    if not holders:
-        return None, None
+    if len(holders) < 2:  # most connections: one holder
+        return holders[0] if holders else (None, None)
     return min(holders, key=lambda h: (tree[h[0]].stat.start, h[0], h[1]))
 
 
@@ -859,6 +926,8 @@ def _owner(tree: dict[int, _Record], holders: list[tuple[int, int]], root: int |
     """Who serves a connection: the oldest holder other than the root. A fork server's child
     serving connection k was forked before the later children that inherit k's leaked fd;
     the root holds it only because it accepted it (and perhaps forgot to close it)."""
+    if len(holders) == 1 and holders[0][0] != root:  # most connections: held by their child only
+        return holders[0]
     others = [h for h in holders if h[0] != root]
     return _first_holder(tree, others or holders)
 
@@ -875,23 +944,11 @@ def _host_matches(listen_host: str, host: str) -> bool:
     return listen_host in WILDCARDS or listen_host == host or (host.startswith("::ffff:") and listen_host == host[7:])
 
 
-class _Belongs:
-    """Whether a connection on a port belongs to one of our listeners, not to another one
-    sharing the port number on another address. Remembered per address: a thousand rows
-    share a handful."""
-
-    def __init__(self, listening: list[ListenSocket]) -> None:
-        self.listening = listening
-        self.known: dict[str, bool] = {}
-
-    def __call__(self, local: str) -> bool:
-        answer = self.known.get(local)
-        if answer is None:
-            port = int(local.rsplit(":", 1)[1])
-            mine = [sock for sock in self.listening if sock.port == port]
-            answer = any(_host_matches(addr_host(sock.addr), addr_host(local)) for sock in mine)
-            self.known[local] = answer
-        return answer
+def _belongs(listening: list[ListenSocket], local: str) -> bool:
+    """Whether a connection on local's port belongs to one of our listeners, not to another
+    one sharing the port number on another address."""
+    port = int(local.rsplit(":", 1)[1])
+    return any(_host_matches(addr_host(sock.addr), addr_host(local)) for sock in listening if sock.port == port)
 
 
 def _family(addr: str) -> int:

@@ -48,8 +48,12 @@ def read_tgid(pid: int) -> int | None:
 
 
 def read_cmdline(pid: int) -> str:
-    text = read_text(f"/proc/{pid}/cmdline")
-    return text.replace("\0", " ").strip() if text else ""
+    return command_of(read_text(f"/proc/{pid}/cmdline") or "")
+
+
+def command_of(raw: str) -> str:
+    """/proc/PID/cmdline's NUL-separated arguments as one line."""
+    return raw.replace("\0", " ").strip()
 
 
 def list_tids(pid: int) -> list[int]:
@@ -74,23 +78,29 @@ def read_fd_sockets(pid: int, links: dict[int, str] | None = None) -> dict[int, 
     """fd number -> socket inode (None for anything but a socket), in fd order; None if the
     process is gone; FdTableUnreadable if we may not look. links, when given, gets every
     fd's readlink text that is not a socket ("pipe:[123]", "anon_inode:[eventpoll]")."""
-    base = f"/proc/{pid}/fd"
-    try:
-        names = os.listdir(base)
+    try:  # each link read relative to the open directory: no walk through /proc per fd
+        fd_dir = os.open(f"/proc/{pid}/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except PermissionError:
         raise FdTableUnreadable(f"pid {pid} fds: permission denied") from None
     except OSError:
         return None
-    fds = {}
-    for fd in sorted(map(int, names)):
-        try:
-            link = os.readlink(f"{base}/{fd}")
-        except OSError:
-            continue  # closed between listdir and readlink
-        inode = fds[fd] = socket_inode(link)
-        if links is not None and inode is None:
-            links[fd] = link
-    return fds
+    try:
+        names = os.listdir(fd_dir)
+    except OSError:
+        return None  # gone while we looked
+    else:
+        fds = {}
+        for name in sorted(names, key=int):
+            try:
+                link = os.readlink(name, dir_fd=fd_dir)
+            except OSError:
+                continue  # closed between listdir and readlink
+            inode = fds[int(name)] = socket_inode(link)
+            if links is not None and inode is None:
+                links[int(name)] = link
+        return fds
+    finally:
+        os.close(fd_dir)
 
 
 def sockets_held(pid: int, wanted: dict[str, int]) -> set[int] | None:

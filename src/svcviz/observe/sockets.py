@@ -11,6 +11,8 @@ import socket
 import sys
 from collections import namedtuple
 
+from svcviz.procstat import read_text
+
 # include/net/tcp_states.h; NEW_SYN_RECV is how netlink names a half-open request.
 TCP_STATES = {
     1: "ESTABLISHED",
@@ -122,11 +124,8 @@ def parse_netstat(text: str) -> tuple[int, int]:
 
 def read_netstat(base: str = "/proc/net") -> tuple[int, int]:
     """base: /proc/PID/net for the counters of PID's network namespace."""
-    try:
-        with open(f"{base}/netstat") as f:
-            return parse_netstat(f.read())
-    except OSError:
-        return 0, 0
+    text = read_text(f"{base}/netstat")  # raw os calls: read every sample
+    return parse_netstat(text) if text is not None else (0, 0)
 
 
 def tcp_mib_values(text: str) -> str | None:
@@ -142,8 +141,5 @@ def tcp_mib_values(text: str) -> str | None:
 
 def read_tcp_mib(base: str = "/proc/net") -> str | None:
     """base: /proc/PID/net for PID's network namespace. None when it cannot be read."""
-    try:
-        with open(f"{base}/snmp") as f:
-            return tcp_mib_values(f.read())
-    except OSError:
-        return None
+    text = read_text(f"{base}/snmp")
+    return tcp_mib_values(text) if text is not None else None
