@@ -118,7 +118,9 @@ class KernelTracer:
             self._seed_blocked_calls(tids)
             events = path / "events"
             for call in TRACED.split(","):
-                for side in ("exit",) if call in NO_ARGS else ("exit",) * (call not in NO_RETURN) + ("enter",):
+                # Only what an event is made of: exit_group's entry, clone's return, both of a read.
+                sides = ("enter",) if call in NO_RETURN else ("exit",) if call in NO_ARGS else ("enter", "exit")
+                for side in sides:
                     switch = events / "syscalls" / f"sys_{side}_{call}" / "enable"
                     if switch.exists():  # a call this architecture does not have (x86-64 has no plain select)
                         switch.write_text("1")
@@ -141,8 +143,9 @@ class KernelTracer:
                     self.parser.blocked_in(tid, call.name, "" if call.fd is None else str(call.fd))
 
     async def events(self, files: bool = False) -> AsyncIterator[TraceEvent]:
-        """Each call as the kernel completes it, until stop() or the root process exits (files: unused, for the
-        strace Tracer's signature; the kernel's events do not say what an fd is)."""
+        """Each call as the kernel completes it, until stop() or the root process exits.
+        files: unused (the strace Tracer's signature): the kernel's events do not say what
+        an fd is, so the reads of regular files cannot be left out."""
         assert self._fd is not None, "events() is read after start()"
         fd = self._fd
         loop = asyncio.get_running_loop()
