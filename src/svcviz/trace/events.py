@@ -14,7 +14,7 @@ reaches a terminal as a control.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from svcviz.plain import plain as printable  # the one rule for text from outside
 
@@ -22,8 +22,7 @@ from svcviz.plain import plain as printable  # the one rule for text from outsid
 QUIET_RESULTS = {"close": "0", "shutdown": "0", "listen": "0", "bind": "0"}
 
 
-@dataclass(frozen=True)
-class TraceEvent:
+class TraceEvent(NamedTuple):  # a tuple, not a frozen dataclass: a busy server's trace makes thousands a second
     time: float  # seconds since the epoch, when the call began (strace -ttt)
     pid: int  # the thread that made it (a process's first thread has its pid)
     syscall: str  # "accept4"; a signal's name ("SIGCHLD"); "exited with" / "killed by" for the end

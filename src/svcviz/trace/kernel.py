@@ -168,12 +168,9 @@ class KernelTracer:
                     chunk = os.read(fd, 1 << 16)
                 except BlockingIOError:
                     continue
-                lines = (pending + chunk).split(b"\n")
-                pending = lines.pop()
-                for line in lines:
-                    event = parser.feed(line.decode(errors="replace"))
-                    if event is not None:
-                        yield event
+                complete, _, pending = (pending + chunk).rpartition(b"\n")
+                for event in parser.feed_text(complete.decode(errors="replace")):
+                    yield event
         finally:
             with contextlib.suppress(ValueError, OSError):
                 loop.remove_reader(fd)
