@@ -124,6 +124,20 @@ def test_the_epoll_a_single_threaded_worker_waits_on_is_named_once():
     assert " epoll " in process_line(accepting, 1, {}).plain
 
 
+def test_a_row_that_would_be_cut_drops_sleeping_before_its_badges():
+    """`in epoll_wait(3 epoll)` says the process sleeps: where the row does not fit, that
+    word goes first, so the listeners stay on screen (nginx's workers at 160 columns)."""
+    fds = (Fd(3, "other", link="anon_inode:[eventpoll]"), Fd(4, "other", link="anon_inode:[eventfd]"))
+    fds += tuple(Fd(5 + i, "listen") for i in range(4))
+    worker = Process(7, 1, "nginx", "S", (Thread(7, "S", "nginx", "epoll_wait", 3),), fds=fds, title="nginx: worker")
+    full = process_line(worker, 1, {}, width=200).plain
+    assert "nginx: worker sleeping in epoll_wait(3 epoll)" in full
+    narrow = process_line(worker, 1, {}, width=len(full) - 1).plain
+    assert "nginx: worker in epoll_wait(3 epoll)" in narrow and narrow.rstrip().endswith("5-8 listen")
+    running = Process(7, 1, "nginx", "R", (Thread(7, "R", "nginx"),), fds=fds, title="nginx: worker")
+    assert "running" in process_line(running, 1, {}, width=10).plain  # nothing else to say it
+
+
 def test_a_worker_count_comes_before_its_marks_and_listeners():
     """An nginx worker: epoll, eventfd, four reuseport listeners, 300 connections. The count
     is what a row cut at the panel's edge must keep."""

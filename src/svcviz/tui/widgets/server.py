@@ -309,7 +309,7 @@ class ServerPanel(ScrollView, can_focus=True):
         # the same one while nothing of it changed): rows persist between scans, htop's way.
         kept = self._strips.get(id(process))
         if kept is None or kept[0] is not process or kept[1] != depth:
-            strip = self._strip(process_line(process, depth, self.client_ids))
+            strip = self._strip(process_line(process, depth, self.client_ids, self._width))
             kept = self._strips[id(process)] = (process, depth, strip)
         return kept[2]
 
@@ -317,7 +317,16 @@ class ServerPanel(ScrollView, can_focus=True):
         return row_strip(line, self._width, self._base, self.app.console)
 
 
-def process_line(process: Process, depth: int, client_ids: Mapping[int, int]) -> Text:
+def process_line(process: Process, depth: int, client_ids: Mapping[int, int], width: int | None = None) -> Text:
+    """A process's row; where it would not fit in width, a sleeping process's `sleeping`
+    goes (`in epoll_wait(10 epoll)` says it), before its badges are cut off."""
+    line = _process_line(process, depth, client_ids, sleeping_said=True)
+    if width is not None and line.cell_len > width and process.state == "S" and len(process.threads) == 1:
+        return _process_line(process, depth, client_ids, sleeping_said=False)
+    return line
+
+
+def _process_line(process: Process, depth: int, client_ids: Mapping[int, int], sleeping_said: bool) -> Text:
     line = Text("  " * depth + ("└ " if depth else ""))
     line.append(f"{process.pid} ", style="bold")
     if process.adopted:  # before the title: a long one must not hide it
@@ -334,10 +343,11 @@ def process_line(process: Process, depth: int, client_ids: Mapping[int, int]) ->
     else:
         waited_on = None
         if len(process.threads) == 1:  # one thread: its wait is the process's
-            line.append(STATES.get(process.state, process.state), style="green" if process.state == "R" else "")
             wait = wait_label(process.threads[0], process, client_ids)
+            if sleeping_said or wait == "running":
+                line.append(STATES.get(process.state, process.state), style="green" if process.state == "R" else "")
             if wait != "running":
-                line.append(f" in {wait}", style="yellow")
+                line.append(f" in {wait}" if sleeping_said else f"in {wait}", style="yellow")
                 waited_on = process.threads[0].syscall_fd
         else:  # its threads say what each waits in, on the rows below
             if process.state != "S":
