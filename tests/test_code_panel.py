@@ -285,6 +285,27 @@ async def test_t_on_a_watched_server_uses_the_kernels_tracepoints_and_removes_th
         assert any("the kernel's tracepoints removed" in str(n.message) for n in app._notifications)
 
 
+@needs_strace
+@pytest.mark.skipif(os.geteuid() != 0, reason="the kernel's tracepoints are tried only as root")
+async def test_t_on_a_watched_server_without_tracefs_falls_back_to_strace_saying_why(serve, monkeypatch):
+    from svcviz.trace.strace import TraceError
+
+    def no_tracefs():
+        raise TraceError("tracefs is not available: mount: [permission denied]")
+
+    monkeypatch.setattr("svcviz.trace.kernel.tracefs", no_tracefs)
+    server = serve("serial")
+    async with dashboard("watch", watch_port=server.port) as pilot:
+        await pilot.press("t")
+        await until(pilot, lambda a: a._trace is not None, what="tracing on")
+        assert not pilot.app._trace.kernel and tracer_of(server.pid) not in (0, None)  # strace stood in
+        said = [str(n.message) for n in pilot.app._notifications]
+        assert any("with strace (tracefs is not available: mount: [permission denied])" in m for m in said), said
+        await pilot.press("t")
+        await until(pilot, lambda a: a._trace is None, what="tracing off")
+        assert tracer_of(server.pid) == 0
+
+
 async def test_t_without_strace_says_how_to_get_it(monkeypatch):
     monkeypatch.setattr("svcviz.trace.strace.shutil.which", lambda name: None)
     async with dashboard("serial") as pilot:

@@ -412,10 +412,15 @@ class SvcvizApp(App[int]):
             self._trace_timer = self.set_interval(0.1, self._take_calls)
             how = (
                 "with the kernel's tracepoints (the server is not slowed; calls and fds, not the bytes)"
-                if kernel
+                if trace.kernel
+                else f"with strace ({plain(trace.kernel_refused)})"
+                if trace.kernel_refused
                 else "with strace"
             )
-            self.notify(f"tracing pid {pid} and its children {how}: their calls join the log (t stops, y hides them)")
+            self.notify(
+                f"tracing pid {pid} and its children {how}: their calls join the log (t stops, y hides them)",
+                markup=False,
+            )
 
         self._control(toggle)
 

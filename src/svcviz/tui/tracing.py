@@ -42,14 +42,20 @@ class SyscallTrace:
         self._reader: asyncio.Task[None] | None = None
         self._waiting: list[TraceEvent] = []
         self._stopping = False
+        self.kernel_refused = ""  # why the kernel's tracepoints could not be used, when strace stood in
 
     async def start(self) -> None:
         if self.kernel:
-            self._tracer = KernelTracer.attach(descendants(self.root))
-        else:
+            kernel = KernelTracer.attach(descendants(self.root))
+            try:
+                await kernel.start()
+                self._tracer = kernel
+            except TraceError as exc:  # no tracefs here (a container): strace, saying why
+                self.kernel, self.kernel_refused = False, str(exc)
+        if self._tracer is None:
             strace_binary()  # the install hint, before anything is started
             self._tracer = Tracer.attach(descendants(self.root))
-        await self._tracer.start()
+            await self._tracer.start()
         self._reader = asyncio.ensure_future(self._read())
 
     async def _read(self) -> None:
