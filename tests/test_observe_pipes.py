@@ -82,8 +82,15 @@ async def test_yes_parse_sort_one_pipe_each_and_a_full_one_when_the_parser_stops
 async def test_three_cats_one_pipe_and_a_line_waiting_in_it_not_taken_by_the_probe():
     async with running(feeds=3) as pipeline:
 
-        def settled(v: PipelineView) -> bool:  # the subshell that started the cats has exited
-            return len(by_name(v, "cat")) == 3 and parser(v) is not None and len(by_name(v, "bash")) == 1
+        def settled(v: PipelineView) -> bool:
+            """The subshell that started the cats has exited, and the shell has closed its own
+            copy of the pipe it made (fd 3, until it has forked the parser: a fresh-clone run
+            once looked in between)."""
+            shells, parse = by_name(v, "bash"), parser(v)
+            if len(by_name(v, "cat")) != 3 or parse is None or len(shells) != 1:
+                return False
+            shared = next((p for p in v.pipes if p.inode == parse.ends[0].pipe), None)
+            return shared is not None and all(pid != shells[0].pid for pid, _ in (*shared.readers, *shared.writers))
 
         view = await until(pipeline, settled, "three cats, the parser and the shell alone")
         cats, parse = by_name(view, "cat"), parser(view)
