@@ -72,6 +72,8 @@ EVENT_WAITS = frozenset({"epoll_wait", "epoll_pwait", "epoll_pwait2", "select", 
 ACCEPTS = frozenset({"accept", "accept4"})
 RECEIVES = frozenset({"read", "readv", "recvfrom", "recvmsg", "recvmmsg", "pread64"})
 SENDS = frozenset({"write", "writev", "sendto", "sendmsg", "sendmmsg", "sendfile", "pwrite64", "splice"})
+FORKS = frozenset({"clone", "clone3", "fork", "vfork"})
+EXITS = frozenset({"exit", "exit_group"})
 
 
 def table(machine: str) -> dict[int, tuple[str, bool]]:

@@ -20,6 +20,7 @@ import re
 import signal
 import time
 
+from svcviz.observe.syscalls import EVENT_WAITS, EXITS, FORKS
 from svcviz.trace.events import TraceEvent
 
 # `comm-TID [CPU] FLAGS TIME: EVENT...`; a comm may hold dashes and spaces: the tid is the
@@ -32,10 +33,9 @@ LOST = re.compile(r"CPU:(\d+) \[LOST (\d+) EVENTS\]")
 
 # The kernel's own codes for a call a signal interrupted (it restarts it): as strace names them.
 RESTART = {512: "ERESTARTSYS", 513: "ERESTARTNOINTR", 514: "ERESTARTNOHAND", 516: "ERESTART_RESTARTBLOCK"}
-NO_RETURN = {"exit", "exit_group"}  # the entry is the event
-FORKS = {"clone", "clone3", "fork", "vfork"}
+NO_RETURN = EXITS  # the entry is the event
 # Calls whose return is all that is shown: the kernel is asked for their return only.
-NO_ARGS = FORKS | {"epoll_wait", "epoll_pwait", "select", "pselect6", "poll", "ppoll"}
+NO_ARGS = FORKS | EVENT_WAITS
 
 
 def signed(value: int) -> int:

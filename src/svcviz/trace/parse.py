@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 
+from svcviz.observe.syscalls import FORKS
 from svcviz.trace.events import TraceEvent
 
 HEAD = re.compile(r"(?:\[pid\s+)?(\d+)\]?\s+(\d+\.\d+)\s+(.*)")
@@ -35,7 +36,7 @@ ADDR4 = re.compile(r'sin_addr=inet_addr\("([^"]*)"\)')
 ADDR6 = re.compile(r'inet_pton\(AF_INET6, "([^"]*)"')
 FIELD = re.compile(r"(\w+)=([^,]+)")
 
-NO_ARGS = {"clone", "clone3", "fork", "vfork"}
+NO_ARGS = FORKS
 ALL_ARGS = {"socket", "shutdown", "listen", "bind", "connect"}
 DATA = {"read", "recvfrom", "recvmsg", "write", "sendto", "sendmsg"}  # the second argument is the bytes
 ACCEPTS = {"accept", "accept4"}

@@ -89,6 +89,11 @@ def model_bindings() -> list[Binding]:
     return [Binding(model.key, f"switch('{model.name}')", f"Switch to {model.name}", show=False) for model in MODELS]
 
 
+def size_classes(width: int, height: int) -> dict[str, bool]:
+    """The screen's classes its size decides (app.tcss lays them out)."""
+    return {"wide": width >= WIDE, "too-small": width < MIN_WIDTH or height < MIN_HEIGHT}
+
+
 class SvcvizApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "svcviz"
@@ -192,11 +197,7 @@ class SvcvizApp(App[int]):
         """The screen born with the classes its size gives it: each class set later restyles
         every widget (~40 ms a class on this machine, three of them before the first frame)."""
         width, height = self.size
-        classes = {
-            "wide": width >= WIDE,
-            "too-small": width < MIN_WIDTH or height < MIN_HEIGHT,
-            "picture": self._picture_from_start(width, height),
-        }
+        classes = {**size_classes(width, height), "picture": self._picture_from_start(width, height)}
         return Screen(id="_default", classes=" ".join(name for name, on in classes.items() if on))
 
     def on_mount(self) -> None:
@@ -217,10 +218,10 @@ class SvcvizApp(App[int]):
         if self.picture and not picture_fits(width, height):
             self.picture = False
             self.notify(picture_too_small(width, height), severity="warning")
-        self.screen.set_class(width >= WIDE, "wide")
-        small = width < MIN_WIDTH or height < MIN_HEIGHT
-        self.screen.set_class(small, "too-small")
-        if small:
+        sized = size_classes(width, height)
+        for name, on in sized.items():
+            self.screen.set_class(on, name)
+        if sized["too-small"]:
             self.query_one("#too-small", Static).update(
                 f"The terminal is {width}x{height}: svcviz needs at least {MIN_WIDTH}x{MIN_HEIGHT}.\n"
                 "Make the window larger (q quits)."

@@ -31,11 +31,11 @@ CALLS: dict[str, frozenset[str]] = {
     "write": syscalls.SENDS,
     "poll": syscalls.EVENT_WAITS,
     "wait": frozenset({"wait4", "waitid"}),
-    "clone": frozenset({"clone", "clone3", "fork", "vfork"}),
+    "clone": syscalls.FORKS,
     "sleep": frozenset({"nanosleep", "clock_nanosleep"}),
     "sigwait": frozenset({"rt_sigtimedwait"}),
     "pause": frozenset({"pause", "rt_sigsuspend"}),
-    "exit": frozenset({"exit", "exit_group"}),
+    "exit": syscalls.EXITS,
     "close": frozenset({"close"}),
 }
 WORD_OF = {call: word for word, calls in CALLS.items() for call in calls}
