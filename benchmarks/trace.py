@@ -15,7 +15,8 @@ own client loop (connect, ask one line, read the answer, close) for S seconds wi
   ptrace      -y without --seccomp-bpf (every system call stops the server, twice);
   kernel      `svcviz trace --kernel`'s way: the kernel's syscall tracepoints into a tracefs
               instance (root only; skipped otherwise), every event parsed likewise.
-Prints the medians, then `MODEL_MODE_slowdown=R`: the untraced throughput over the traced
+Prints first `kernel_parse_us_per_line` (the kernel mode's parser alone, on the tests'
+capture), then the medians, then `MODEL_MODE_slowdown=R`: the untraced throughput over the traced
 one (the goal: <= 1.5). The client loop makes nothing but traced calls (connect, write,
 read, close; the server accept, read, write, close, and clone or epoll_wait), so
 --seccomp-bpf, which spares only untraced calls, cannot spare anything here.
@@ -30,10 +31,12 @@ import signal
 import statistics
 import sys
 import time
+from pathlib import Path
 
 from svcviz.bench import client_loop
 from svcviz.servers.ready import parse_ready
 from svcviz.trace.kernel import KernelTracer
+from svcviz.trace.kernel_parse import KernelTraceParser
 from svcviz.trace.strace import Tracer
 
 MODES = ("off", "kernel", "seccomp", "seccomp_yy", "ptrace")
@@ -93,7 +96,27 @@ async def measure(model: str, mode: str, clients: int, seconds: float) -> tuple[
     return rate, int(last[0]) if last and last[0].isdigit() else 0
 
 
+CAPTURE = Path(__file__).parent.parent / "tests" / "fixtures" / "tracefs_fork_thread.txt"
+
+
+def kernel_parse_us_per_line(copies: int = 2000) -> float:
+    """CPU microseconds a trace_pipe line costs the kernel mode's parser (the capture of
+    the tests, many times over, fed in 64 KiB chunks as KernelTracer reads them); best of 3."""
+    data = ("\n".join(CAPTURE.read_text().splitlines() * copies) + "\n").encode()
+    lines = data.count(b"\n")
+    best = float("inf")
+    for _ in range(3):
+        parser, pending = KernelTraceParser(monotonic_to_epoch=0.0), b""
+        began = time.process_time()
+        for start in range(0, len(data), 1 << 16):
+            complete, _, pending = (pending + data[start : start + (1 << 16)]).rpartition(b"\n")
+            parser.feed_text(complete.decode(errors="replace"))
+        best = min(best, (time.process_time() - began) / lines * 1e6)
+    return best
+
+
 async def main(models: list[str], clients: int, seconds: float, rounds: int) -> None:
+    print(f"kernel_parse_us_per_line={kernel_parse_us_per_line():.2f}")
     modes = MODES if os.geteuid() == 0 else tuple(mode for mode in MODES if mode != "kernel")
     if "kernel" not in modes:
         print("# kernel: skipped (tracefs needs root)")

@@ -382,7 +382,7 @@ def blast_main(args: Namespace) -> int:
     if note:
         print(f"svcviz blast: {note}", file=sys.stderr)
     try:
-        netns = named(args.netns) if getattr(args, "netns", None) else None
+        netns = named(args.netns) if args.netns else None
     except NamespaceError as exc:
         print(f"svcviz blast: {exc}", file=sys.stderr)
         return 2
