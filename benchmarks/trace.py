@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 from svcviz.bench import client_loop
+from svcviz.servers.limits import die_with_parent
 from svcviz.servers.ready import parse_ready
 from svcviz.trace.kernel import KernelTracer
 from svcviz.trace.kernel_parse import KernelTraceParser
@@ -52,7 +53,8 @@ async def tracer_process(mode: str, argv: list[str]) -> None:
     a process of its own (as the dashboard is not the load generator); the count on stderr."""
     tracer: Tracer | KernelTracer
     if mode == "kernel":  # start the server, attach to it, then pass its ready line on
-        server = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE)
+        # Its own child: it dies with this process, however the benchmark ends it.
+        server = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE, preexec_fn=die_with_parent)
         assert server.stdout is not None
         ready = await server.stdout.readline()
         tracer = KernelTracer.attach([server.pid])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import math
 import os
 import signal
@@ -23,21 +22,16 @@ from svcviz import procstat
 from svcviz.lab.errors import LabError
 from svcviz.lab.orphans import reap_adopted
 from svcviz.servers.config import ServerConfig
+from svcviz.servers.limits import die_with_parent
 from svcviz.servers.notice import NOTE, Notice, parse_notice
 from svcviz.servers.ready import parse_ready
 
 if TYPE_CHECKING:
     from svcviz.observe.snapshot import EventKind
 
-PR_SET_PDEATHSIG = 1
 START_TIMEOUT = 10.0
 STOP_GRACE = 1.0
 EXIT_POLL = 0.05
-
-
-def _die_with_parent() -> None:
-    """In the server, before exec: SIGTERM it when svcviz (the thread that started it) dies."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def session_pids(sid: int) -> list[int]:
@@ -152,7 +146,7 @@ class Supervisor:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,  # SIGTERM when svcviz dies
             )
         except OSError as exc:  # EACCES: a user who may not run this Python; EAGAIN: no processes left
             raise LabError(f"cannot start the server ({sys.executable}): {exc.strerror or exc}") from None

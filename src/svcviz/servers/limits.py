@@ -95,6 +95,12 @@ class Children:
         _die_with_keeper(self.server, self.keeper)
 
 
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """sig for this process when its parent dies (PR_SET_PDEATHSIG): a preexec_fn for what
+    svcviz starts (a server, strace), so that nothing it started outlives it."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
+
+
 def _die_with_keeper(server: int, keeper: int) -> None:
     """In a child: outlive the server only as long as whoever started the server.
 
@@ -109,7 +115,7 @@ def _die_with_keeper(server: int, keeper: int) -> None:
             os._exit(1)
 
     signal.signal(signal.SIGHUP, parent_died)
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGHUP, 0, 0, 0)
+    die_with_parent(signal.SIGHUP)
     if os.getppid() != server:  # the server died before we asked: it did not tell us
         parent_died(signal.SIGHUP, None)
 

@@ -15,7 +15,6 @@ descriptor of ours leaks into the server it launches (strace opens -o close-on-e
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import os
 import shutil
 import signal
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from svcviz import procstat
+from svcviz.servers.limits import die_with_parent
 from svcviz.trace.events import TraceEvent
 from svcviz.trace.parse import StraceParser
 
@@ -40,7 +40,6 @@ STRING_BYTES = 64  # -s: how much of what was read or written to show
 ATTACH_TIMEOUT = 5.0
 STOP_TIMEOUT = 5.0
 CAP_SYS_PTRACE = 19
-PR_SET_PDEATHSIG = 1
 INSTALL_HINT = "strace is not installed: apt install strace (or your system's package of it)"
 
 
@@ -94,11 +93,6 @@ def why_ptrace_is_refused(pid: int) -> str:
             "(sudo, or sysctl kernel.yama.ptrace_scope=0)"
         )
     return "ptrace is not allowed here (Operation not permitted): not root, Yama, or a seccomp/LSM policy"
-
-
-def _die_with_parent() -> None:
-    """In strace, before exec: if svcviz dies, strace gets SIGTERM and detaches."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 class Tracer:
@@ -167,7 +161,7 @@ class Tracer:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=stdout,
             stderr=stderr,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,  # SIGTERM when svcviz dies: strace detaches every tracee
         )
         if self.pids:
             await self._attached(self.pids[0])
