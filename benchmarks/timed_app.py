@@ -11,15 +11,20 @@ and after (tmux parsing the frame, capture-pane seeing it) is not in it.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
 import time
 
-from textual import events
-from textual.app import App
+# As cli.main() does for a dashboard, before Textual is imported (here it is imported first,
+# to patch its App): the cyclic collector is off until the first frame.
+gc.disable()
 
-from svcviz.cli import main
+from textual import events  # noqa: E402
+from textual.app import App  # noqa: E402
+
+from svcviz.cli import main  # noqa: E402
 
 pressed: list[tuple[float, float]] = []  # (wall, cpu) of the key awaiting its frame
 out = open(os.environ["SVCVIZ_KEY_TIMES"], "a", buffering=1)  # open for the app's life

@@ -4,6 +4,7 @@ clients, the kernel's view; each test checks the lab's state and what is drawn."
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import socket
 import subprocess
@@ -281,6 +282,20 @@ async def test_watch_mode_turns_model_keys_off_and_clients_on(serve):
         await pilot.press("c")
         await until(pilot, lambda a: clients_in(a, "served", "idle"), what="a client served by the watched server")
         assert server.proc.poll() is None and "watch mode" in drawn(app, LabHeader)
+
+
+async def test_the_collector_paused_for_the_start_runs_again_after_the_first_frame(serve):
+    """cli.py turns the cyclic collector off before a dashboard starts (it walked the start's
+    long-lived objects ~150 times); the first frame turns it back on, or the garbage cycles
+    of a long session would pile up."""
+    server = serve("serial")
+    gc.disable()
+    try:
+        async with dashboard("serial", watch_port=server.port):
+            assert gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()  # the app froze what this process had made: pytest's objects too
 
 
 async def test_busy_explicit_port_exits_2_with_one_line():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -294,6 +295,7 @@ def watch(args: argparse.Namespace) -> int:
 
 
 def _replay_dashboard(recording: Recording) -> int:
+    gc.disable()  # for the dashboard's start, as in main()
     from svcviz.tui.app import replay_main  # Textual only when a dashboard opens
 
     return replay_main(recording)
@@ -314,6 +316,12 @@ def main(argv: list[str] | None = None) -> int:
         # --host given there for its own default, the other commands would ignore them.
         given = argv[0]
         parser.error(f"{given}: an option of the dashboard (svcviz with no command), not of {args.command}")
+    if args.command in (None, "watch"):
+        # A dashboard's start (or one snapshot's) makes objects that live as long as it:
+        # modules, classes, styles, widgets. The cyclic collector walked them ~150 times
+        # before the first frame, 100 ms of 800 here. Off until that frame (tui/app.py turns
+        # it back on), or for a one-shot command's life; the other commands run long.
+        gc.disable()
     try:
         return dispatch(args)
     except KeyboardInterrupt:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gc
 import os
 import signal
 import sys
@@ -210,6 +211,7 @@ class SvcvizApp(App[int]):
             loop.add_signal_handler(signal.SIGTERM, lambda: self.run_worker(self.action_quit()))
             loop.add_signal_handler(signal.SIGHUP, lambda: self.run_worker(self._hang_up()))
         self.run_worker(self._run_lab(), group="lab")
+        self.call_after_refresh(_collector_back_on)
 
     def on_resize(self, event: events.Resize) -> None:
         self._check_size(event.size.width, event.size.height)
@@ -550,6 +552,14 @@ def _same_picture(shown: LabUpdate | None, update: LabUpdate) -> bool:
     return all(getattr(a, name) == getattr(b, name) for name in _SNAPSHOT_FIELDS) and all(
         getattr(shown, name) == getattr(update, name) for name in _UPDATE_FIELDS
     )
+
+
+def _collector_back_on() -> None:
+    """After the first frame: the cyclic collector that cli.py paused for the start runs
+    again, without the start's objects (frozen: they live as long as the app)."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def _run(app: SvcvizApp) -> int:
