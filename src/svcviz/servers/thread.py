@@ -12,7 +12,9 @@ and costs far less than a process. pthread_create() (threading.Thread.start()) p
 connection_thread handles the client and exits. What goes wrong: every thread's stack is
 address space, so the internet still decides how much memory you use. The lecture's
 server ran out of memory at 482 connections; `--max-memory` (RLIMIT_AS) makes that
-happen here, and the server says so and keeps serving the clients it has.
+happen here, and the server says so and keeps serving the clients it has. At the limit,
+a thread already serving may be the one whose next buffer does not fit: it says so, and
+closes its connection.
 """
 
 from __future__ import annotations
@@ -27,8 +29,11 @@ from svcviz.servers.notice import ERROR, notify
 from svcviz.servers.ready import address_text
 
 
-def connection_thread(cfd: socket.socket, delay: float) -> None:
-    handle_connection(cfd, delay)
+def connection_thread(cfd: socket.socket, delay: float, peer: str) -> None:
+    try:
+        handle_connection(cfd, delay)
+    except MemoryError:  # the stacks filled the address space: this thread's next buffer did not fit
+        notify(ERROR, f"out of memory serving {peer}: its connection is closed")
     cfd.close()  # syscall: close
 
 
@@ -40,10 +45,11 @@ def serve(config: ServerConfig) -> None:
     while True:
         cap.wait_for_room()  # syscall: sleep (main)
         cfd, peer = acceptor.accept_peer(fd)  # syscall: accept
-        worker = threading.Thread(target=connection_thread, args=(cfd, config.delay), daemon=True)
+        client = address_text(*peer[:2])
+        worker = threading.Thread(target=connection_thread, args=(cfd, config.delay, client), daemon=True)
         try:
             worker.start()  # syscall: clone
         except RuntimeError as exc:  # pthread_create failed: no memory for another stack
             limit = f" (--max-memory {config.max_memory} MB)" if config.max_memory else ""
-            notify(ERROR, f"can't start a thread for {address_text(*peer[:2])}: {exc}{limit}")
+            notify(ERROR, f"can't start a thread for {client}: {exc}{limit}")
             cfd.close()
