@@ -140,7 +140,10 @@ def test_svcviz_parse_never_loads_textual():
 
 
 def test_svcviz_watch_once_never_loads_textual(serve):
+    """Nor dataclasses: its import (with inspect) cost a one-shot snapshot 19 ms here, and
+    each class 1.3 ms more; the observer's records are NamedTuples."""
     server = serve("serial")
     loaded = loaded_by_cli("watch", "--port", str(server.port), "--once", "--json", timeout=30)
     assert "svcviz.observe.observer" in loaded
     assert of(("textual", "svcviz.tui", "svcviz.lab"), loaded) == []
+    assert of(("dataclasses", "inspect"), loaded) == []

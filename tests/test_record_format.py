@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-from dataclasses import replace
 
 import pytest
 
@@ -59,9 +58,9 @@ def session() -> list[LabUpdate]:
     return [
         update(1.0, [parent]),
         update(1.1, [parent], [conn], [client(1)]),
-        update(1.2, [parent, child], [replace(conn, state="accepted", pid=101, fd=4)], [client(1, "idle")]),
+        update(1.2, [parent, child], [conn._replace(state="accepted", pid=101, fd=4)], [client(1, "idle")]),
         update(
-            1.3, [parent, replace(child, state="Z", threads=(), fds=())], events=[Event(1.3, "exit", "exit 101", 101)]
+            1.3, [parent, child._replace(state="Z", threads=(), fds=())], events=[Event(1.3, "exit", "exit 101", 101)]
         ),
         update(1.4, [parent], config=ServerConfig("fork", sigchld="reap")),
         update(1.5, [process(102), parent]),  # a new order: not the old one plus the new at the end
@@ -162,8 +161,8 @@ def test_a_namespaced_unreadable_server_is_recorded_with_its_namespace_and_notes
     """netns, its label and the notes come back; a recording made before them reads as
     our own namespace with nothing to note."""
     first = update(1.0, [process(100)])
-    snapshot = replace(first.snapshot, netns=4026532290, netns_label="web1", notes=("owners unknown: run as root",))
-    updates = [replace(first, snapshot=snapshot), replace(first, snapshot=replace(snapshot, time=1.1, notes=()))]
+    snapshot = first.snapshot._replace(netns=4026532290, netns_label="web1", notes=("owners unknown: run as root",))
+    updates = [first._replace(snapshot=snapshot), first._replace(snapshot=snapshot._replace(time=1.1, notes=()))]
     lines, decoded = roundtrip(updates)
     assert decoded == updates
     old = {key: value for key, value in lines[0].items() if key not in ("netns", "netns_label", "notes")}

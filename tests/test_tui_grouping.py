@@ -189,8 +189,8 @@ async def test_reuseport_sockets_one_by_one_and_server_side_half_open_apart_from
         Connection("127.0.0.1:45001", SERVER, "deferred", "SYN_RECV"),
         Connection("127.0.0.1:45002", SERVER, "syn_sent", "SYN_SENT"),
     )
-    snapshot = Snapshot(**{**base.snapshot.__dict__, "listen": sockets, "connections": conns})
-    update = LabUpdate(**{**base.__dict__, "snapshot": snapshot})
+    snapshot = Snapshot(**{**base.snapshot._asdict(), "listen": sockets, "connections": conns})
+    update = LabUpdate(**{**base._asdict(), "snapshot": snapshot})
     app = SvcvizApp(ReplayLab(controls_server=False))
     async with app.run_test(size=SIZE) as pilot:
         await drawn_after(pilot, app.lab, update)

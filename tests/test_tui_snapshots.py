@@ -140,7 +140,7 @@ def fork_adopted() -> LabUpdate:
             Event(T0 + 4.1, "adopted", "4250 adopted by svcviz", 4250),
         ],
     )
-    return LabUpdate(**{**update.__dict__, "status": "killed"})
+    return LabUpdate(**{**update._asdict(), "status": "killed"})
 
 
 def threads(model: str, count: int, waiting: list[int] = (), **kw) -> LabUpdate:
@@ -210,7 +210,7 @@ def history_then(make):
         final = make()
         empty = LabUpdate(
             **{
-                **final.__dict__,
+                **final._asdict(),
                 "events": (),
                 "snapshot": Snapshot(
                     time=0.0, root_pid=ROOT, processes=final.snapshot.processes[:1], listen=final.snapshot.listen
@@ -218,8 +218,8 @@ def history_then(make):
             }
         )
         for step in range(9):
-            snap = Snapshot(**{**empty.snapshot.__dict__, "time": T0 - 24 + 6 * step})
-            await drawn_after(pilot, pilot.app.lab, LabUpdate(**{**empty.__dict__, "snapshot": snap}))
+            snap = Snapshot(**{**empty.snapshot._asdict(), "time": T0 - 24 + 6 * step})
+            await drawn_after(pilot, pilot.app.lab, LabUpdate(**{**empty._asdict(), "snapshot": snap}))
         await drawn_after(pilot, pilot.app.lab, final)
 
     return run

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from rich.text import Text
 
 from big_servers import threads_200
@@ -97,20 +95,20 @@ async def test_the_client_selection_follows_its_client_and_starts_from_the_newes
     lab = ReplayLab()
     app = SvcvizApp(lab, picture=False)
     async with app.run_test() as pilot:
-        await drawn_after(pilot, lab, replace(update_at(1.0), clients=clients(1, 2, 3, 4, 5)))
+        await drawn_after(pilot, lab, update_at(1.0)._replace(clients=clients(1, 2, 3, 4, 5)))
         table = app.query_one(ClientTable)
         assert table.selected_id == 5 and table.row_count == 5  # nobody chose: the newest open client
         await pilot.press("up")
         assert table.selected_id == 4
         # The oldest client pruned and a new one added: the row under the cursor moves, the selection not.
-        await drawn_after(pilot, lab, replace(update_at(2.0), clients=clients(2, 3, 4, 5, 6)))
+        await drawn_after(pilot, lab, update_at(2.0)._replace(clients=clients(2, 3, 4, 5, 6)))
         assert table.selected_id == 4 and table.row_count == 5
-        await drawn_after(pilot, lab, replace(update_at(3.0), clients=clients(5, 6)))
+        await drawn_after(pilot, lab, update_at(3.0)._replace(clients=clients(5, 6)))
         assert table.selected_id == 6  # its client is gone: the newest open one is selected
 
 
 def ended(view: ClientView) -> ClientView:
-    return replace(view, state="quit", open=False)
+    return view._replace(state="quit", open=False)
 
 
 async def test_a_chosen_client_that_ends_hands_the_selection_to_the_newest_open_one():
@@ -118,14 +116,14 @@ async def test_a_chosen_client_that_ends_hands_the_selection_to_the_newest_open_
     app = SvcvizApp(lab)
     async with app.run_test() as pilot:
         one, two, three = clients(1, 2, 3)
-        await drawn_after(pilot, lab, replace(update_at(1.0), clients=(one, two, three)))
+        await drawn_after(pilot, lab, update_at(1.0)._replace(clients=(one, two, three)))
         table = app.query_one(ClientTable)
         await pilot.press("home")
         assert table.selected_id == 1
-        await drawn_after(pilot, lab, replace(update_at(2.0), clients=(ended(one), two, three)))
+        await drawn_after(pilot, lab, update_at(2.0)._replace(clients=(ended(one), two, three)))
         assert table.selected_id == 3
         # The newest ends: the selection moves to the newest still open.
-        await drawn_after(pilot, lab, replace(update_at(3.0), clients=(ended(one), two, ended(three))))
+        await drawn_after(pilot, lab, update_at(3.0)._replace(clients=(ended(one), two, ended(three))))
         assert table.selected_id == 2
         # Chosen on purpose, a finished client stays selected, and x says it has ended.
         await pilot.press("home")
@@ -139,10 +137,10 @@ async def test_a_chosen_client_that_ends_hands_the_selection_to_the_newest_open_
 
 def test_an_unchanged_sample_is_told_from_every_field_but_the_time_and_events():
     shown = threads_200()
-    later = replace(shown, snapshot=replace(shown.snapshot, time=shown.snapshot.time + 0.1))
+    later = shown._replace(snapshot=shown.snapshot._replace(time=shown.snapshot.time + 0.1))
     assert _same_picture(shown, later)
-    assert not _same_picture(shown, replace(later, events=(Event(0.0, "fork", "fork 1"),)))
+    assert not _same_picture(shown, later._replace(events=(Event(0.0, "fork", "fork 1"),)))
     for name, value in (("notes", ("a note",)), ("netns", 4026531840), ("processes", ()), ("root_pid", 1)):
-        assert not _same_picture(shown, replace(later, snapshot=replace(later.snapshot, **{name: value})))
+        assert not _same_picture(shown, later._replace(snapshot=later.snapshot._replace(**{name: value})))
     for name, value in (("status", "killed"), ("still", True), ("client_protocol", "http"), ("cap_hit", "cap")):
-        assert not _same_picture(shown, replace(later, **{name: value}))
+        assert not _same_picture(shown, later._replace(**{name: value}))

@@ -17,11 +17,10 @@ import enum
 import io
 import os
 import sys
-from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import cast
+from typing import NamedTuple, cast
 
 from svcviz.plain import unprintable
 
@@ -49,10 +48,12 @@ def parse_services(text: str) -> dict[tuple[str, str], int]:
     return table
 
 
-@dataclass(frozen=True)
-class ServiceDB:
-    table: dict[tuple[str, str], int] = field(repr=False)
+class ServiceDB(NamedTuple):
+    table: dict[tuple[str, str], int]
     source: str
+
+    def __repr__(self) -> str:  # not the thousands of entries
+        return f"ServiceDB({len(self.table)} entries from {self.source})"
 
     def lookup(self, name: str, proto: str = "tcp") -> int | None:
         return self.table.get((name, proto))

@@ -26,7 +26,6 @@ import sys
 import time
 from argparse import Namespace
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
 from svcviz.observe.netns import NamespaceError, named
@@ -48,20 +47,22 @@ class BlastError(Exception):
     """Bad arguments or an unusable target: one line, exit 2."""
 
 
-@dataclass
 class BlastResult:
-    requested: int
-    connected: int = 0
-    refused: int = 0
-    timed_out: int = 0
-    reset: int = 0
-    errors: int = 0
-    seconds: float = 0.0
-    # The server side's view of our connections (None: the server is not on this machine).
-    server_established: int | None = None
-    server_closed: int | None = None
-    latencies_ms: list[float] = field(default_factory=list, repr=False)
-    error_reasons: Counter[str] = field(default_factory=Counter)
+    """The counts of one blast, kept by it as its connections end."""
+
+    def __init__(self, requested: int) -> None:
+        self.requested = requested
+        self.connected = 0
+        self.refused = 0
+        self.timed_out = 0
+        self.reset = 0
+        self.errors = 0
+        self.seconds = 0.0
+        # The server side's view of our connections (None: the server is not on this machine).
+        self.server_established: int | None = None
+        self.server_closed: int | None = None
+        self.latencies_ms: list[float] = []
+        self.error_reasons: Counter[str] = Counter()
 
     def percentile(self, fraction: float) -> float | None:
         if not self.latencies_ms:

@@ -16,8 +16,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from svcviz.clients.protocols import NAMES as PROTOCOL_NAMES
 from svcviz.clients.protocols import PROTOCOLS, Protocol
@@ -53,8 +52,7 @@ class FleetFull(FleetError):
         self.added = added
 
 
-@dataclass(frozen=True)
-class _Options:
+class _Options(NamedTuple):
     """A client's checked options; a kind that takes no such option keeps the default here."""
 
     queries: int = 0  # scripted: how many questions in all

@@ -8,15 +8,14 @@ its program (see detect).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 NAMES = ("line", "http", "redis", "raw")
 PORTS = {80: "http", 8000: "http", 8080: "http", 6379: "redis"}
 RESP_TYPES = tuple("+-:$*")  # the first byte of every Redis reply
 
 
-@dataclass(frozen=True)
-class Protocol:
+class Protocol(NamedTuple):
     name: str
     greeting: str | None  # what an interactive client sends on connecting, if anything
     default_query: str  # what a scripted client asks when not told

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 KINDS = ("interactive", "scripted", "silent", "half-close")
 CONNECTED = ("waiting", "idle", "served")  # what a client that believes it is connected can be
@@ -27,8 +27,7 @@ CLIENT_STATES = {
 }
 
 
-@dataclass(frozen=True)
-class ClientView:
+class ClientView(NamedTuple):
     id: int
     kind: str
     state: str

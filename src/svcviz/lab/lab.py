@@ -9,8 +9,7 @@ import contextlib
 import signal
 import time
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from svcviz.clients import ClientView, Fleet, FleetError, FleetFull
 from svcviz.clients.protocols import detect
@@ -41,8 +40,7 @@ STILL_AFTER = 1.0
 WATCHED = "watch"  # the model shown for a server svcviz did not start: none of the registry's
 
 
-@dataclass(frozen=True)
-class LabUpdate:
+class LabUpdate(NamedTuple):
     snapshot: Snapshot
     events: tuple[Event, ...]  # new since the previous update
     clients: tuple[ClientView, ...]
@@ -54,8 +52,7 @@ class LabUpdate:
     client_protocol: str = "line"  # what the clients speak, and why: "http (port 8080)"
 
 
-@dataclass(frozen=True)
-class _WatchTarget:
+class _WatchTarget(NamedTuple):
     """The server `svcviz watch` names: by pid or by port (addr: which listener on it), and
     in which network namespace (the Observer's arguments)."""
 
@@ -68,7 +65,7 @@ class _WatchTarget:
 def _changed(config: ServerConfig, settings: Iterable[tuple[str, object]]) -> ServerConfig:
     """config with some fields set by name (a model's dashboard settings): check() judges the values."""
     changes: dict[str, Any] = dict(settings)  # Any: each field its own type, only known by name here
-    return replace(config, **changes)
+    return config._replace(**changes)
 
 
 class Lab:
@@ -174,7 +171,7 @@ class Lab:
                 self._note("server", self._observer.notice)
             # Clients go where the server listens: its address and family, its namespace.
             host = self._observer.connect_host or self.config.host
-            self.config = replace(self.config, host=host, port=self._observer.port or self.config.port)
+            self.config = self.config._replace(host=host, port=self._observer.port or self.config.port)
             self.fleet.retarget(self.config.host, self.config.port, self._observer.netns)
             if self._protocol_asked is None:
                 self._speak(*detect(self.config.port, _title(self._watched_pid)))
@@ -196,7 +193,7 @@ class Lab:
         fields: each its own type, hence Any; config.check() judges the values)."""
         self._require_control()
         self.stir()
-        config = replace(self.config, **changes)
+        config = self.config._replace(**changes)
         try:
             config.check()
         except ServerError as exc:
@@ -213,11 +210,11 @@ class Lab:
         model = model_of(name)
         defaults = ServerConfig(model=name, host=self.config.host, port=self.config.port)
         config = _changed(
-            replace(defaults, cap_procs=self.config.cap_procs, cap_threads=self.config.cap_threads),
+            defaults._replace(cap_procs=self.config.cap_procs, cap_threads=self.config.cap_threads),
             model.dashboard if model else (),
         )
         await self.fleet.start_over()
-        await self.restart(**{f.name: getattr(config, f.name) for f in fields(config)})
+        await self.restart(**config._asdict())
 
     async def forget_finished_clients(self) -> int:
         return self.fleet.forget_finished()
@@ -234,7 +231,7 @@ class Lab:
         self.stir()
         mode = SIGCHLD_MODES[(SIGCHLD_MODES.index(self.config.sigchld) + 1) % len(SIGCHLD_MODES)]
         self.server.signal(signal.SIGUSR1)
-        self.config = replace(self.config, sigchld=mode)
+        self.config = self.config._replace(sigchld=mode)
         return mode
 
     async def reap_now(self) -> None:
@@ -393,7 +390,7 @@ class Lab:
         if event.kind == "reaped" and self.controls_server and self.config.sigchld == "ignore":
             parent = event.text.rsplit(" ", 1)[-1]
             if parent == str(self.server_pid):
-                return replace(event, text=f"{event.pid} discarded by the kernel (SIGCHLD ignored): nobody waited")
+                return event._replace(text=f"{event.pid} discarded by the kernel (SIGCHLD ignored): nobody waited")
         return event
 
     async def _follow_watched(self, snapshot: Snapshot) -> bool:
@@ -448,7 +445,7 @@ def _moved(previous: Snapshot | None, snapshot: Snapshot) -> bool:
 
 def _same_but_state(a: Process, b: Process) -> bool:
     return (
-        replace(a, state=b.state, threads=b.threads) == b
+        a._replace(state=b.state, threads=b.threads) == b
         and a.zombie == b.zombie
         and [t.tid for t in a.threads] == [t.tid for t in b.threads]
     )

@@ -15,7 +15,6 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from svcviz import procstat
@@ -91,7 +90,7 @@ class Supervisor:
         except LabError as exc:
             if not (port_fallback and "already in use" in str(exc)):
                 raise
-        started = await self._spawn(replace(config, port=0))
+        started = await self._spawn(config._replace(port=0))
         self._note("server", f"port {config.port} is busy: using {started.port}")
         return started
 
@@ -180,7 +179,7 @@ class Supervisor:
             asyncio.create_task(self._drain(stdout)),
             asyncio.create_task(self._watch_exit(proc)),
         ]
-        return replace(config, port=ready.port)
+        return config._replace(port=ready.port)
 
     async def _read_stderr(self, stderr: asyncio.StreamReader) -> None:
         while line := await stderr.readline():

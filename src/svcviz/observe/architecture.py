@@ -25,7 +25,7 @@ The rules, in order:
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from svcviz.observe import syscalls
 from svcviz.observe.snapshot import Process, Snapshot, Thread
@@ -35,26 +35,38 @@ IDLE_WAITS = frozenset({"futex", "futex_waitv", "pause", "rt_sigsuspend", "rt_si
 HOLD_SOME = "hold a few connections (e.g. `svcviz blast 3 --hold 30`) to tell"
 
 
-@dataclass(frozen=True)
-class Architecture:
+class Architecture(NamedTuple):
     name: str
     evidence: tuple[str, ...]
     reuseport: bool = False
 
 
-@dataclass(eq=False)  # one per process: compared by identity (field equality walks every fd and thread)
 class _Shape:
-    """One process, as far as its architecture goes."""
+    """One process, as far as its architecture goes. One per process, compared by identity
+    (field equality would walk every fd and thread)."""
 
-    process: Process
-    conns: int  # connections this process serves (the snapshot's owner)
-    listen_fds: frozenset[int]
-    conn_fds: frozenset[int]
-    accepting: list[Thread] = field(default_factory=list)  # in accept() on a listener
-    event_waiting: list[Thread] = field(default_factory=list)  # epoll/poll/select while holding a listener or conns
-    serving: list[Thread] = field(default_factory=list)  # blocked on one connection's fd (or in poll, which has none)
-    idle: list[Thread] = field(default_factory=list)  # futex, pause, sleeps: parked
-    unreadable: bool = False
+    __slots__ = (
+        "accepting",
+        "conn_fds",
+        "conns",
+        "event_waiting",
+        "idle",
+        "listen_fds",
+        "process",
+        "serving",
+        "unreadable",
+    )
+
+    def __init__(self, process: Process, conns: int, listen_fds: frozenset[int], conn_fds: frozenset[int]) -> None:
+        self.process = process
+        self.conns = conns  # connections this process serves (the snapshot's owner)
+        self.listen_fds = listen_fds
+        self.conn_fds = conn_fds
+        self.accepting: list[Thread] = []  # in accept() on a listener
+        self.event_waiting: list[Thread] = []  # epoll/poll/select while holding a listener or conns
+        self.serving: list[Thread] = []  # blocked on one connection's fd (or in poll, which has none)
+        self.idle: list[Thread] = []  # futex, pause, sleeps: parked
+        self.unreadable = False
 
     @property
     def pid(self) -> int:

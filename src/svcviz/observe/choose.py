@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import pwd
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from svcviz import procstat
 from svcviz.observe import procfs
@@ -24,8 +24,7 @@ class Ambiguous(Exception):
     """Several servers match: the message names them (one line)."""
 
 
-@dataclass(frozen=True)
-class Choice:
+class Choice(NamedTuple):
     """root: the server's topmost process, or None when no process holding its listener
     may be read (then rows tell all we know: ss's view); rows: its listening sockets."""
 

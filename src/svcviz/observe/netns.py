@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from svcviz.observe.sockets import TcpRow, read_netstat, read_proc_net_tcp, read_tcp_mib
 
@@ -57,8 +57,7 @@ def table_inode(pid: int | str) -> int | None:
     return inode_of(f"/proc/{pid}/net/tcp")
 
 
-@dataclass(frozen=True)
-class NetNs:
+class NetNs(NamedTuple):
     """A network namespace other than ours. path: what setns opens; pid: a process in it,
     whose /proc/PID/net has its tables (None: enter it to read them); label: its `ip netns`
     name, or the hostname of the container a process of it runs in."""

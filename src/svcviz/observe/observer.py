@@ -7,7 +7,6 @@ sample costs what the server has, not what the machine has.
 
 from __future__ import annotations
 
-import dataclasses
 import operator
 import os
 import resource
@@ -15,7 +14,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from svcviz import procstat
 from svcviz.observe import choose, procfs, syscalls, titles
@@ -65,7 +63,6 @@ class _Kept:
         return self.result
 
 
-@dataclass(eq=False)
 class _Record:
     """One process of the tree, kept between samples and brought up to date, as htop keeps
     its process rows (ProcessTable_getProcess) instead of making them anew each scan.
@@ -81,20 +78,26 @@ class _Record:
     woken but still waiting for a CPU has an unchanged schedstat but is runnable, "R" in
     its stat: that is why stat is read first, and not skipped.)"""
 
-    ino: int  # of /proc/PID: a later process reusing the pid has another
-    stat_text: str
-    stat: procstat.Stat
-    ran: str | None = None  # schedstat read just before the fds were; None: cannot tell
-    ran_now: str | None = None  # this sample's, read after stat, before the fds
-    quiet: bool = False  # this sample: not run since the fds were read, so they are reused
-    fds: dict[int, int | None] | None = None  # fd -> socket inode, None for other files; None: not read
-    links: dict[int, str] | None = None  # fd -> readlink text, for the fds that are not sockets
-    readable: bool = True
-    adopted: bool = False
-    cmdline: str | None = None
-    process: Process | None = None  # what a sample made of it, while stat and fds stay the same
-    stat_fd: int | None = None  # /proc/PID/stat and schedstat kept open (keep_open), or None
-    schedstat_fd: int | None = None
+    __slots__ = (
+        "adopted", "cmdline", "fds", "ino", "links", "process", "quiet", "ran", "ran_now", "readable",
+        "schedstat_fd", "stat", "stat_fd", "stat_text",
+    )  # fmt: skip
+
+    def __init__(self, ino: int, stat_text: str, stat: procstat.Stat, stat_fd: int | None = None) -> None:
+        self.ino = ino  # of /proc/PID: a later process reusing the pid has another
+        self.stat_text = stat_text
+        self.stat = stat
+        self.ran: str | None = None  # schedstat read just before the fds were; None: cannot tell
+        self.ran_now: str | None = None  # this sample's, read after stat, before the fds
+        self.quiet = False  # this sample: not run since the fds were read, so they are reused
+        self.fds: dict[int, int | None] | None = None  # fd -> socket inode, None for other files; None: not read
+        self.links: dict[int, str] | None = None  # fd -> readlink text, for the fds that are not sockets
+        self.readable = True
+        self.adopted = False
+        self.cmdline: str | None = None
+        self.process: Process | None = None  # what a sample made of it, while stat and fds stay the same
+        self.stat_fd = stat_fd  # /proc/PID/stat and schedstat kept open (keep_open), or None
+        self.schedstat_fd: int | None = None
 
     @classmethod
     def read(cls, pid: int, ino: int, keep: bool) -> _Record | None:
@@ -716,7 +719,7 @@ class Observer:
 
     def _made(self, kind: type[Made], *fields: object) -> Made:
         """kind(*fields), reusing the previous sample's equal object: most fds and
-        connections do not change between samples, and a frozen dataclass is slow to make."""
+        connections do not change between samples, and one made anew is garbage the next sample."""
         key = (kind, *fields)
         made = self._objects.get(key)
         if made is None:
@@ -743,7 +746,7 @@ class Observer:
                 return kept
             fds = self._fds(record.fds or {}, record.links or {}, listen_inodes, conns)
             if fds != kept.fds:
-                kept = record.process = dataclasses.replace(kept, fds=fds)
+                kept = record.process = kept._replace(fds=fds)
             return kept
         command, title = record.names(pid)
         record.process = Process(
@@ -912,7 +915,7 @@ def _with_pollers(tree: dict[int, _Record], sockets: list[ListenSocket]) -> list
                 for _, inode in procfs.read_epoll_watched(pid, epfd):
                     if inode in inodes:
                         pollers.setdefault(inode, set()).add(pid)
-    return [dataclasses.replace(sock, pollers=tuple(sorted(pollers.get(sock.inode, ())))) for sock in sockets]
+    return [sock._replace(pollers=tuple(sorted(pollers.get(sock.inode, ())))) for sock in sockets]
 
 
 def _first_holder(tree: dict[int, _Record], holders: list[tuple[int, int]]) -> tuple[int | None, int | None]:

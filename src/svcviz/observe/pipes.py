@@ -15,7 +15,7 @@ import os
 import struct
 import termios
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from svcviz import procstat
 from svcviz.observe import procfs, syscalls
@@ -23,8 +23,7 @@ from svcviz.observe import procfs, syscalls
 STANDARD = (0, 1, 2)
 
 
-@dataclass(frozen=True)
-class End:
+class End(NamedTuple):
     """One fd of a process: what it is, and for a pipe which end."""
 
     fd: int
@@ -34,8 +33,7 @@ class End:
     writes: bool = False  # opened for writing (the pipe's write end)
 
 
-@dataclass(frozen=True)
-class Member:
+class Member(NamedTuple):
     """One process of the pipeline."""
 
     pid: int
@@ -48,8 +46,7 @@ class Member:
     ends: tuple[End, ...]  # fds 0, 1, 2, then every other pipe fd
 
 
-@dataclass(frozen=True)
-class Pipe:
+class Pipe(NamedTuple):
     inode: int
     writers: tuple[tuple[int, int], ...]  # (pid, fd) of each write end in the pipeline
     readers: tuple[tuple[int, int], ...]
@@ -57,8 +54,7 @@ class Pipe:
     size: int | None  # its capacity (F_GETPIPE_SZ): 65536 by default on Linux
 
 
-@dataclass(frozen=True)
-class PipelineView:
+class PipelineView(NamedTuple):
     members: tuple[Member, ...]  # by pid
     pipes: tuple[Pipe, ...]  # in the order they first appear in members' fds
 

@@ -6,11 +6,12 @@ them. Nothing here reads /proc.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, NamedTuple
 
-# `typing` costs a one-shot `svcviz watch --once` more than its sample: only type checkers
-# (which take any TYPE_CHECKING as true) import it.
-TYPE_CHECKING = False
+# NamedTuples, not frozen dataclasses: as immutable, and made in a quarter of the time (the
+# observer makes thousands a sample), and the classes themselves cost a one-shot
+# `svcviz watch --once` 0.25 ms each to define instead of 1.3, without the import of
+# dataclasses (and with it inspect: 19 ms on this machine).
 if TYPE_CHECKING:
     from typing import Literal
 
@@ -63,8 +64,7 @@ STATE_WORDS = {
 }
 
 
-@dataclass(frozen=True)
-class Fd:
+class Fd(NamedTuple):
     fd: int
     kind: FdKind
     peer: str | None = None  # "127.0.0.1:40000" for a connection
@@ -74,8 +74,7 @@ class Fd:
     link: str = ""  # what readlink /proc/PID/fd/N says: "pipe:[123]", "anon_inode:[eventpoll]", "/dev/null"
 
 
-@dataclass(frozen=True)
-class Thread:
+class Thread(NamedTuple):
     tid: int
     state: str  # R, S, D, Z, T, ...
     name: str = ""  # comm: what the thread calls itself ("io_thd_1", "bio_close_file")
@@ -85,8 +84,7 @@ class Thread:
     syscall_readable: bool = True  # False: /proc/PID/task/TID/syscall refused (another user, not root)
 
 
-@dataclass(frozen=True)
-class Process:
+class Process(NamedTuple):
     pid: int
     ppid: int
     name: str
@@ -109,8 +107,7 @@ class Process:
         return len(self.threads) or (0 if self.zombie else 1)
 
 
-@dataclass(frozen=True)
-class ListenSocket:
+class ListenSocket(NamedTuple):
     addr: str  # "127.0.0.1:6168" or "[::1]:6168"
     port: int
     queue: int  # completed connections waiting for accept()
@@ -125,8 +122,7 @@ class ListenSocket:
     uid: int | None = None  # its owner, as the kernel reports it (who made it)
 
 
-@dataclass(frozen=True)
-class Connection:
+class Connection(NamedTuple):
     client: str  # the client's address, "127.0.0.1:40000"
     server: str  # the server side, "127.0.0.1:6168"
     state: ConnState
@@ -141,22 +137,20 @@ class Connection:
         return int(self.client.rsplit(":", 1)[1])
 
 
-@dataclass(frozen=True)
-class Counters:
+class Counters(NamedTuple):
     listen_overflows: int = 0  # system-wide totals from /proc/net/netstat
     listen_drops: int = 0
     overflows_delta: int = 0  # since the previous snapshot
     drops_delta: int = 0
 
 
-@dataclass(frozen=True)
-class Snapshot:
+class Snapshot(NamedTuple):
     time: float
     root_pid: int | None
     listen: tuple[ListenSocket, ...] = ()
     processes: tuple[Process, ...] = ()
     connections: tuple[Connection, ...] = ()
-    counters: Counters = field(default_factory=Counters)
+    counters: Counters = Counters()
     unreadable: tuple[str, ...] = ()  # what could not be read, e.g. "pid 1234 fds: permission denied"
     netns: int | None = None  # the server's network namespace (inode) when it is not ours
     netns_label: str | None = None  # its `ip netns` name, or its container's hostname
@@ -192,8 +186,7 @@ class Snapshot:
         return next((p for p in self.processes if p.pid == pid), None)
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
     time: float
     kind: EventKind
     text: str  # one readable line: "fork 4250 (parent 4242)"

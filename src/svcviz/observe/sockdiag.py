@@ -12,7 +12,6 @@ import os
 import socket
 import struct
 import sys
-from dataclasses import dataclass
 
 from svcviz.observe.sockets import TCP_STATES, TcpRow
 
@@ -121,14 +120,16 @@ def parse_message(
     )
 
 
-@dataclass
 class _Chunk:
     """What one recv() of a dump brought: its bytes, its rows, and whether it ended the dump."""
 
-    data: bytes
-    rows: list[TcpRow]
-    by_message: dict[bytes, TcpRow]
-    done: bool
+    __slots__ = ("by_message", "data", "done", "rows")
+
+    def __init__(self, data: bytes, rows: list[TcpRow], by_message: dict[bytes, TcpRow]) -> None:
+        self.data = data
+        self.rows = rows
+        self.by_message = by_message
+        self.done = False  # set by the parse that finds the dump's end
 
 
 class SockDiag:
@@ -201,7 +202,7 @@ class SockDiag:
         not parsed again either (the same bytes, the same row)."""
         rows: list[TcpRow] = []
         mine: dict[bytes, TcpRow] = {}
-        chunk = _Chunk(data, rows, mine, False)
+        chunk = _Chunk(data, rows, mine)
         hosts, header, known, head, message, end = (
             self._hosts,
             NLMSG_HEADER.unpack_from,

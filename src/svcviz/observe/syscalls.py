@@ -10,7 +10,7 @@ plain poll/select/epoll_wait/pause: its libc uses ppoll, pselect6, epoll_pwait, 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # name: (x86_64 number, aarch64 number or None, first argument is an fd)
 CALLS: dict[str, tuple[int, int | None, bool]] = {
@@ -92,8 +92,7 @@ def table(machine: str) -> dict[int, tuple[str, bool]]:
 NUMBERS = table(os.uname().machine)
 
 
-@dataclass(frozen=True)
-class Call:
+class Call(NamedTuple):
     """One reading of a thread's syscall file."""
 
     name: str | None  # None: running, outside a call, or a number not in the table

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Hashable
-from dataclasses import asdict, fields
 from typing import Any, NamedTuple
 
 from svcviz.clients.view import ClientView
@@ -31,7 +30,7 @@ VERSION = 1
 
 
 # A line of the recording, as json.loads makes it: its values are whatever the format says
-# for each key (Any: JSON), checked as the Decoder turns them back into dataclasses.
+# for each key (Any: JSON), checked as the Decoder turns them back into the snapshot's NamedTuples.
 Json = dict[str, Any]
 
 
@@ -50,7 +49,7 @@ def check_header(line: object) -> None:
         raise FormatError(f"recording format version {line.get('version')!r}: this svcviz reads version {VERSION}")
 
 
-# -- plain data <-> dataclasses ------------------------------------------------------------
+# -- plain data <-> NamedTuples ------------------------------------------------------------
 
 
 def _process(data: Json) -> Process:
@@ -63,10 +62,15 @@ def _process(data: Json) -> Process:
     )
 
 
+def _fields(item: Any) -> Json:
+    """A flat NamedTuple as plain data (Any: each part's items are their own type)."""
+    return dict(item._asdict())
+
+
 def _process_data(process: Process) -> Json:
-    return {f.name: getattr(process, f.name) for f in fields(Process)} | {
-        "threads": [asdict(t) for t in process.threads],
-        "fds": [asdict(fd) for fd in process.fds],
+    return _fields(process) | {
+        "threads": [_fields(t) for t in process.threads],
+        "fds": [_fields(fd) for fd in process.fds],
     }
 
 
@@ -81,7 +85,7 @@ def _connection_key(conn: Connection) -> list[str]:
 
 
 class _Keyed(NamedTuple):
-    """A keyed part of a sample (Any: each part's items are their own dataclass)."""
+    """A keyed part of a sample (Any: each part's items are their own NamedTuple)."""
 
     key_of: Callable[[Any], object]  # an item's key (a list for a connection: JSON has no tuples)
     to_data: Callable[[Any], Json]
@@ -102,19 +106,19 @@ def _same_value(value: Any) -> Any:
 # Each keyed part of a sample: how to read an item's key, make plain data of it, and back.
 KEYED: dict[str, _Keyed] = {
     "processes": _Keyed(lambda p: p.pid, _process_data, _process),
-    "connections": _Keyed(_connection_key, asdict, lambda data: Connection(**data)),
-    "clients": _Keyed(lambda c: c.id, asdict, lambda data: ClientView(**data)),
+    "connections": _Keyed(_connection_key, _fields, lambda data: Connection(**data)),
+    "clients": _Keyed(lambda c: c.id, _fields, lambda data: ClientView(**data)),
 }
 # The parts written whole when they change: how to make plain data of each, and back.
 WHOLE: dict[str, _Whole] = {
     "root_pid": _Whole(_same_value, _same_value),
-    "listen": _Whole(lambda v: [asdict(s) for s in v], lambda v: tuple(_listen_socket(s) for s in v)),
-    "counters": _Whole(asdict, lambda v: Counters(**v)),
+    "listen": _Whole(lambda v: [_fields(s) for s in v], lambda v: tuple(_listen_socket(s) for s in v)),
+    "counters": _Whole(_fields, lambda v: Counters(**v)),
     "unreadable": _Whole(list, tuple),
     "netns": _Whole(_same_value, _same_value),
     "netns_label": _Whole(_same_value, _same_value),
     "notes": _Whole(list, tuple),
-    "config": _Whole(asdict, lambda v: ServerConfig(**v)),
+    "config": _Whole(_fields, lambda v: ServerConfig(**v)),
     "server_pid": _Whole(_same_value, _same_value),
     "status": _Whole(_same_value, _same_value),
     "cap_hit": _Whole(_same_value, _same_value),
@@ -168,7 +172,7 @@ class Encoder:
             if change:
                 line[name] = change
         if update.events:
-            line["events"] = [asdict(e) for e in update.events]
+            line["events"] = [_fields(e) for e in update.events]
         self._prev = parts
         return line
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, Protocol
 
 from svcviz.clients import FleetError
@@ -31,8 +30,7 @@ class Look(NamedTuple):
 Probe = Callable[[LabUpdate], Look]
 
 
-@dataclass(frozen=True)
-class Claim:
+class Claim(NamedTuple):
     claim: str
     expected: str
     observed: str
@@ -42,8 +40,7 @@ class Claim:
         return {"claim": self.claim, "expected": self.expected, "observed": self.observed, "passed": self.passed}
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(NamedTuple):
     name: str
     title: str
     claims: tuple[Claim, ...]
@@ -67,8 +64,7 @@ class Result:
         }
 
 
-@dataclass(frozen=True)
-class Timing:
+class Timing(NamedTuple):
     timeout: float  # the longest wait for a claim to come true
     hold: float  # how long a claim that must keep holding is watched
 
@@ -163,20 +159,19 @@ class Experiment(Protocol):
     async def run(self, quick: bool = False, **changes: Any) -> Result: ...
 
 
-@dataclass(frozen=True)
-class Scenario:
+class Scenario(NamedTuple):
     name: str
     title: str  # the lecture's claim, in words
     lecture: str  # where in the lecture: "serviceserver03"
     config: ServerConfig  # the model (port 0: any free port)
-    steps: Steps = field(repr=False)
+    steps: Steps
 
     async def run(self, quick: bool = False, **changes: Any) -> Result:
         """Run the steps on a fresh lab; changes alter the config (a negative test runs a
         scenario against a model that must not satisfy it). Any: ServerConfig fields, each
         its own type."""
         began = time.monotonic()
-        run = Run(replace(self.config, **changes), Timing.quick() if quick else Timing.full(), quick)
+        run = Run(self.config._replace(**changes), Timing.quick() if quick else Timing.full(), quick)
         error = None
         try:
             await run.lab.start()

@@ -9,7 +9,6 @@ and only on clients added since then (so `c then x` is this step's c, not an old
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from svcviz.clients import ClientView
 from svcviz.lab import LabUpdate
@@ -191,14 +190,14 @@ FACTS: dict[str, Fact] = {
 }
 
 
-@dataclass
 class Checklist:
     """One lesson's progress: how many steps are done, and the clients seen when the last
     one ticked (a step is judged on the clients added after)."""
 
-    lesson: Lesson
-    done: int = 0
-    seen: set[int] = field(default_factory=set)
+    def __init__(self, lesson: Lesson) -> None:
+        self.lesson = lesson
+        self.done = 0
+        self.seen: set[int] = set()
 
     def check(self, update: LabUpdate) -> bool:
         """Tick every step that holds now, in order; True if one ticked."""

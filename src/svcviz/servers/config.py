@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from argparse import Namespace
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from svcviz.servers.registry import model_of
 
@@ -47,8 +47,7 @@ def check_host(host: str) -> str:
     return host
 
 
-@dataclass(frozen=True)
-class ServerConfig:
+class ServerConfig(NamedTuple):
     model: str
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT

@@ -11,7 +11,7 @@ kind alone, so the wording is free to change.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 NOTE = "note"  # what the server is doing: a worker restarted, SIGCHLD handling changed
 CAP = "cap"  # a bound is reached: the server waits for room before it takes more
@@ -20,8 +20,7 @@ KINDS = (NOTE, CAP, ERROR)
 PREFIX = "svcviz: "
 
 
-@dataclass(frozen=True)
-class Notice:
+class Notice(NamedTuple):
     kind: str
     text: str
 

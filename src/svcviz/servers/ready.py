@@ -9,13 +9,12 @@ learns from it where the server listens and which process it is.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 LINE = re.compile(r"svcviz: (\S+) listening on (\S+):(\d+) \(pid (\d+)\)")
 
 
-@dataclass(frozen=True)
-class Ready:
+class Ready(NamedTuple):
     model: str
     host: str
     port: int

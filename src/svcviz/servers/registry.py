@@ -9,12 +9,11 @@ model is its module's docstring, next to its code.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from types import ModuleType
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """One thing to try, and the kernel fact that shows it worked (a name the dashboard's
     checklist, svcviz.scenarios.checklist, knows how to judge)."""
 
@@ -22,8 +21,7 @@ class Step:
     fact: str
 
 
-@dataclass(frozen=True)
-class Lesson:
+class Lesson(NamedTuple):
     shows: str  # what the model demonstrates, from the lecture
     try_next: tuple[Step, ...]  # what to do on the dashboard to see it, in order
 
@@ -32,8 +30,7 @@ LEAK_FD_LIMIT = 32  # the dashboard's --max-fds when the fork server leaks fds: 
 THREAD_MEMORY_MB = 200  # the dashboard's --max-memory for the thread model: a few tens of threads fit
 
 
-@dataclass(frozen=True)
-class Model:
+class Model(NamedTuple):
     name: str
     key: str  # the dashboard's key that switches to it
     lecture: str  # the lecture's program

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import gc
 import os
 import signal
@@ -536,8 +535,8 @@ class SvcvizApp(App[int]):
 
 # What changes with every sample without changing the picture: the time, and this sample's
 # events (an update with events is drawn whatever else is equal).
-_SNAPSHOT_FIELDS = tuple(f.name for f in dataclasses.fields(Snapshot) if f.name != "time")
-_UPDATE_FIELDS = tuple(f.name for f in dataclasses.fields(LabUpdate) if f.name not in ("snapshot", "events"))
+_SNAPSHOT_FIELDS = tuple(name for name in Snapshot._fields if name != "time")
+_UPDATE_FIELDS = tuple(name for name in LabUpdate._fields if name not in ("snapshot", "events"))
 
 
 def _same_picture(shown: LabUpdate | None, update: LabUpdate) -> bool:

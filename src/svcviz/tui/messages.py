@@ -8,7 +8,6 @@ SvcvizApp._run_lab), so the log loses nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from textual.message import Message
@@ -17,11 +16,12 @@ if TYPE_CHECKING:
     from svcviz.lab import LabUpdate
 
 
-@dataclass
 class LabUpdated(Message):
     """The lab's newest sample: the snapshot, its clients and settings."""
 
-    update: LabUpdate
+    def __init__(self, update: LabUpdate) -> None:
+        super().__init__()
+        self.update = update
 
     def can_replace(self, message: Message) -> bool:
         # Textual asks the newer message whether it supersedes the pending older one.

@@ -15,9 +15,9 @@ import ast
 import inspect
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FunctionType, ModuleType
+from typing import NamedTuple
 
 from svcviz.observe import syscalls
 from svcviz.observe.snapshot import Snapshot
@@ -41,16 +41,14 @@ CALLS: dict[str, frozenset[str]] = {
 WORD_OF = {call: word for word, calls in CALLS.items() for call in calls}
 
 
-@dataclass(frozen=True)
-class Line:
+class Line(NamedTuple):
     number: int  # in its file, as an editor counts
     text: str
     words: tuple[str, ...] = ()  # the marker's words: ("accept",)
     main_only: bool = False
 
 
-@dataclass(frozen=True)
-class Section:
+class Section(NamedTuple):
     path: str  # "svcviz/servers/net.py"
     title: str  # "svcviz/servers/fork.py" or "svcviz/servers/net.py: handle_connection"
     lines: tuple[Line, ...]
@@ -132,21 +130,19 @@ def line_for(sections: tuple[Section, ...], word: str, main: bool) -> tuple[int,
     return anyone[0][:2] if anyone else None
 
 
-@dataclass(frozen=True)
-class Here:
+class Here(NamedTuple):
     """Someone on a line now: a thread blocked in a call, or a zombie on its exit."""
 
     tid: int
     call: str  # "accept4", "recvfrom"; "zombie"
 
 
-@dataclass(frozen=True)
-class Placed:
+class Placed(NamedTuple):
     at: dict[tuple[int, int], tuple[Here, ...]]  # (section, line) -> who is there
     elsewhere: tuple[tuple[int, str], ...]  # (tid, what): running, or in a call no line marks
     # (section, line) of a call to a shared function shown below -> who is inside it now:
     # the model's own line says where its threads are even when that section is off screen.
-    inside: dict[tuple[int, int], tuple[Here, ...]] = field(default_factory=dict)
+    inside: dict[tuple[int, int], tuple[Here, ...]]
 
 
 def place(sections: tuple[Section, ...], snapshot: Snapshot) -> Placed:
