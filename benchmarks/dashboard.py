@@ -5,9 +5,10 @@ all (200 being served, 800 waiting in the accept queue: --max-children 200). On 
 the same run and the same 20 s: `svcviz watch --port P` (the dashboard sampling at 10/s)
 in one tmux session and `htop -d 1 -t` (tree mode, 10 refreshes/s) in another. Figures:
 CPU of each from /proc/PID/stat, first frame time (the dashboard drawn, its header saying
-"starting the lab" or the server), first sample time (the first sample drawn: "accept
-queue:"), each beside the first frame of a bare Textual app (a Static, nothing else) started
-the same way just before it (`textual_frame_ms`: the floor any Textual app pays here), key
+"starting the lab" or the server: the median of --starts starts of `svcviz watch`, each
+beside a start of a bare Textual app, a Static and nothing else, started the same way:
+`textual_frame_ms`, the floor any Textual app pays here), first sample time (the first
+sample drawn: "accept queue:", in the session then measured), key
 press to screen latency (p95, polling tmux capture-pane; and the part of it inside svcviz,
 from the key event to the frame written, by benchmarks/timed_app.py), and ratio = svcviz
 CPU / htop CPU. Then the same on two big servers: an event server with 10,000 connections
@@ -30,6 +31,7 @@ import resource
 import shlex
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -202,6 +204,27 @@ def p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
+def first_frames(port: int, starts: int) -> tuple[list[float], list[float], Session]:
+    """Seconds to the first frame of a bare Textual app and of `svcviz watch --port P` (its
+    header), started alternately, starts times each: one start is at the mercy of the
+    neighbours. The last session is left open (the tmux server ends with its last one)."""
+    bare_frames: list[float] = []
+    frames: list[float] = []
+    previous: Session | None = None
+    for _ in range(starts):
+        for command, text, into in (
+            (f"{sys.executable} -c {shlex.quote(BARE_TEXTUAL)}", "bare textual app", bare_frames),
+            (f"{sys.executable} -m svcviz watch --port {port}", " svcviz ", frames),
+        ):
+            session = Session(command)
+            into.append(session.wait_since_start(text))
+            if previous is not None:
+                previous.close()
+            previous = session
+    assert previous is not None
+    return bare_frames, frames, previous
+
+
 def measure(name: str, htop: str, args: argparse.Namespace) -> None:
     """One lab: the dashboard and htop side by side on it; prints its name=value lines."""
     _, clients = LABS[name]
@@ -212,17 +235,16 @@ def measure(name: str, htop: str, args: argparse.Namespace) -> None:
         server, holder, port = start_lab(name, clients)
         load = os.getloadavg()[0]
         print(f"lab {name}: server pid {server.pid} on port {port}, {clients} clients, load average {load:.1f}")
-        bare = Session(f"{sys.executable} -c {shlex.quote(BARE_TEXTUAL)}")
+        bare_frames, frames, last = first_frames(port, args.starts)
         try:
-            bare_frame = bare.wait_since_start("bare textual app")
             times = f"/tmp/svcviz-bench-keys-{os.getpid()}-{name}.jsonl"
             timed = Path(__file__).with_name("timed_app.py")
             app = Session(f"SVCVIZ_KEY_TIMES={times} {sys.executable} {timed} watch --port {port}")
         finally:
-            bare.close()  # after the next session is up: closing the last one would end the tmux server
+            last.close()  # after the next session is up: closing the last one would end the tmux server
         sessions.append(app)
-        first_frame = app.wait_since_start(" svcviz ")  # the header: "starting the lab…", then the server
         first_sample = app.wait_since_start("accept queue:")
+        first_frame, bare_frame = statistics.median(frames), statistics.median(bare_frames)
         top = Session(f"{htop} -d 1 -t")
         sessions.append(top)
         top.wait_for("PID")
@@ -254,7 +276,7 @@ def measure(name: str, htop: str, args: argparse.Namespace) -> None:
         goal = " (goal <= 500)" if name == "main" else ""
         print(f"{prefix}first_frame_ms={first_frame * 1000:.0f}{goal}")
         print(f"{prefix}first_sample_ms={first_sample * 1000:.0f}")
-        print(f"{prefix}textual_frame_ms={bare_frame * 1000:.0f} (a bare Textual app, just before)")
+        print(f"{prefix}textual_frame_ms={bare_frame * 1000:.0f} (a bare Textual app, started alternately with it)")
         print(f"{prefix}first_frame_vs_textual={first_frame / bare_frame:.2f}")
         print(
             f"{prefix}key_p95_ms={p95(latencies) * 1000:.0f} (goal <= {key_goal}; "
@@ -282,6 +304,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--presses", type=int, default=20)
+    parser.add_argument("--starts", type=int, default=5, help="first frames measured, each against a bare Textual app")
     parser.add_argument("--labs", default=",".join(LABS), help=f"which labs, comma-separated (of {', '.join(LABS)})")
     args = parser.parse_args()
     labs = args.labs.split(",")
