@@ -62,15 +62,15 @@ def _process(data: Json) -> Process:
     )
 
 
-def _fields(item: Any) -> Json:
+def _as_data(item: Any) -> Json:
     """A flat NamedTuple as plain data (Any: each part's items are their own type)."""
     return dict(item._asdict())
 
 
 def _process_data(process: Process) -> Json:
-    return _fields(process) | {
-        "threads": [_fields(t) for t in process.threads],
-        "fds": [_fields(fd) for fd in process.fds],
+    return _as_data(process) | {
+        "threads": [_as_data(t) for t in process.threads],
+        "fds": [_as_data(fd) for fd in process.fds],
     }
 
 
@@ -106,19 +106,19 @@ def _same_value(value: Any) -> Any:
 # Each keyed part of a sample: how to read an item's key, make plain data of it, and back.
 KEYED: dict[str, _Keyed] = {
     "processes": _Keyed(lambda p: p.pid, _process_data, _process),
-    "connections": _Keyed(_connection_key, _fields, lambda data: Connection(**data)),
-    "clients": _Keyed(lambda c: c.id, _fields, lambda data: ClientView(**data)),
+    "connections": _Keyed(_connection_key, _as_data, lambda data: Connection(**data)),
+    "clients": _Keyed(lambda c: c.id, _as_data, lambda data: ClientView(**data)),
 }
 # The parts written whole when they change: how to make plain data of each, and back.
 WHOLE: dict[str, _Whole] = {
     "root_pid": _Whole(_same_value, _same_value),
-    "listen": _Whole(lambda v: [_fields(s) for s in v], lambda v: tuple(_listen_socket(s) for s in v)),
-    "counters": _Whole(_fields, lambda v: Counters(**v)),
+    "listen": _Whole(lambda v: [_as_data(s) for s in v], lambda v: tuple(_listen_socket(s) for s in v)),
+    "counters": _Whole(_as_data, lambda v: Counters(**v)),
     "unreadable": _Whole(list, tuple),
     "netns": _Whole(_same_value, _same_value),
     "netns_label": _Whole(_same_value, _same_value),
     "notes": _Whole(list, tuple),
-    "config": _Whole(_fields, lambda v: ServerConfig(**v)),
+    "config": _Whole(_as_data, lambda v: ServerConfig(**v)),
     "server_pid": _Whole(_same_value, _same_value),
     "status": _Whole(_same_value, _same_value),
     "cap_hit": _Whole(_same_value, _same_value),
@@ -172,7 +172,7 @@ class Encoder:
             if change:
                 line[name] = change
         if update.events:
-            line["events"] = [_fields(e) for e in update.events]
+            line["events"] = [_as_data(e) for e in update.events]
         self._prev = parts
         return line
 

@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from svcviz.observe import syscalls
-from svcviz.observe.procfs import read_syscall
+from svcviz.observe.procfs import list_tids, read_syscall
 from svcviz.trace.events import TraceEvent
 from svcviz.trace.kernel_parse import NO_ARGS, NO_RETURN, KernelTraceParser
 from svcviz.trace.strace import TRACED, TraceError
@@ -78,17 +78,6 @@ def remove_leftovers(root: Path) -> None:
                 remove_instance(entry)
 
 
-def threads_of(pids: list[int]) -> list[int]:
-    """Every thread id of these processes: the kernel's pid filter is by thread."""
-    found: list[int] = []
-    for pid in pids:
-        try:
-            found += [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
-        except OSError:
-            continue
-    return found
-
-
 class KernelTracer:
     def __init__(self, pids: list[int]) -> None:
         self.pids = pids
@@ -104,7 +93,7 @@ class KernelTracer:
     async def start(self) -> None:
         root = tracefs()
         remove_leftovers(root)
-        tids = threads_of(self.pids)
+        tids = [tid for pid in self.pids for tid in list_tids(pid)]  # the kernel's pid filter is by thread
         if not tids:
             raise TraceError(f"no process {self.pids[0]}" if self.pids else "nothing to trace")
         path = root / "instances" / f"{PREFIX}{os.getpid()}-{next(_instances)}"

@@ -39,9 +39,8 @@ class LabHeader(Widget):
     backlogs: reactive[tuple[int, ...]] = reactive(())  # as the kernel has them: what a watched server's header shows
     program: reactive[tuple[str, str] | None] = reactive(None)  # a watched server's (name, cmdline), as it set them
     still = reactive(False)  # the lab samples slowly: nothing moved for a while
-    netns: reactive[str | None] = reactive(
-        None
-    )  # "netns 4026532290 (web1)": a container's server, where its sockets live
+    # "netns 4026532290 (web1)": a container's server, where its sockets live
+    netns: reactive[str | None] = reactive(None)
     notes: reactive[tuple[str, ...]] = reactive(())  # what cannot be seen from here, and what would show it
     client_protocol = reactive("line")  # what the clients speak, and why
 
