@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +26,18 @@ ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 # The comm of a server the tests start with sys.executable: python or python3, as pytest was.
 PYTHON_COMM = os.path.basename(sys.executable)[:15]
+
+# A command's prefix that runs it as user nobody (setpriv drops root and every capability).
+AS_NOBODY = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+NOBODY_CANNOT_RUN = "needs root and setpriv, and a checkout user nobody can read (a mktemp -d clone is mode 700)"
+
+
+def nobody_can_run_svcviz() -> bool:
+    """Whether this checkout's svcviz can be run as user nobody: as root, with setpriv, in
+    a checkout nobody may read."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        return False
+    return subprocess.run([*AS_NOBODY, sys.executable, "-c", "import svcviz"], capture_output=True).returncode == 0
 
 
 def wait_until(predicate, timeout: float = 5.0, interval: float = 0.02):

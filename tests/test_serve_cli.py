@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import socket
 import subprocess
 import sys
 
 import pytest
 
+from conftest import AS_NOBODY, NOBODY_CANNOT_RUN, nobody_can_run_svcviz
 from kernel import listen_queue
 from svcviz.servers.ready import Ready, parse_ready
 
@@ -96,13 +95,11 @@ def test_busy_port_exits_2_naming_the_port():
     assert result.stderr.strip() == f"svcviz serve: port {port} on 127.0.0.1 is already in use"
 
 
-@pytest.mark.skipif(not shutil.which("setpriv") or os.geteuid() != 0, reason="needs root and setpriv to become nobody")
 def test_privileged_port_without_root_exits_2():
-    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-    if subprocess.run([*as_nobody, sys.executable, "-c", "import svcviz"], capture_output=True).returncode:
-        pytest.skip("user nobody cannot read this checkout (a private temporary directory?)")
+    if not nobody_can_run_svcviz():
+        pytest.skip(NOBODY_CANNOT_RUN)
     result = subprocess.run(
-        [*as_nobody, *SVCVIZ, "serve", "serial", "--port", "80"], capture_output=True, text=True, timeout=10
+        [*AS_NOBODY, *SVCVIZ, "serve", "serial", "--port", "80"], capture_output=True, text=True, timeout=10
     )
     assert result.returncode == 2
     assert "port 80 is privileged" in result.stderr

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from conftest import wait_until
+from conftest import AS_NOBODY, NOBODY_CANNOT_RUN, nobody_can_run_svcviz, wait_until
 from svcviz.servers.ready import parse_ready
 from svcviz.trace.strace import Tracer, tracer_of
 
@@ -23,9 +23,10 @@ SVCVIZ = [sys.executable, "-m", "svcviz"]
 
 
 def trace_as_nobody(*args: str) -> subprocess.CompletedProcess:
-    """`svcviz trace ARGS` run as user nobody (setpriv drops root and every capability)."""
-    nobody = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
-    return subprocess.run([*nobody, *SVCVIZ, "trace", *args], capture_output=True, text=True, timeout=20)
+    """`svcviz trace ARGS` run as user nobody; skipped where that cannot be."""
+    if not nobody_can_run_svcviz():
+        pytest.skip(NOBODY_CANNOT_RUN)
+    return subprocess.run([*AS_NOBODY, *SVCVIZ, "trace", *args], capture_output=True, text=True, timeout=20)
 
 
 def start_trace(*args: str) -> subprocess.Popen:
@@ -158,10 +159,12 @@ needs_root_and_setpriv = pytest.mark.skipif(
     "drop, words",
     [
         (["--bounding-set", "-sys_ptrace"], "lacks CAP_SYS_PTRACE"),
-        (["--reuid", "65534", "--regid", "65534", "--clear-groups"], "belongs to uid 0 and you are not root"),
+        (list(AS_NOBODY[1:]), "belongs to uid 0 and you are not root"),
     ],
 )
 def test_refused_ptrace_says_why_in_one_line(serve, drop, words):
+    if drop == list(AS_NOBODY[1:]) and not nobody_can_run_svcviz():
+        pytest.skip(NOBODY_CANNOT_RUN)
     server = serve("serial")
     result = subprocess.run(
         ["setpriv", *drop, *SVCVIZ, "trace", "--pid", str(server.pid), "--seconds", "1"],

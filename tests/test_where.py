@@ -19,7 +19,7 @@ from collections import Counter
 
 import pytest
 
-from conftest import PYTHON_COMM, Server, wait_until
+from conftest import AS_NOBODY, NOBODY_CANNOT_RUN, PYTHON_COMM, Server, nobody_can_run_svcviz, wait_until
 from kernel import ss
 from svcviz.lab import Lab
 from svcviz.procstat import read_stat
@@ -29,7 +29,6 @@ from svcviz.servers.registry import NAMES
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="needs root (network namespaces, becoming user nobody)")
-NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
 
 
 def watch(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
@@ -168,12 +167,12 @@ def ss_in_ours(*args: str) -> list[str]:
 
 def test_without_cap_sys_admin_the_namespace_tables_still_show(namespace):
     """As nobody, setns is refused: one line says so; /proc/PID/net still gives the rows."""
-    if not readable_by_nobody():
-        pytest.skip("the checkout is not readable by user nobody (a private mktemp -d clone?)")
+    if not nobody_can_run_svcviz():
+        pytest.skip(NOBODY_CANNOT_RUN)
     server = serve_in(namespace, "serial", "--backlog", "4")
     clients = start_in(namespace, [sys.executable, "-c", CLIENTS, str(server.port), "2"])
     assert clients.stdout.readline().strip() == "connected"
-    data = watch_json("--port", str(server.port), "--netns", str(server.pid), prefix=NOBODY)
+    data = watch_json("--port", str(server.port), "--netns", str(server.pid), prefix=AS_NOBODY)
     (sock,) = data["listen"]
     assert sock["addr"] == f"127.0.0.1:{server.port}" and sock["queue"] == 1  # one accepted, one waits
     assert states(data) == {"accepted": 1, "queued": 1}
@@ -183,19 +182,11 @@ def test_without_cap_sys_admin_the_namespace_tables_still_show(namespace):
 # -- another user -----------------------------------------------------------------------
 
 
-def readable_by_nobody() -> bool:
-    """Whether user nobody can import this checkout's svcviz (a mktemp -d clone is 0700)."""
-    if not ROOT or shutil.which("setpriv") is None:
-        return False
-    probe = subprocess.run([*NOBODY, sys.executable, "-c", "import svcviz"], capture_output=True)
-    return probe.returncode == 0
-
-
 @pytest.fixture
 def as_nobody():
-    if not readable_by_nobody():
-        pytest.skip("needs root and setpriv, and a checkout user nobody can read (a mktemp -d clone is mode 700)")
-    return tuple(NOBODY)
+    if not nobody_can_run_svcviz():
+        pytest.skip(NOBODY_CANNOT_RUN)
+    return AS_NOBODY
 
 
 def test_a_root_server_watched_as_nobody_shows_what_ss_shows(as_nobody, serve):
